@@ -1,0 +1,20 @@
+package rollout
+
+import "time"
+
+// Schedule is the plan of a rollout, computed without side effects.
+type Schedule struct {
+	// OutOfDate are the instances not on the release's version (or left out
+	// of service by an earlier run), in the order they will be taken.
+	OutOfDate []string
+	// Batches in execution order; in window mode this is the order and
+	// grouping of departures if every instance took the same time.
+	Batches [][]string
+	// MaxUnavailable is how many instances may be out of service at once.
+	MaxUnavailable int
+	// MinInService is the capacity floor in instances.
+	MinInService int
+	// ExpectedDuration from the target groups' delays and health settings
+	// and the steps' expected run times.
+	ExpectedDuration time.Duration
+}

@@ -1,0 +1,65 @@
+package rollout
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound is what adapters return (wrapped) when the AWS resource does
+// not exist: a target group, an instance, a command.
+var ErrNotFound = errors.New("not found")
+
+// ErrThrottled is what adapters return (wrapped) when AWS kept throttling
+// after the SDK's retries.
+var ErrThrottled = errors.New("throttled")
+
+// InstanceError says where one instance failed and what state it was left in.
+type InstanceError struct {
+	Batch            int
+	InstanceID       string
+	Phase            string // draining, step, joining, baking, rollback
+	Step             string // step name when Phase is step or rollback
+	ExitCode         int    // -1 when not applicable
+	Status           string // e.g. SSM status "Failed", "TimedOut", "Undeliverable"
+	StderrTail       string // last lines of stderr, masked
+	LeftOutOfService bool
+	Err              error
+}
+
+func (e *InstanceError) Error() string {
+	msg := fmt.Sprintf("batch %d, %s, phase %s", e.Batch, e.InstanceID, e.Phase)
+	if e.Step != "" {
+		msg += fmt.Sprintf(" (step %q)", e.Step)
+	}
+	if e.Status != "" {
+		msg += ": SSM command " + e.Status
+		if e.ExitCode >= 0 {
+			msg += fmt.Sprintf(", exit code %d", e.ExitCode)
+		}
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	if e.StderrTail != "" {
+		msg += "\nstderr: " + e.StderrTail
+	}
+	return msg
+}
+
+func (e *InstanceError) Unwrap() error { return e.Err }
+
+// ValidationError lists every problem with a Spec at once.
+type ValidationError struct {
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Problems[0]
+	}
+	msg := fmt.Sprintf("%d problems:", len(e.Problems))
+	for _, p := range e.Problems {
+		msg += "\n- " + p
+	}
+	return msg
+}

@@ -1,0 +1,155 @@
+package rollout
+
+import (
+	"context"
+	"time"
+)
+
+// Target is one registration of an instance in a target group. An instance
+// may be registered on more than one port; each registration is a Target.
+type Target struct {
+	InstanceID string
+	Port       int32
+}
+
+// HealthState is a target's state as ELBv2 reports it.
+type HealthState string
+
+const (
+	HealthInitial     HealthState = "initial"
+	HealthHealthy     HealthState = "healthy"
+	HealthUnhealthy   HealthState = "unhealthy"
+	HealthUnused      HealthState = "unused"
+	HealthDraining    HealthState = "draining"
+	HealthUnavailable HealthState = "unavailable"
+)
+
+// TargetHealth is one row of DescribeTargetHealth.
+type TargetHealth struct {
+	Target
+	State  HealthState
+	Reason string // e.g. Target.FailedHealthChecks; empty when healthy
+}
+
+// LoadBalancer is the slice of ELBv2 the engine needs. Implementations send
+// one API call per method call whatever the number of targets (chunking
+// internally only where AWS imposes a limit).
+type LoadBalancer interface {
+	// Deregister starts draining the targets. Deregistering a target that is
+	// not registered succeeds.
+	Deregister(ctx context.Context, targetGroupARN string, targets []Target) error
+	Register(ctx context.Context, targetGroupARN string, targets []Target) error
+	// TargetHealth reports every target currently registered (or draining)
+	// in the group: one DescribeTargetHealth call.
+	TargetHealth(ctx context.Context, targetGroupARN string) ([]TargetHealth, error)
+}
+
+// Command is one SSM Run Command invocation of a step.
+type Command struct {
+	DocumentName    string
+	DocumentVersion string // empty = $DEFAULT
+	Parameters      map[string][]string
+	// Timeout bounds the step's execution on one instance.
+	Timeout time.Duration
+	Comment string
+}
+
+// InvocationStatus is the SSM invocation status, normalised.
+type InvocationStatus string
+
+const (
+	InvocationPending       InvocationStatus = "Pending"
+	InvocationInProgress    InvocationStatus = "InProgress"
+	InvocationDelayed       InvocationStatus = "Delayed"
+	InvocationSuccess       InvocationStatus = "Success"
+	InvocationFailed        InvocationStatus = "Failed"
+	InvocationTimedOut      InvocationStatus = "TimedOut"
+	InvocationCancelled     InvocationStatus = "Cancelled"
+	InvocationCancelling    InvocationStatus = "Cancelling"
+	InvocationUndeliverable InvocationStatus = "Undeliverable"
+)
+
+// Terminal reports whether the invocation will not change any more.
+func (s InvocationStatus) Terminal() bool {
+	switch s {
+	case InvocationSuccess, InvocationFailed, InvocationTimedOut, InvocationCancelled, InvocationUndeliverable:
+		return true
+	}
+	return false
+}
+
+// Invocation is the status of a command on one instance.
+type Invocation struct {
+	InstanceID    string
+	CommandID     string
+	Status        InvocationStatus
+	StatusDetails string // e.g. "Execution Timed Out"
+	ExitCode      int    // -1 when the script did not run
+	Stdout        string
+	Stderr        string
+}
+
+// CommandRunner is the slice of SSM Run Command the engine needs.
+type CommandRunner interface {
+	// Send starts cmd on the instances and returns, per instance, the SSM
+	// command id that covers it (the implementation chunks by 50).
+	Send(ctx context.Context, cmd Command, instanceIDs []string) (map[string]string, error)
+	// Invocations reports the status of each (instance -> command id) pair.
+	// An invocation not yet visible (eventual consistency) is reported as
+	// Pending, never as an error.
+	Invocations(ctx context.Context, commandByInstance map[string]string) ([]Invocation, error)
+	// Cancel cancels the commands on the given instances. Best effort.
+	Cancel(ctx context.Context, commandByInstance map[string]string) error
+}
+
+// Tagger writes the provider's EC2 tags. One call per method call.
+type Tagger interface {
+	SetTags(ctx context.Context, instanceIDs []string, tags map[string]string) error
+	RemoveTags(ctx context.Context, instanceIDs []string, keys []string) error
+}
+
+// Standby is the slice of Auto Scaling the engine needs. EnterStandby is
+// called with ShouldDecrementDesiredCapacity=true so the group launches no
+// replacement; ExitStandby re-registers the instance with the group's target
+// groups.
+type Standby interface {
+	EnterStandby(ctx context.Context, group string, instanceIDs []string) error
+	ExitStandby(ctx context.Context, group string, instanceIDs []string) error
+	// LifecycleStates returns instance id -> lifecycle state (InService,
+	// EnteringStandby, Standby, Pending, Terminating, ...). Instances that
+	// are no longer in any group are absent.
+	LifecycleStates(ctx context.Context, instanceIDs []string) (map[string]string, error)
+	SuspendProcesses(ctx context.Context, group string, processes []string) error
+	ResumeProcesses(ctx context.Context, group string, processes []string) error
+}
+
+// Alarms reports CloudWatch alarm states.
+type Alarms interface {
+	// Firing returns the names among names whose state is ALARM.
+	Firing(ctx context.Context, names []string) ([]string, error)
+}
+
+// Clock is injected so that no test sleeps for real time it does not need.
+type Clock interface {
+	Now() time.Time
+	// After behaves like time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+// Observer receives the engine's events, in order, from one goroutine at a
+// time. It must not block.
+type Observer interface {
+	Event(Event)
+}
+
+// Ports bundles the engine's view of the world. Standby and Alarms may be nil
+// when no instance is in an Auto Scaling group / no alarm is configured.
+type Ports struct {
+	LB       LoadBalancer
+	Commands CommandRunner
+	Tags     Tagger
+	Standby  Standby
+	Alarms   Alarms
+	Clock    Clock
+	Observer Observer
+}

@@ -1,0 +1,150 @@
+package rollout
+
+import "time"
+
+// Tags owned by the provider on each instance. Drift detection, crash
+// recovery and import all read these from AWS, never from local files.
+const (
+	TagVersion = "rolling:version" // the application version the instance runs
+	TagPhase   = "rolling:phase"   // set only while a rollout has it out of service
+	TagRollout = "rolling:rollout" // the rollout id that took it out of service
+)
+
+// Phase names written to TagPhase and reported in events and results.
+const (
+	PhaseDraining = "draining" // leaving its target groups / entering standby
+	PhaseStep     = "step"     // running a user step; tag value is "step:<name>"
+	PhaseJoining  = "joining"  // registered again, waiting to be healthy
+	PhaseBaking   = "baking"   // healthy, must stay so for bake_time
+	PhaseRollback = "rollback" // re-running the previous version's steps
+)
+
+// TargetGroup is a target group as observed, with the settings that bound how
+// long draining and health checks take.
+type TargetGroup struct {
+	ARN                 string
+	Name                string
+	DeregistrationDelay time.Duration // deregistration_delay.timeout_seconds
+	HealthCheckInterval time.Duration
+	HealthyThreshold    int
+	UnhealthyThreshold  int
+}
+
+// AutoScalingGroup is an Auto Scaling group some instance belongs to.
+type AutoScalingGroup struct {
+	Name            string
+	TargetGroupARNs []string // target groups attached to the group
+}
+
+// Instance is one EC2 instance of the fleet as observed.
+type Instance struct {
+	ID    string
+	AZ    string
+	State string // EC2 state name: pending, running, stopping, stopped, shutting-down, terminated
+	// AutoScalingGroup is empty when the instance is in no group.
+	AutoScalingGroup string
+	LifecycleState   string // Auto Scaling lifecycle state when in a group
+	// Targets are the instance's registrations, per target group ARN. An
+	// instance taken out by a crashed rollout has none; its TagPhase says so.
+	Targets map[string][]Target
+	// Health per target group ARN (worst state over its registrations).
+	Health map[string]TargetHealth
+	// Tags holds the provider's tags (TagVersion, TagPhase, TagRollout).
+	Tags map[string]string
+}
+
+// Version is the instance's rolling:version tag ("" when never deployed by us).
+func (i Instance) Version() string { return i.Tags[TagVersion] }
+
+// Fleet is what the engine and the plan see of AWS.
+type Fleet struct {
+	TargetGroups      []TargetGroup
+	AutoScalingGroups []AutoScalingGroup
+	Instances         []Instance
+}
+
+// Step is one user step, run on each instance through SSM Run Command.
+type Step struct {
+	Name string
+	// Commands is the AWS-RunShellScript shorthand. When set, DocumentName
+	// is empty and the engine sends AWS-RunShellScript with "commands".
+	Commands        []string
+	DocumentName    string
+	DocumentVersion string
+	Parameters      map[string][]string
+	Timeout         time.Duration // 0 = DefaultStepTimeout
+}
+
+// Mode is the scheduling mode.
+type Mode string
+
+const (
+	// ModeBatch is lockstep: the next batch starts when the whole batch is done.
+	ModeBatch Mode = "batch"
+	// ModeWindow is a sliding window: the next instance leaves as soon as
+	// capacity allows (Kubernetes maxUnavailable semantics).
+	ModeWindow Mode = "window"
+)
+
+// Order is the order in which out-of-date instances are taken.
+type Order string
+
+const (
+	OrderAZBalanced Order = "az_balanced"
+	OrderSorted     Order = "sorted"
+)
+
+// Strategy says how many instances move at once and how long each waits.
+type Strategy struct {
+	BatchSize           int // exactly one of BatchSize / BatchPercent is > 0
+	BatchPercent        int
+	MinHealthyPercent   int // capacity floor over the whole fleet, 0..100
+	Mode                Mode
+	CanarySize          int           // 0 = no canary batch
+	CanaryPause         time.Duration // pause after the canary batch
+	PauseBetweenBatches time.Duration
+	BakeTime            time.Duration
+	HealthTimeout       time.Duration // bound on rejoin -> healthy; 0 = DefaultHealthTimeout
+	DrainTimeout        time.Duration // 0 = from the target groups' deregistration delay
+	Order               Order
+}
+
+// FailurePolicy says when to stop and what to do then.
+type FailurePolicy struct {
+	MaxFailedInstances int // failures tolerated; ignored when MaxFailedPercent > 0
+	MaxFailedPercent   int
+	Rollback           bool
+	AlarmNames         []string // any of them in ALARM stops the rollout
+	// SuspendProcesses are Auto Scaling processes suspended for the duration
+	// of the rollout on every group involved (nil = DefaultSuspendProcesses).
+	SuspendProcesses []string
+}
+
+// Release is what is deployed: a version and the steps that deploy it.
+type Release struct {
+	Version string
+	Steps   []Step
+}
+
+// Spec is everything one rollout needs.
+type Spec struct {
+	RolloutID string
+	Fleet     Fleet
+	Release   Release
+	// Previous is the release to roll back to; nil when there is none (create).
+	Previous *Release
+	Strategy Strategy
+	Failure  FailurePolicy
+	// Sensitive holds values to mask in events and errors.
+	Sensitive []string
+}
+
+// Defaults used when a duration is zero.
+const (
+	DefaultStepTimeout   = 10 * time.Minute
+	DefaultHealthTimeout = 10 * time.Minute
+)
+
+// DefaultSuspendProcesses are suspended on each Auto Scaling group for the
+// duration of a rollout, as CodeDeploy does for in-place deployments.
+var DefaultSuspendProcesses = []string{"AZRebalance", "InstanceRefresh", "ReplaceUnhealthy", "ScheduledActions"}
