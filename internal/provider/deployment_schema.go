@@ -1,0 +1,348 @@
+package provider
+
+import (
+	"context"
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/validate"
+)
+
+var (
+	stepNamePattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	instanceIDPattern   = regexp.MustCompile(`^i-[0-9a-f]{8,17}$`)
+	parameterKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+)
+
+// Defaults applied in code when an attribute or its block is absent; the
+// schema descriptions say the same.
+const (
+	defaultBatchSize         = 1
+	defaultMinHealthyPercent = 50
+	defaultStepTimeout       = 10 * time.Minute
+	defaultHealthTimeout     = 10 * time.Minute
+	defaultRolloutTimeout    = 60 * time.Minute
+)
+
+type deploymentModel struct {
+	ID                   types.String   `tfsdk:"id"`
+	TargetGroupARNs      types.Set      `tfsdk:"target_group_arns"`
+	InstanceIDs          types.Set      `tfsdk:"instance_ids"`
+	Version              types.String   `tfsdk:"version"`
+	Triggers             types.Map      `tfsdk:"triggers"`
+	Steps                []stepModel    `tfsdk:"step"`
+	Strategy             *strategyModel `tfsdk:"strategy"`
+	Failure              *failureModel  `tfsdk:"failure"`
+	Timeouts             timeouts.Value `tfsdk:"timeouts"`
+	PlannedBatches       types.List     `tfsdk:"planned_batches"`
+	ExpectedDuration     types.String   `tfsdk:"expected_duration"`
+	OutOfDateInstanceIDs types.List     `tfsdk:"out_of_date_instance_ids"`
+	Instances            types.Map      `tfsdk:"instances"`
+	LastRollout          types.Object   `tfsdk:"last_rollout"`
+}
+
+type stepModel struct {
+	Name                types.String `tfsdk:"name"`
+	Commands            types.List   `tfsdk:"commands"`
+	DocumentName        types.String `tfsdk:"document_name"`
+	DocumentVersion     types.String `tfsdk:"document_version"`
+	Parameters          types.Map    `tfsdk:"parameters"`
+	SensitiveParameters types.Map    `tfsdk:"sensitive_parameters"`
+	Timeout             types.String `tfsdk:"timeout"`
+}
+
+type strategyModel struct {
+	BatchSize           types.Int64  `tfsdk:"batch_size"`
+	BatchPercent        types.Int64  `tfsdk:"batch_percent"`
+	MinHealthyPercent   types.Int64  `tfsdk:"min_healthy_percent"`
+	Mode                types.String `tfsdk:"mode"`
+	CanarySize          types.Int64  `tfsdk:"canary_size"`
+	CanaryPause         types.String `tfsdk:"canary_pause"`
+	PauseBetweenBatches types.String `tfsdk:"pause_between_batches"`
+	BakeTime            types.String `tfsdk:"bake_time"`
+	HealthTimeout       types.String `tfsdk:"health_timeout"`
+	DrainTimeout        types.String `tfsdk:"drain_timeout"`
+	Order               types.String `tfsdk:"order"`
+}
+
+type failureModel struct {
+	MaxFailedInstances types.Int64 `tfsdk:"max_failed_instances"`
+	MaxFailedPercent   types.Int64 `tfsdk:"max_failed_percent"`
+	Rollback           types.Bool  `tfsdk:"rollback"`
+	AlarmNames         types.List  `tfsdk:"alarm_names"`
+	SuspendProcesses   types.List  `tfsdk:"suspend_processes"`
+}
+
+var instanceAttrTypes = map[string]attr.Type{
+	"availability_zone":  types.StringType,
+	"auto_scaling_group": types.StringType,
+	"version":            types.StringType,
+	"status":             types.StringType,
+	"updated_at":         types.StringType,
+}
+
+var lastRolloutAttrTypes = map[string]attr.Type{
+	"id":          types.StringType,
+	"status":      types.StringType,
+	"started_at":  types.StringType,
+	"finished_at": types.StringType,
+	"batches":     types.Int64Type,
+	"updated":     types.Int64Type,
+	"failed":      types.Int64Type,
+	"rolled_back": types.Int64Type,
+	"message":     types.StringType,
+}
+
+func durationAttr(desc string, min, max time.Duration) schema.StringAttribute {
+	return schema.StringAttribute{
+		Optional:            true,
+		MarkdownDescription: desc,
+		Validators:          []validator.String{validate.Duration(min, max)},
+	}
+}
+
+func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A rolling deployment of one application version to the EC2 instances registered in one " +
+			"or more ELBv2 target groups. Creating or updating the resource IS the rollout: batch by batch, " +
+			"instances leave their target groups (or enter Auto Scaling standby), run the `step` blocks through " +
+			"SSM Run Command, rejoin, and must be healthy before the next batch starts. The plan shows the " +
+			"batches before anything happens, and instances not on `version` (a new Auto Scaling instance, a " +
+			"hotfix, an interrupted run) show up as drift.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The target group ARNs, sorted and joined with commas. This is also the import id.",
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"target_group_arns": schema.SetAttribute{
+				ElementType: types.StringType,
+				Required:    true,
+				MarkdownDescription: "ELBv2 target groups whose registered instances make up the fleet. An instance is " +
+					"taken out of every one of these groups it is registered in.",
+				Validators: []validator.Set{
+					setvalidator.SizeBetween(1, 20),
+					setvalidator.ValueStringsAre(validate.TargetGroupARN()),
+				},
+			},
+			"instance_ids": schema.SetAttribute{
+				ElementType: types.StringType,
+				Optional:    true,
+				MarkdownDescription: "Restrict the rollout to these instances of the target groups. Defaults to every " +
+					"registered instance. The capacity floor is still counted over the instances in scope.",
+				Validators: []validator.Set{
+					setvalidator.SizeAtLeast(1),
+					setvalidator.ValueStringsAre(stringvalidator.RegexMatches(instanceIDPattern, "must be an EC2 instance id such as i-0123456789abcdef0")),
+				},
+			},
+			"version": schema.StringAttribute{
+				Required: true,
+				MarkdownDescription: "The application version to deploy. Changing it starts a rollout. It is written to " +
+					"each instance's `rolling:version` tag once the instance is healthy on it.",
+				Validators: []validator.String{stringvalidator.LengthBetween(1, 200)},
+			},
+			"triggers": schema.MapAttribute{
+				ElementType: types.StringType,
+				Optional:    true,
+				MarkdownDescription: "Arbitrary values; any change redeploys every instance, even those already on " +
+					"`version` (for example a configuration file's hash).",
+			},
+			"planned_batches": schema.ListAttribute{
+				ElementType:         types.ListType{ElemType: types.StringType},
+				Computed:            true,
+				MarkdownDescription: "The schedule: instance ids per batch, in the order the next apply takes them. Empty when nothing is out of date.",
+			},
+			"expected_duration": schema.StringAttribute{
+				Computed: true,
+				MarkdownDescription: "Estimate of the planned rollout's duration from the target groups' deregistration " +
+					"delay and health check settings, the steps and the strategy.",
+			},
+			"out_of_date_instance_ids": schema.ListAttribute{
+				ElementType: types.StringType,
+				Computed:    true,
+				MarkdownDescription: "Instances not on `version` (or on it through other steps or triggers, or left out of " +
+					"service by an interrupted run), as last read from AWS. A plan that finds any sets this to `[]`: that is the update.",
+			},
+			"instances": schema.MapNestedAttribute{
+				Computed:            true,
+				MarkdownDescription: "The fleet by instance id, as last read from AWS.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"availability_zone":  schema.StringAttribute{Computed: true, MarkdownDescription: "Availability Zone."},
+					"auto_scaling_group": schema.StringAttribute{Computed: true, MarkdownDescription: "Auto Scaling group, empty when none."},
+					"version":            schema.StringAttribute{Computed: true, MarkdownDescription: "The `rolling:version` tag: the version deployed by this provider, empty when never deployed."},
+					"status": schema.StringAttribute{Computed: true, MarkdownDescription: "`in_service` (healthy in every target group), `out_of_service` (taken out by a rollout), " +
+						"or the worst target health state otherwise (`initial`, `unhealthy`, `draining`, `unused`, `unavailable`)."},
+					"updated_at": schema.StringAttribute{Computed: true, MarkdownDescription: "RFC 3339 time this resource last deployed to the instance, empty when it never did."},
+				}},
+			},
+			"last_rollout": schema.SingleNestedAttribute{
+				Computed:            true,
+				MarkdownDescription: "Summary of the last rollout this resource ran.",
+				Attributes: map[string]schema.Attribute{
+					"id":          schema.StringAttribute{Computed: true, MarkdownDescription: "Rollout id, also written to the `rolling:rollout` tag of instances it takes out of service."},
+					"status":      schema.StringAttribute{Computed: true, MarkdownDescription: "`succeeded`, `failed`, `rolled_back`, `cancelled` or `noop`."},
+					"started_at":  schema.StringAttribute{Computed: true, MarkdownDescription: "RFC 3339 start time."},
+					"finished_at": schema.StringAttribute{Computed: true, MarkdownDescription: "RFC 3339 end time."},
+					"batches":     schema.Int64Attribute{Computed: true, MarkdownDescription: "Batches executed."},
+					"updated":     schema.Int64Attribute{Computed: true, MarkdownDescription: "Instances updated."},
+					"failed":      schema.Int64Attribute{Computed: true, MarkdownDescription: "Instances that failed."},
+					"rolled_back": schema.Int64Attribute{Computed: true, MarkdownDescription: "Instances rolled back to the previous version."},
+					"message":     schema.StringAttribute{Computed: true, MarkdownDescription: "Why the rollout stopped early, empty when it did not."},
+				},
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"step": schema.ListNestedBlock{
+				MarkdownDescription: "An ordered step run on each instance while it is out of service, as an SSM Run " +
+					"Command. Give either `commands` (shell lines for `AWS-RunShellScript`) or `document_name`. A non-zero " +
+					"exit, a timeout or an undeliverable command fails the instance. Changing steps starts a rollout.",
+				Validators: []validator.List{listvalidator.SizeBetween(1, 20), listvalidator.IsRequired()},
+				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+					"name": schema.StringAttribute{
+						Required:            true,
+						MarkdownDescription: "Step name, unique within the resource: letters, digits, `_`, `.`, `-`.",
+						Validators:          []validator.String{stringvalidator.RegexMatches(stepNamePattern, "must be 1 to 64 letters, digits, '_', '.' or '-'")},
+					},
+					"commands": schema.ListAttribute{
+						ElementType:         types.StringType,
+						Optional:            true,
+						MarkdownDescription: "Shell lines run in order by `AWS-RunShellScript`; the first failing line fails the step.",
+						Validators: []validator.List{
+							listvalidator.SizeAtLeast(1),
+							listvalidator.ExactlyOneOf(path.MatchRelative().AtParent().AtName("document_name")),
+						},
+					},
+					"document_name": schema.StringAttribute{
+						Optional:            true,
+						MarkdownDescription: "Name or ARN of an SSM Command document to run instead of `commands`.",
+						Validators:          []validator.String{stringvalidator.LengthBetween(3, 200)},
+					},
+					"document_version": schema.StringAttribute{
+						Optional:            true,
+						MarkdownDescription: "Document version (`$LATEST`, `$DEFAULT` or a number). Defaults to `$DEFAULT`.",
+						Validators: []validator.String{
+							stringvalidator.RegexMatches(regexp.MustCompile(`^(\$LATEST|\$DEFAULT|[0-9]+)$`), "must be $LATEST, $DEFAULT or a version number"),
+							stringvalidator.AlsoRequires(path.MatchRelative().AtParent().AtName("document_name")),
+						},
+					},
+					"parameters": schema.MapAttribute{
+						ElementType:         types.ListType{ElemType: types.StringType},
+						Optional:            true,
+						MarkdownDescription: "Document parameters, each a list of strings, as SSM takes them. Stored in state: put secrets in `sensitive_parameters`.",
+						Validators: []validator.Map{
+							mapvalidator.KeysAre(stringvalidator.RegexMatches(parameterKeyPattern, "must be a parameter name: letters, digits, '_'")),
+							mapvalidator.AlsoRequires(path.MatchRelative().AtParent().AtName("document_name")),
+						},
+					},
+					"sensitive_parameters": schema.MapAttribute{
+						ElementType: types.StringType,
+						Optional:    true,
+						Sensitive:   true,
+						WriteOnly:   true,
+						MarkdownDescription: "Secret values (a deploy token, a password) never stored in plan or state and " +
+							"masked in logs. With `document_name` each is passed as a document parameter; with `commands` " +
+							"each is exported as an environment variable before the commands. Accepts ephemeral values. " +
+							"Being write-only, a change of these alone does not start a rollout: change `triggers` too.",
+						Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(parameterKeyPattern, "must be a name of letters, digits and '_'"))},
+					},
+					"timeout": durationAttr("Maximum run time of the step on one instance. Defaults to `10m`.", 30*time.Second, 48*time.Hour),
+				}},
+			},
+			"strategy": schema.SingleNestedBlock{
+				MarkdownDescription: "How many instances move at once and how long each waits. A change of strategy alone does not start a rollout.",
+				Attributes: map[string]schema.Attribute{
+					"batch_size": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "Instances per batch. Conflicts with `batch_percent`. Defaults to `1` when neither is set.",
+						Validators:          []validator.Int64{int64validator.Between(1, 1000), int64validator.ConflictsWith(path.MatchRelative().AtParent().AtName("batch_percent"))},
+					},
+					"batch_percent": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "Batch size as a percentage of the fleet, rounded down, at least one instance.",
+						Validators:          []validator.Int64{int64validator.Between(1, 100)},
+					},
+					"min_healthy_percent": schema.Int64Attribute{
+						Optional: true,
+						MarkdownDescription: "Capacity floor: the percentage of the whole fleet (rounded up, counting instances " +
+							"already unhealthy) that must stay in service at all times. Batches shrink to respect it; a floor that " +
+							"lets no instance move is a plan-time error. Defaults to `50`.",
+						Validators: []validator.Int64{int64validator.Between(0, 100)},
+					},
+					"mode": schema.StringAttribute{
+						Optional: true,
+						MarkdownDescription: "`batch`: lockstep, the next batch starts when the whole batch is done. `window`: " +
+							"the next instance leaves as soon as capacity allows, so a slow instance does not hold the others. Defaults to `batch`.",
+						Validators: []validator.String{stringvalidator.OneOf("batch", "window")},
+					},
+					"canary_size": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "Size of a first, canary batch. Defaults to none.",
+						Validators:          []validator.Int64{int64validator.Between(1, 1000)},
+					},
+					"canary_pause":          durationAttr("Pause after the canary batch, for watching alarms. Defaults to `0s`.", 0, 24*time.Hour),
+					"pause_between_batches": durationAttr("Pause between batches. Defaults to `0s`.", 0, 24*time.Hour),
+					"bake_time":             durationAttr("How long an instance must stay healthy after rejoining before it counts as done. Must be shorter than `health_timeout`. Defaults to `0s`.", 0, 24*time.Hour),
+					"health_timeout":        durationAttr("How long a rejoined instance may take to become healthy in every target group. Defaults to `10m`.", 10*time.Second, 24*time.Hour),
+					"drain_timeout":         durationAttr("Bound on waiting for connection draining. Defaults to the target groups' deregistration delay plus a margin.", time.Second, 2*time.Hour),
+					"order": schema.StringAttribute{
+						Optional:            true,
+						MarkdownDescription: "`az_balanced` (no Availability Zone loses more than its share at once) or `sorted` (by instance id). Defaults to `az_balanced`.",
+						Validators:          []validator.String{stringvalidator.OneOf("az_balanced", "sorted")},
+					},
+				},
+			},
+			"failure": schema.SingleNestedBlock{
+				MarkdownDescription: "When to stop, and what to do then. A change of these alone does not start a rollout.",
+				Attributes: map[string]schema.Attribute{
+					"max_failed_instances": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "Failed instances tolerated before the rollout stops. Defaults to `0`.",
+						Validators:          []validator.Int64{int64validator.AtLeast(0), int64validator.ConflictsWith(path.MatchRelative().AtParent().AtName("max_failed_percent"))},
+					},
+					"max_failed_percent": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "Failed instances tolerated, as a percentage of the instances to update.",
+						Validators:          []validator.Int64{int64validator.Between(0, 100)},
+					},
+					"rollback": schema.BoolAttribute{
+						Optional: true,
+						MarkdownDescription: "When the rollout stops, re-run the previous version's steps on the instances " +
+							"it updated (newest first) and on the failed ones. Needs a previous version, so it does nothing " +
+							"on create. Defaults to `true`.",
+					},
+					"alarm_names": schema.ListAttribute{
+						ElementType:         types.StringType,
+						Optional:            true,
+						MarkdownDescription: "CloudWatch alarms; any of them in `ALARM` stops the rollout (checked before each batch and while waiting).",
+						Validators:          []validator.List{listvalidator.SizeAtMost(100), listvalidator.ValueStringsAre(stringvalidator.LengthBetween(1, 255))},
+					},
+					"suspend_processes": schema.ListAttribute{
+						ElementType: types.StringType,
+						Optional:    true,
+						MarkdownDescription: "Auto Scaling processes suspended on every group involved for the duration of the " +
+							"rollout, and resumed after. Defaults to `AZRebalance`, `InstanceRefresh`, `ReplaceUnhealthy`, `ScheduledActions`.",
+						Validators: []validator.List{listvalidator.ValueStringsAre(stringvalidator.OneOf(
+							"Launch", "Terminate", "AddToLoadBalancer", "AlarmNotification", "AZRebalance",
+							"HealthCheck", "InstanceRefresh", "ReplaceUnhealthy", "ScheduledActions"))},
+					},
+				},
+			},
+			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true}),
+		},
+	}
+}

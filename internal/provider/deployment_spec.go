@@ -1,0 +1,260 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// TagRelease holds a digest of what produced an instance's version: the
+// version, the steps and the triggers. It is how a change of steps or
+// triggers (same version) is seen as drift, and how a rollout interrupted
+// half-way resumes on exactly the instances it had not reached.
+const TagRelease = "rolling:release"
+
+// providerTags are the tags this provider owns on instances.
+var providerTags = []string{rollout.TagVersion, TagRelease, rollout.TagPhase, rollout.TagRollout, rollout.TagTargets}
+
+func stringsOf(ctx context.Context, v interface {
+	ElementsAs(context.Context, any, bool) diag.Diagnostics
+	IsNull() bool
+	IsUnknown() bool
+}, diags *diag.Diagnostics) []string {
+	if v.IsNull() || v.IsUnknown() {
+		return nil
+	}
+	var out []string
+	diags.Append(v.ElementsAs(ctx, &out, false)...)
+	return out
+}
+
+func parseDuration(v types.String, def time.Duration) time.Duration {
+	if v.IsNull() || v.IsUnknown() {
+		return def
+	}
+	d, err := time.ParseDuration(v.ValueString())
+	if err != nil {
+		return def // validators reject it before we get here
+	}
+	return d
+}
+
+// targetGroupARNs returns the configured target groups, sorted.
+func (m deploymentModel) targetGroupARNs(ctx context.Context, diags *diag.Diagnostics) []string {
+	arns := stringsOf(ctx, m.TargetGroupARNs, diags)
+	sort.Strings(arns)
+	return arns
+}
+
+func (m deploymentModel) instanceIDs(ctx context.Context, diags *diag.Diagnostics) []string {
+	ids := stringsOf(ctx, m.InstanceIDs, diags)
+	sort.Strings(ids)
+	return ids
+}
+
+// release maps the version and steps. sensitive holds the write-only
+// values by step name (from the configuration; nil when not available).
+func (m deploymentModel) release(ctx context.Context, sensitive map[string]map[string]string, diags *diag.Diagnostics) rollout.Release {
+	rel := rollout.Release{Version: m.Version.ValueString()}
+	for _, s := range m.Steps {
+		step := rollout.Step{
+			Name:            s.Name.ValueString(),
+			Commands:        stringsOf(ctx, s.Commands, diags),
+			DocumentName:    s.DocumentName.ValueString(),
+			DocumentVersion: s.DocumentVersion.ValueString(),
+			Timeout:         parseDuration(s.Timeout, defaultStepTimeout),
+		}
+		if !s.Parameters.IsNull() && !s.Parameters.IsUnknown() {
+			step.Parameters = map[string][]string{}
+			diags.Append(s.Parameters.ElementsAs(ctx, &step.Parameters, false)...)
+		}
+		if secrets := sensitive[step.Name]; len(secrets) > 0 {
+			addSecrets(&step, secrets)
+		}
+		rel.Steps = append(rel.Steps, step)
+	}
+	return rel
+}
+
+// addSecrets passes write-only values to a step: as document parameters,
+// or for shell steps as exported variables ahead of the commands.
+func addSecrets(step *rollout.Step, secrets map[string]string) {
+	keys := make([]string, 0, len(secrets))
+	for k := range secrets {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if step.DocumentName != "" {
+		if step.Parameters == nil {
+			step.Parameters = map[string][]string{}
+		}
+		for _, k := range keys {
+			step.Parameters[k] = []string{secrets[k]}
+		}
+		return
+	}
+	exports := make([]string, 0, len(keys))
+	for _, k := range keys {
+		exports = append(exports, "export "+k+"="+shellQuote(secrets[k]))
+	}
+	step.Commands = append(exports, step.Commands...)
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// releaseID digests version, steps (without secrets) and triggers.
+func (m deploymentModel) releaseID(ctx context.Context, diags *diag.Diagnostics) string {
+	triggers := map[string]string{}
+	if !m.Triggers.IsNull() && !m.Triggers.IsUnknown() {
+		diags.Append(m.Triggers.ElementsAs(ctx, &triggers, false)...)
+	}
+	payload, _ := json.Marshal(struct {
+		Release  rollout.Release
+		Triggers map[string]string
+	}{m.release(ctx, nil, diags), triggers})
+	sum := sha256.Sum256(payload)
+	return hex.EncodeToString(sum[:8])
+}
+
+func (m deploymentModel) strategy() rollout.Strategy {
+	st := rollout.Strategy{
+		BatchSize:         defaultBatchSize,
+		MinHealthyPercent: defaultMinHealthyPercent,
+		Mode:              rollout.ModeBatch,
+		HealthTimeout:     defaultHealthTimeout,
+		Order:             rollout.OrderAZBalanced,
+	}
+	s := m.Strategy
+	if s == nil {
+		return st
+	}
+	if !s.BatchPercent.IsNull() {
+		st.BatchSize, st.BatchPercent = 0, int(s.BatchPercent.ValueInt64())
+	}
+	if !s.BatchSize.IsNull() {
+		st.BatchSize, st.BatchPercent = int(s.BatchSize.ValueInt64()), 0
+	}
+	if !s.MinHealthyPercent.IsNull() {
+		st.MinHealthyPercent = int(s.MinHealthyPercent.ValueInt64())
+	}
+	if !s.Mode.IsNull() {
+		st.Mode = rollout.Mode(s.Mode.ValueString())
+	}
+	if !s.Order.IsNull() {
+		st.Order = rollout.Order(s.Order.ValueString())
+	}
+	st.CanarySize = int(s.CanarySize.ValueInt64())
+	st.CanaryPause = parseDuration(s.CanaryPause, 0)
+	st.PauseBetweenBatches = parseDuration(s.PauseBetweenBatches, 0)
+	st.BakeTime = parseDuration(s.BakeTime, 0)
+	st.HealthTimeout = parseDuration(s.HealthTimeout, defaultHealthTimeout)
+	st.DrainTimeout = parseDuration(s.DrainTimeout, 0)
+	return st
+}
+
+func (m deploymentModel) failurePolicy(ctx context.Context, diags *diag.Diagnostics) rollout.FailurePolicy {
+	fp := rollout.FailurePolicy{Rollback: true}
+	f := m.Failure
+	if f == nil {
+		return fp
+	}
+	fp.MaxFailedInstances = int(f.MaxFailedInstances.ValueInt64())
+	fp.MaxFailedPercent = int(f.MaxFailedPercent.ValueInt64())
+	if !f.Rollback.IsNull() {
+		fp.Rollback = f.Rollback.ValueBool()
+	}
+	fp.AlarmNames = stringsOf(ctx, f.AlarmNames, diags)
+	fp.SuspendProcesses = stringsOf(ctx, f.SuspendProcesses, diags)
+	return fp
+}
+
+// staticProblems are the cross-field checks that need no AWS call.
+func (m deploymentModel) staticProblems() []string {
+	var problems []string
+	seen := map[string]bool{}
+	for i, s := range m.Steps {
+		name := s.Name.ValueString()
+		if s.Name.IsUnknown() {
+			continue
+		}
+		if seen[name] {
+			problems = append(problems, fmt.Sprintf("step %d: the name %q is used by an earlier step; step names must be unique", i+1, name))
+		}
+		seen[name] = true
+	}
+	if s := m.Strategy; s != nil {
+		bake := parseDuration(s.BakeTime, 0)
+		health := parseDuration(s.HealthTimeout, defaultHealthTimeout)
+		if !s.BakeTime.IsUnknown() && !s.HealthTimeout.IsUnknown() && bake > 0 && bake >= health {
+			problems = append(problems, fmt.Sprintf("strategy: bake_time (%s) must be shorter than health_timeout (%s)", bake, health))
+		}
+		if !s.CanaryPause.IsNull() && s.CanarySize.IsNull() {
+			problems = append(problems, "strategy: canary_pause needs canary_size")
+		}
+	}
+	return problems
+}
+
+// instanceOutOfDate says whether an instance needs the release: a different
+// version, the same version from other steps or triggers, or left out of
+// service by an interrupted rollout.
+func instanceOutOfDate(inst rollout.Instance, version, releaseID string) bool {
+	if inst.Tags[rollout.TagPhase] != "" {
+		return true
+	}
+	if inst.Tags[rollout.TagVersion] != version {
+		return true
+	}
+	rel := inst.Tags[TagRelease]
+	return rel != "" && rel != releaseID
+}
+
+// engineFleet adapts the observed fleet to the engine's rule (version tag
+// differs = out of date): an instance on the version through another release
+// gets its version tag blanked in the engine's copy.
+func engineFleet(f rollout.Fleet, version, releaseID string) rollout.Fleet {
+	out := f
+	out.Instances = make([]rollout.Instance, len(f.Instances))
+	for i, inst := range f.Instances {
+		if inst.Tags[rollout.TagPhase] == "" && inst.Tags[rollout.TagVersion] == version && instanceOutOfDate(inst, version, releaseID) {
+			tags := make(map[string]string, len(inst.Tags))
+			for k, v := range inst.Tags {
+				tags[k] = v
+			}
+			tags[rollout.TagVersion] = ""
+			inst.Tags = tags
+		}
+		out.Instances[i] = inst
+	}
+	return out
+}
+
+func outOfDateIDs(f rollout.Fleet, version, releaseID string) []string {
+	var ids []string
+	for _, inst := range f.Instances {
+		if instanceOutOfDate(inst, version, releaseID) {
+			ids = append(ids, inst.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func formatDuration(d time.Duration) string {
+	return d.Round(time.Second).String()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
