@@ -1,6 +1,10 @@
 package awsclient
 
-import "time"
+import (
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+)
 
 // Config is the provider configuration, already validated and with unknown
 // values resolved. Zero values mean "not set" (use the AWS default chain).
@@ -26,6 +30,10 @@ type Config struct {
 	UserAgentVersion string
 	// TerraformVersion, when known, is appended to the user agent.
 	TerraformVersion string
+
+	// retryBackoff replaces the SDK's exponential backoff (tests only, so
+	// that throttling tests do not wait seconds between attempts).
+	retryBackoff retry.BackoffDelayer
 }
 
 // AssumeRole mirrors the hashicorp/aws provider's assume_role block.

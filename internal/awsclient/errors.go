@@ -1,0 +1,142 @@
+package awsclient
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// notFoundCodes are the AWS error codes meaning "the resource does not
+// exist" for the calls this package makes.
+var notFoundCodes = map[string]bool{
+	"TargetGroupNotFound":        true,
+	"LoadBalancerNotFound":       true,
+	"InvalidInstanceID.NotFound": true,
+	"InvalidCommandId":           true,
+	"InvocationDoesNotExist":     true,
+	"ResourceNotFound":           true,
+	"ResourceNotFoundException":  true,
+}
+
+// notImplementedCodes are what emulators answer for an operation they lack
+// (moto, LocalStack); real AWS never does.
+var notImplementedCodes = map[string]bool{
+	"NotImplemented":            true,
+	"NotImplementedError":       true,
+	"InternalFailure":           true,
+	"UnknownOperation":          true,
+	"UnknownOperationException": true,
+	"InvalidAction":             true,
+}
+
+// Error is an AWS API failure as this package reports it: the service and
+// operation, the AWS error code and message. It wraps rollout.ErrNotFound or
+// rollout.ErrThrottled when the code means that, and always the SDK error.
+type Error struct {
+	Service   string // ec2, elbv2, ssm, autoscaling, cloudwatch, sts
+	Operation string
+	Code      string // AWS error code; empty for transport errors
+	Message   string
+	sentinel  error
+	err       error
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Code != "" && e.Message != "":
+		return fmt.Sprintf("%s %s: %s: %s", e.Service, e.Operation, e.Code, e.Message)
+	case e.Code != "":
+		return fmt.Sprintf("%s %s: %s", e.Service, e.Operation, e.Code)
+	}
+	return fmt.Sprintf("%s %s: %s", e.Service, e.Operation, e.Message)
+}
+
+func (e *Error) Unwrap() []error {
+	if e.sentinel != nil {
+		return []error{e.sentinel, e.err}
+	}
+	return []error{e.err}
+}
+
+// translate is the one place where AWS errors become this package's errors.
+// nil stays nil.
+func translate(service, operation string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var already *Error
+	if errors.As(err, &already) {
+		return err
+	}
+	out := &Error{Service: service, Operation: operation, err: err}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		out.Code = apiErr.ErrorCode()
+		out.Message = apiErr.ErrorMessage()
+		switch {
+		case notFoundCodes[out.Code], isAutoScalingNotFound(service, out.Code, out.Message):
+			out.sentinel = rollout.ErrNotFound
+		case isThrottleCode(out.Code):
+			out.sentinel = rollout.ErrThrottled
+		}
+		return out
+	}
+	// Transport errors, context cancellation, retry quota exhaustion: keep
+	// the SDK's text without the operation prefix we already add.
+	out.Message = err.Error()
+	var opErr *smithy.OperationError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		out.Message = opErr.Err.Error()
+	}
+	return out
+}
+
+// Auto Scaling reports a missing group or instance as ValidationError with a
+// message, not a dedicated code.
+func isAutoScalingNotFound(service, code, message string) bool {
+	if service != "autoscaling" || code != "ValidationError" {
+		return false
+	}
+	m := strings.ToLower(message)
+	return strings.Contains(m, "not found") || strings.Contains(m, "not part of auto scaling group") ||
+		strings.Contains(m, "is not in")
+}
+
+// isNotImplemented reports whether err says the endpoint lacks the
+// operation (an emulator), as opposed to a real failure.
+func isNotImplemented(err error) bool {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		if notImplementedCodes[apiErr.ErrorCode()] {
+			return true
+		}
+		msg := strings.ToLower(apiErr.ErrorMessage())
+		return strings.Contains(msg, "not yet implemented") || strings.Contains(msg, "has not been implemented") ||
+			strings.Contains(msg, "not implemented")
+	}
+	var respErr interface{ HTTPStatusCode() int }
+	if errors.As(err, &respErr) && respErr.HTTPStatusCode() == 501 {
+		return true
+	}
+	return false
+}
+
+func errorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+// isThrottleCode uses the SDK's own list, so "throttled" here means exactly
+// what the retryer backed off on.
+func isThrottleCode(code string) bool {
+	_, ok := retry.DefaultThrottleErrorCodes[code]
+	return ok
+}

@@ -1,0 +1,374 @@
+package awsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// defaultDeregistrationDelay is ELB's default when the attribute is absent.
+const defaultDeregistrationDelay = 300 * time.Second
+
+// DiscoverFleet reads what plan, refresh and the engine need about the
+// instances behind targetGroupARNs:
+//
+//   - the target groups (DescribeTargetGroups, one DescribeTargetGroupAttributes
+//     each for the deregistration delay); a missing group is an error
+//     wrapping rollout.ErrNotFound that names its ARN;
+//   - every registration (one DescribeTargetHealth per group);
+//   - instances left out of service by an interrupted rollout: not
+//     registered any more, found by their rolling:phase tag, and kept only
+//     when their rolling:targets tag names one of these groups or their Auto
+//     Scaling group is attached to one of them. Their Health is
+//     unused/Target.NotRegistered for those groups;
+//   - EC2 state, AZ and rolling:* tags (DescribeInstances, filtered by
+//     instance-id in chunks, so that an id that vanished is not an error);
+//   - Auto Scaling membership and lifecycle state, and the target groups
+//     attached to those Auto Scaling groups.
+//
+// instanceIDs, when non-empty, restricts the fleet to those ids. Registered
+// targets that are not EC2 instances (IP targets) are ignored.
+func (c *Client) DiscoverFleet(ctx context.Context, targetGroupARNs []string, instanceIDs []string) (rollout.Fleet, error) {
+	targetGroupARNs = dedupe(targetGroupARNs)
+	var fleet rollout.Fleet
+	groups, err := c.describeTargetGroups(ctx, targetGroupARNs, nil)
+	if err != nil {
+		return fleet, err
+	}
+	fleet.TargetGroups = groups
+
+	wanted := func(string) bool { return true }
+	if len(instanceIDs) > 0 {
+		set := make(map[string]bool, len(instanceIDs))
+		for _, id := range instanceIDs {
+			set[id] = true
+		}
+		wanted = func(id string) bool { return set[id] }
+	}
+
+	registered := map[string]map[string][]rollout.Target{} // instance -> group -> registrations
+	health := map[string]map[string]rollout.TargetHealth{} // instance -> group -> worst
+	for _, arn := range targetGroupARNs {
+		rows, err := c.describeTargetHealth(ctx, arn)
+		if err != nil {
+			return fleet, err
+		}
+		for _, row := range rows {
+			id := row.InstanceID
+			if !strings.HasPrefix(id, "i-") || !wanted(id) {
+				continue
+			}
+			if registered[id] == nil {
+				registered[id] = map[string][]rollout.Target{}
+				health[id] = map[string]rollout.TargetHealth{}
+			}
+			registered[id][arn] = append(registered[id][arn], row.Target)
+			if prev, ok := health[id][arn]; !ok || healthSeverity(row.State) > healthSeverity(prev.State) {
+				health[id][arn] = row
+			}
+		}
+	}
+
+	// Instances an interrupted rollout took out carry rolling:phase.
+	described := map[string]ec2types.Instance{}
+	outOfService, err := c.describeInstances(ctx, []ec2types.Filter{
+		{Name: aws.String("tag-key"), Values: []string{rollout.TagPhase}},
+		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
+	})
+	if err != nil {
+		return fleet, err
+	}
+	for _, inst := range outOfService {
+		if id := aws.ToString(inst.InstanceId); wanted(id) {
+			described[id] = inst
+		}
+	}
+	var missing []string
+	for id := range registered {
+		if _, ok := described[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	sort.Strings(missing)
+	for _, part := range chunks(missing, maxFilterValues) {
+		found, err := c.describeInstances(ctx, []ec2types.Filter{{Name: aws.String("instance-id"), Values: part}})
+		if err != nil {
+			return fleet, err
+		}
+		for _, inst := range found {
+			described[aws.ToString(inst.InstanceId)] = inst
+		}
+	}
+
+	candidates := make([]string, 0, len(described)+len(registered))
+	for id := range described {
+		candidates = append(candidates, id)
+	}
+	for id := range registered {
+		if _, ok := described[id]; !ok {
+			candidates = append(candidates, id)
+		}
+	}
+	sort.Strings(candidates)
+
+	asgInstances, err := c.describeAutoScalingInstances(ctx, candidates)
+	if err != nil {
+		return fleet, err
+	}
+	memberOf := map[string]string{}
+	lifecycle := map[string]string{}
+	groupSet := map[string]bool{}
+	for _, d := range asgInstances {
+		id := aws.ToString(d.InstanceId)
+		memberOf[id] = aws.ToString(d.AutoScalingGroupName)
+		lifecycle[id] = aws.ToString(d.LifecycleState)
+		groupSet[memberOf[id]] = true
+	}
+	groupNames := make([]string, 0, len(groupSet))
+	for g := range groupSet {
+		groupNames = append(groupNames, g)
+	}
+	sort.Strings(groupNames)
+	asgs, err := c.describeAutoScalingGroups(ctx, groupNames)
+	if err != nil {
+		return fleet, err
+	}
+	ours := make(map[string]bool, len(targetGroupARNs))
+	for _, arn := range targetGroupARNs {
+		ours[arn] = true
+	}
+	attached := map[string][]string{} // ASG -> attached groups among ours
+	asgByName := map[string]rollout.AutoScalingGroup{}
+	for _, g := range asgs {
+		name := aws.ToString(g.AutoScalingGroupName)
+		asgByName[name] = rollout.AutoScalingGroup{Name: name, TargetGroupARNs: append([]string(nil), g.TargetGroupARNs...)}
+		for _, arn := range g.TargetGroupARNs {
+			if ours[arn] {
+				attached[name] = append(attached[name], arn)
+			}
+		}
+	}
+
+	usedASGs := map[string]bool{}
+	for _, id := range candidates {
+		inst := rollout.Instance{
+			ID:               id,
+			State:            "terminated", // registered but no longer described: gone
+			AutoScalingGroup: memberOf[id],
+			LifecycleState:   lifecycle[id],
+			Targets:          map[string][]rollout.Target{},
+			Health:           map[string]rollout.TargetHealth{},
+			Tags:             map[string]string{},
+		}
+		if d, ok := described[id]; ok {
+			inst.State = string(stateName(d))
+			if d.Placement != nil {
+				inst.AZ = aws.ToString(d.Placement.AvailabilityZone)
+			}
+			for _, t := range d.Tags {
+				if k := aws.ToString(t.Key); strings.HasPrefix(k, "rolling:") {
+					inst.Tags[k] = aws.ToString(t.Value)
+				}
+			}
+		}
+		for arn, ts := range registered[id] {
+			inst.Targets[arn] = ts
+			inst.Health[arn] = health[id][arn]
+		}
+		// Registrations recorded before an interrupted rollout took the
+		// instance out, for the groups it has not rejoined yet.
+		decoded := map[string][]rollout.Target{}
+		if v, ok := inst.Tags[rollout.TagTargets]; ok {
+			decoded = rollout.DecodeTargets(id, v, targetGroupARNs)
+		}
+		if len(registered[id]) == 0 && len(decoded) == 0 && len(attached[inst.AutoScalingGroup]) == 0 {
+			continue // out of service for some other configuration
+		}
+		notRegistered := func(arn string) {
+			if _, ok := inst.Health[arn]; !ok {
+				inst.Health[arn] = rollout.TargetHealth{
+					Target: rollout.Target{InstanceID: id},
+					State:  rollout.HealthUnused,
+					Reason: "Target.NotRegistered",
+				}
+			}
+		}
+		if _, outOfService := inst.Tags[rollout.TagPhase]; outOfService {
+			for arn, ts := range decoded {
+				if _, ok := inst.Targets[arn]; !ok {
+					inst.Targets[arn] = ts
+					notRegistered(arn)
+				}
+			}
+			for _, arn := range attached[inst.AutoScalingGroup] {
+				notRegistered(arn)
+			}
+		}
+		if inst.AutoScalingGroup != "" {
+			usedASGs[inst.AutoScalingGroup] = true
+		}
+		fleet.Instances = append(fleet.Instances, inst)
+	}
+	for _, name := range groupNames {
+		if g, ok := asgByName[name]; ok && usedASGs[name] {
+			fleet.AutoScalingGroups = append(fleet.AutoScalingGroups, g)
+		}
+	}
+	return fleet, nil
+}
+
+func stateName(i ec2types.Instance) ec2types.InstanceStateName {
+	if i.State == nil {
+		return ""
+	}
+	return i.State.Name
+}
+
+// healthSeverity orders states so that an instance registered on several
+// ports reports its worst registration: anything not serving outranks
+// healthy, and a failing check outranks the transitional states.
+func healthSeverity(s rollout.HealthState) int {
+	switch s {
+	case rollout.HealthHealthy:
+		return 0
+	case rollout.HealthInitial:
+		return 1
+	case rollout.HealthUnavailable:
+		return 2
+	case rollout.HealthDraining:
+		return 3
+	case rollout.HealthUnused:
+		return 4
+	case rollout.HealthUnhealthy:
+		return 5
+	}
+	return 2
+}
+
+// describeInstances pages through DescribeInstances with filters (filters,
+// unlike InstanceIds, do not fail on an id that no longer exists).
+func (c *Client) describeInstances(ctx context.Context, filters []ec2types.Filter) ([]ec2types.Instance, error) {
+	var out []ec2types.Instance
+	p := ec2.NewDescribeInstancesPaginator(c.ec2, &ec2.DescribeInstancesInput{Filters: filters, MaxResults: aws.Int32(1000)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, translate("ec2", "DescribeInstances", err)
+		}
+		for _, r := range page.Reservations {
+			out = append(out, r.Instances...)
+		}
+	}
+	return out, nil
+}
+
+// FindTargetGroups looks target groups up by ARN and by name (for the data
+// source). A missing one is an error wrapping rollout.ErrNotFound naming it.
+func (c *Client) FindTargetGroups(ctx context.Context, arns []string, names []string) ([]rollout.TargetGroup, error) {
+	return c.describeTargetGroups(ctx, dedupe(arns), dedupe(names))
+}
+
+func (c *Client) describeTargetGroups(ctx context.Context, arns, names []string) ([]rollout.TargetGroup, error) {
+	var raw []elbv2types.TargetGroup
+	for _, part := range chunks(arns, maxTargetGroupARNsPerCall) {
+		got, err := c.describeTargetGroupsPage(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: part}, part, "ARN")
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, got...)
+	}
+	for _, part := range chunks(names, maxTargetGroupARNsPerCall) {
+		got, err := c.describeTargetGroupsPage(ctx, &elbv2.DescribeTargetGroupsInput{Names: part}, part, "name")
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, got...)
+	}
+	seen := map[string]bool{}
+	out := make([]rollout.TargetGroup, 0, len(raw))
+	for _, g := range raw {
+		arn := aws.ToString(g.TargetGroupArn)
+		if seen[arn] {
+			continue
+		}
+		seen[arn] = true
+		tg := rollout.TargetGroup{
+			ARN:                 arn,
+			Name:                aws.ToString(g.TargetGroupName),
+			DeregistrationDelay: defaultDeregistrationDelay,
+			HealthCheckInterval: time.Duration(aws.ToInt32(g.HealthCheckIntervalSeconds)) * time.Second,
+			HealthyThreshold:    int(aws.ToInt32(g.HealthyThresholdCount)),
+			UnhealthyThreshold:  int(aws.ToInt32(g.UnhealthyThresholdCount)),
+		}
+		attrs, err := c.elbv2.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{TargetGroupArn: aws.String(arn)})
+		if err != nil {
+			return nil, fmt.Errorf("target group %s: %w", arn, translate("elbv2", "DescribeTargetGroupAttributes", err))
+		}
+		for _, a := range attrs.Attributes {
+			if aws.ToString(a.Key) == "deregistration_delay.timeout_seconds" {
+				if secs, err := strconv.Atoi(aws.ToString(a.Value)); err == nil && secs >= 0 {
+					tg.DeregistrationDelay = time.Duration(secs) * time.Second
+				}
+			}
+		}
+		out = append(out, tg)
+	}
+	return out, nil
+}
+
+// describeTargetGroupsPage pages through one DescribeTargetGroups query. ELB
+// fails the whole call when one group is missing without always saying
+// which, so on not-found each key is asked alone to name the culprits.
+func (c *Client) describeTargetGroupsPage(ctx context.Context, in *elbv2.DescribeTargetGroupsInput, keys []string, kind string) ([]elbv2types.TargetGroup, error) {
+	var out []elbv2types.TargetGroup
+	p := elbv2.NewDescribeTargetGroupsPaginator(c.elbv2, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			terr := translate("elbv2", "DescribeTargetGroups", err)
+			if !errors.Is(terr, rollout.ErrNotFound) {
+				return nil, terr
+			}
+			return nil, c.nameMissingTargetGroups(ctx, keys, kind, terr)
+		}
+		out = append(out, page.TargetGroups...)
+	}
+	return out, nil
+}
+
+func (c *Client) nameMissingTargetGroups(ctx context.Context, keys []string, kind string, cause error) error {
+	if len(keys) == 1 {
+		return fmt.Errorf("target group %s %s: %w", kind, keys[0], cause)
+	}
+	var missing []string
+	for _, k := range keys {
+		in := &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{k}}
+		if kind == "name" {
+			in = &elbv2.DescribeTargetGroupsInput{Names: []string{k}}
+		}
+		_, err := c.elbv2.DescribeTargetGroups(ctx, in)
+		if err == nil {
+			continue
+		}
+		if terr := translate("elbv2", "DescribeTargetGroups", err); !errors.Is(terr, rollout.ErrNotFound) {
+			return terr
+		}
+		missing = append(missing, k)
+	}
+	if len(missing) == 0 {
+		return cause
+	}
+	return fmt.Errorf("target group %s %s: %w", kind, strings.Join(missing, ", "), cause)
+}

@@ -1,0 +1,333 @@
+package awsclient
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// commandRunner implements rollout.CommandRunner with SSM Run Command.
+//
+// Polling costs one ListCommandInvocations (Details=true, paginated) per
+// command id per poll, never one call per instance. An invocation, once
+// terminal, never changes, so it is remembered and not asked for again.
+//
+// Fallback: moto and LocalStack do not implement ListCommandInvocations.
+// When the endpoint answers it with a not-implemented error, the runner
+// switches (for the life of the Client) to GetCommandInvocation per
+// instance, which those emulators do implement. Real AWS never takes this
+// path.
+type commandRunner struct {
+	c *Client
+
+	mu       sync.Mutex
+	terminal map[invocationKey]rollout.Invocation
+}
+
+type invocationKey struct{ commandID, instanceID string }
+
+// shellDocuments take an executionTimeout parameter in seconds.
+var shellDocuments = map[string]bool{"AWS-RunShellScript": true, "AWS-RunPowerShellScript": true}
+
+// Send sends cmd in chunks of 50 instances (SendCommand's limit). When a
+// chunk fails, the ids of the chunks already sent are returned with the
+// error so that the caller can cancel or poll them.
+func (r *commandRunner) Send(ctx context.Context, cmd rollout.Command, instanceIDs []string) (map[string]string, error) {
+	params := make(map[string][]string, len(cmd.Parameters)+1)
+	for k, v := range cmd.Parameters {
+		params[k] = v
+	}
+	in := &ssm.SendCommandInput{
+		DocumentName: aws.String(cmd.DocumentName),
+		Parameters:   params,
+	}
+	if cmd.DocumentVersion != "" {
+		in.DocumentVersion = aws.String(cmd.DocumentVersion)
+	}
+	if cmd.Comment != "" {
+		in.Comment = aws.String(truncate(cmd.Comment, 100))
+	}
+	if secs := int32(cmd.Timeout.Seconds()); secs > 0 {
+		if _, set := params["executionTimeout"]; !set && shellDocuments[cmd.DocumentName] {
+			params["executionTimeout"] = []string{strconv.Itoa(int(secs))}
+		}
+		// TimeoutSeconds bounds how long SSM keeps trying to deliver the
+		// command; a step that cannot even start within its own timeout
+		// has failed. SSM accepts 30..2592000.
+		in.TimeoutSeconds = aws.Int32(min(max(secs, 30), 2592000))
+	}
+	out := make(map[string]string, len(instanceIDs))
+	for _, part := range chunks(instanceIDs, maxInstancesPerSendCommand) {
+		chunkIn := *in
+		chunkIn.InstanceIds = part
+		resp, err := r.c.ssm.SendCommand(ctx, &chunkIn)
+		if err != nil {
+			return out, translate("ssm", "SendCommand", err)
+		}
+		id := ""
+		if resp.Command != nil {
+			id = aws.ToString(resp.Command.CommandId)
+		}
+		for _, inst := range part {
+			out[inst] = id
+		}
+	}
+	return out, nil
+}
+
+// Invocations reports every requested (instance, command) pair, in no
+// particular order; pairs SSM does not list yet are Pending.
+func (r *commandRunner) Invocations(ctx context.Context, commandByInstance map[string]string) ([]rollout.Invocation, error) {
+	byCommand := map[string][]string{}
+	var out []rollout.Invocation
+	for inst, cmd := range commandByInstance {
+		if inv, ok := r.cached(cmd, inst); ok {
+			out = append(out, inv)
+			continue
+		}
+		byCommand[cmd] = append(byCommand[cmd], inst)
+	}
+	for cmd, instances := range byCommand {
+		invs, err := r.commandInvocations(ctx, cmd, instances)
+		if err != nil {
+			return nil, err
+		}
+		for _, inv := range invs {
+			if inv.Status.Terminal() {
+				r.remember(inv)
+			}
+		}
+		out = append(out, invs...)
+	}
+	return out, nil
+}
+
+func (r *commandRunner) cached(cmd, inst string) (rollout.Invocation, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	inv, ok := r.terminal[invocationKey{cmd, inst}]
+	return inv, ok
+}
+
+func (r *commandRunner) remember(inv rollout.Invocation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.terminal == nil {
+		r.terminal = map[invocationKey]rollout.Invocation{}
+	}
+	r.terminal[invocationKey{inv.CommandID, inv.InstanceID}] = inv
+}
+
+func pending(cmd, inst string) rollout.Invocation {
+	return rollout.Invocation{InstanceID: inst, CommandID: cmd, Status: rollout.InvocationPending, ExitCode: -1}
+}
+
+func (r *commandRunner) commandInvocations(ctx context.Context, cmd string, instances []string) ([]rollout.Invocation, error) {
+	if !r.c.listInvocationsUnsupported.Load() {
+		listed, err := r.listInvocations(ctx, cmd)
+		switch {
+		case err == nil:
+			out := make([]rollout.Invocation, 0, len(instances))
+			for _, inst := range instances {
+				ci, ok := listed[inst]
+				if !ok {
+					// Eventual consistency right after SendCommand.
+					out = append(out, pending(cmd, inst))
+					continue
+				}
+				inv := fromListed(ci)
+				if inv.Status == rollout.InvocationFailed || inv.Status == rollout.InvocationTimedOut {
+					if err := r.addOutput(ctx, &inv, failedPlugin(ci)); err != nil {
+						return nil, err
+					}
+				}
+				out = append(out, inv)
+			}
+			return out, nil
+		case isNotImplemented(err):
+			r.c.listInvocationsUnsupported.Store(true)
+		default:
+			return nil, translate("ssm", "ListCommandInvocations", err)
+		}
+	}
+	out := make([]rollout.Invocation, 0, len(instances))
+	for _, inst := range instances {
+		inv, err := r.getInvocation(ctx, cmd, inst, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inv)
+	}
+	return out, nil
+}
+
+func (r *commandRunner) listInvocations(ctx context.Context, cmd string) (map[string]ssmtypes.CommandInvocation, error) {
+	out := map[string]ssmtypes.CommandInvocation{}
+	p := ssm.NewListCommandInvocationsPaginator(r.c.ssm, &ssm.ListCommandInvocationsInput{
+		CommandId:  aws.String(cmd),
+		Details:    true,
+		MaxResults: aws.Int32(50),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, ci := range page.CommandInvocations {
+			out[aws.ToString(ci.InstanceId)] = ci
+		}
+	}
+	return out, nil
+}
+
+// fromListed converts a ListCommandInvocations row. The exit code is the
+// failing plugin's, or the last plugin's when none failed; stdout is the
+// plugins' Output (each truncated by SSM to 2,500 characters).
+func fromListed(ci ssmtypes.CommandInvocation) rollout.Invocation {
+	inv := rollout.Invocation{
+		InstanceID:    aws.ToString(ci.InstanceId),
+		CommandID:     aws.ToString(ci.CommandId),
+		Status:        invocationStatus(string(ci.Status), aws.ToString(ci.StatusDetails)),
+		StatusDetails: aws.ToString(ci.StatusDetails),
+		ExitCode:      -1,
+	}
+	var outputs []string
+	for _, p := range ci.CommandPlugins {
+		if o := aws.ToString(p.Output); o != "" {
+			outputs = append(outputs, o)
+		}
+	}
+	inv.Stdout = strings.Join(outputs, "\n")
+	if n := len(ci.CommandPlugins); n > 0 {
+		inv.ExitCode = int(ci.CommandPlugins[n-1].ResponseCode)
+		for _, p := range ci.CommandPlugins {
+			if p.Status == ssmtypes.CommandPluginStatusFailed || p.Status == ssmtypes.CommandPluginStatusTimedOut {
+				inv.ExitCode = int(p.ResponseCode)
+				break
+			}
+		}
+	}
+	return inv
+}
+
+// failedPlugin names the plugin to ask GetCommandInvocation about: required
+// for documents with several steps, omitted for the usual single one.
+func failedPlugin(ci ssmtypes.CommandInvocation) string {
+	if len(ci.CommandPlugins) < 2 {
+		return ""
+	}
+	for _, p := range ci.CommandPlugins {
+		if p.Status == ssmtypes.CommandPluginStatusFailed || p.Status == ssmtypes.CommandPluginStatusTimedOut {
+			return aws.ToString(p.Name)
+		}
+	}
+	return ""
+}
+
+// addOutput fills stdout/stderr of a failed invocation from
+// GetCommandInvocation: the list output has no stderr and shorter stdout.
+func (r *commandRunner) addOutput(ctx context.Context, inv *rollout.Invocation, plugin string) error {
+	in := &ssm.GetCommandInvocationInput{CommandId: aws.String(inv.CommandID), InstanceId: aws.String(inv.InstanceID)}
+	if plugin != "" {
+		in.PluginName = aws.String(plugin)
+	}
+	out, err := r.c.ssm.GetCommandInvocation(ctx, in)
+	if err != nil {
+		if errors.Is(translate("ssm", "GetCommandInvocation", err), rollout.ErrNotFound) {
+			return nil // keep what the list said
+		}
+		return translate("ssm", "GetCommandInvocation", err)
+	}
+	if s := aws.ToString(out.StandardOutputContent); len(s) > len(inv.Stdout) {
+		inv.Stdout = s
+	}
+	inv.Stderr = aws.ToString(out.StandardErrorContent)
+	return nil
+}
+
+// getInvocation reads one invocation with GetCommandInvocation (the
+// emulator fallback). InvocationDoesNotExist means "not visible yet".
+func (r *commandRunner) getInvocation(ctx context.Context, cmd, inst, plugin string) (rollout.Invocation, error) {
+	in := &ssm.GetCommandInvocationInput{CommandId: aws.String(cmd), InstanceId: aws.String(inst)}
+	if plugin != "" {
+		in.PluginName = aws.String(plugin)
+	}
+	out, err := r.c.ssm.GetCommandInvocation(ctx, in)
+	if err != nil {
+		if errorCode(err) == "InvocationDoesNotExist" {
+			return pending(cmd, inst), nil
+		}
+		return rollout.Invocation{}, translate("ssm", "GetCommandInvocation", err)
+	}
+	return rollout.Invocation{
+		InstanceID:    inst,
+		CommandID:     cmd,
+		Status:        invocationStatus(string(out.Status), aws.ToString(out.StatusDetails)),
+		StatusDetails: aws.ToString(out.StatusDetails),
+		ExitCode:      int(out.ResponseCode),
+		Stdout:        aws.ToString(out.StandardOutputContent),
+		Stderr:        aws.ToString(out.StandardErrorContent),
+	}, nil
+}
+
+// invocationStatus normalises SSM's Status/StatusDetails pair. Undeliverable
+// is only visible in StatusDetails (Status says Failed or Cancelled
+// depending on the era), and it matters: the instance never ran anything.
+func invocationStatus(status, details string) rollout.InvocationStatus {
+	if details == "Undeliverable" {
+		return rollout.InvocationUndeliverable
+	}
+	switch rollout.InvocationStatus(status) {
+	case rollout.InvocationPending, rollout.InvocationInProgress, rollout.InvocationDelayed,
+		rollout.InvocationSuccess, rollout.InvocationFailed, rollout.InvocationTimedOut,
+		rollout.InvocationCancelled, rollout.InvocationCancelling:
+		return rollout.InvocationStatus(status)
+	case "Canceled":
+		return rollout.InvocationCancelled
+	}
+	// An unknown status is treated as still running rather than guessed
+	// terminal; the engine's step timeout bounds the wait.
+	return rollout.InvocationInProgress
+}
+
+// Cancel cancels each command on its instances. Best effort: commands that
+// no longer exist or endpoints without CancelCommand are not errors; other
+// failures are joined.
+func (r *commandRunner) Cancel(ctx context.Context, commandByInstance map[string]string) error {
+	byCommand := map[string][]string{}
+	for inst, cmd := range commandByInstance {
+		byCommand[cmd] = append(byCommand[cmd], inst)
+	}
+	var errs []error
+	for cmd, instances := range byCommand {
+		_, err := r.c.ssm.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(cmd), InstanceIds: instances})
+		if err == nil || isNotImplemented(err) {
+			continue
+		}
+		if terr := translate("ssm", "CancelCommand", err); !errors.Is(terr, rollout.ErrNotFound) {
+			errs = append(errs, terr)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a rune boundary.
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
