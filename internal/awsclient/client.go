@@ -46,6 +46,11 @@ type Client struct {
 	// ListCommandInvocations with a not-implemented error; from then on
 	// invocations are read per instance with GetCommandInvocation.
 	listInvocationsUnsupported atomic.Bool
+	// listInvocationsSupported is set after the first successful
+	// ListCommandInvocations; until then calls are single-attempt probes.
+	listInvocationsSupported atomic.Bool
+	// cancelUnsupported: the endpoint lacks CancelCommand (moto).
+	cancelUnsupported atomic.Bool
 }
 
 // endpointKeys are the keys accepted in Config.Endpoints.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
 )
@@ -24,11 +25,10 @@ var notFoundCodes = map[string]bool{
 }
 
 // notImplementedCodes are what emulators answer for an operation they lack
-// (moto, LocalStack); real AWS never does.
+// (LocalStack, moto's JSON services); real AWS never does.
 var notImplementedCodes = map[string]bool{
 	"NotImplemented":            true,
 	"NotImplementedError":       true,
-	"InternalFailure":           true,
 	"UnknownOperation":          true,
 	"UnknownOperationException": true,
 	"InvalidAction":             true,
@@ -108,7 +108,11 @@ func isAutoScalingNotFound(service, code, message string) bool {
 }
 
 // isNotImplemented reports whether err says the endpoint lacks the
-// operation (an emulator), as opposed to a real failure.
+// operation (an emulator), as opposed to a real failure: a not-implemented
+// code or message (LocalStack answers 501 InternalFailure "... not yet
+// implemented"), HTTP 501, or an HTTP 5xx whose body is not an AWS error at
+// all (moto crashes with an HTML 500 page). Real AWS always answers with a
+// parsable error body, so the last case cannot hide a real outage.
 func isNotImplemented(err error) bool {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
@@ -119,11 +123,15 @@ func isNotImplemented(err error) bool {
 		return strings.Contains(msg, "not yet implemented") || strings.Contains(msg, "has not been implemented") ||
 			strings.Contains(msg, "not implemented")
 	}
-	var respErr interface{ HTTPStatusCode() int }
-	if errors.As(err, &respErr) && respErr.HTTPStatusCode() == 501 {
+	var respErr *smithyhttp.ResponseError
+	if !errors.As(err, &respErr) {
+		return false
+	}
+	if respErr.HTTPStatusCode() == 501 {
 		return true
 	}
-	return false
+	var deserErr *smithy.DeserializationError
+	return respErr.HTTPStatusCode() >= 500 && errors.As(err, &deserErr)
 }
 
 func errorCode(err error) string {
@@ -139,4 +147,13 @@ func errorCode(err error) string {
 func isThrottleCode(code string) bool {
 	_, ok := retry.DefaultThrottleErrorCodes[code]
 	return ok
+}
+
+// isRetryable reports whether the SDK's standard retryer would have retried
+// err; used after a deliberate single-attempt probe.
+func isRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err).Bool()
 }

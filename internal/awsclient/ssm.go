@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -31,6 +32,11 @@ type commandRunner struct {
 	mu       sync.Mutex
 	terminal map[invocationKey]rollout.Invocation
 }
+
+// singleAttempt is used to probe an operation an emulator may lack: an
+// emulator's "not implemented" can be an HTTP 500, which the SDK would
+// otherwise retry MaxRetries times.
+func singleAttempt(o *ssm.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) }
 
 type invocationKey struct{ commandID, instanceID string }
 
@@ -132,7 +138,16 @@ func pending(cmd, inst string) rollout.Invocation {
 
 func (r *commandRunner) commandInvocations(ctx context.Context, cmd string, instances []string) ([]rollout.Invocation, error) {
 	if !r.c.listInvocationsUnsupported.Load() {
-		listed, err := r.listInvocations(ctx, cmd)
+		probing := !r.c.listInvocationsSupported.Load()
+		listed, err := r.listInvocations(ctx, cmd, probing)
+		if err != nil && probing && !isNotImplemented(err) {
+			// The probe failed for an ordinary reason (throttling, a 5xx):
+			// ask again with the configured retries.
+			listed, err = r.listInvocations(ctx, cmd, false)
+		}
+		if err == nil {
+			r.c.listInvocationsSupported.Store(true)
+		}
 		switch {
 		case err == nil:
 			out := make([]rollout.Invocation, 0, len(instances))
@@ -169,7 +184,11 @@ func (r *commandRunner) commandInvocations(ctx context.Context, cmd string, inst
 	return out, nil
 }
 
-func (r *commandRunner) listInvocations(ctx context.Context, cmd string) (map[string]ssmtypes.CommandInvocation, error) {
+func (r *commandRunner) listInvocations(ctx context.Context, cmd string, probe bool) (map[string]ssmtypes.CommandInvocation, error) {
+	var opts []func(*ssm.Options)
+	if probe {
+		opts = append(opts, singleAttempt)
+	}
 	out := map[string]ssmtypes.CommandInvocation{}
 	p := ssm.NewListCommandInvocationsPaginator(r.c.ssm, &ssm.ListCommandInvocationsInput{
 		CommandId:  aws.String(cmd),
@@ -177,7 +196,7 @@ func (r *commandRunner) listInvocations(ctx context.Context, cmd string) (map[st
 		MaxResults: aws.Int32(50),
 	})
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := p.NextPage(ctx, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -308,8 +327,20 @@ func (r *commandRunner) Cancel(ctx context.Context, commandByInstance map[string
 	}
 	var errs []error
 	for cmd, instances := range byCommand {
-		_, err := r.c.ssm.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(cmd), InstanceIds: instances})
-		if err == nil || isNotImplemented(err) {
+		if r.c.cancelUnsupported.Load() {
+			return nil
+		}
+		in := &ssm.CancelCommandInput{CommandId: aws.String(cmd), InstanceIds: instances}
+		_, err := r.c.ssm.CancelCommand(ctx, in, singleAttempt)
+		if err != nil && isNotImplemented(err) {
+			r.c.cancelUnsupported.Store(true)
+			return nil
+		}
+		if isRetryable(err) {
+			// The probe met an ordinary transient failure: retry properly.
+			_, err = r.c.ssm.CancelCommand(ctx, in)
+		}
+		if err == nil {
 			continue
 		}
 		if terr := translate("ssm", "CancelCommand", err); !errors.Is(terr, rollout.ErrNotFound) {
