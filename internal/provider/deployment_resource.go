@@ -86,8 +86,8 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 	}
 
 	client := r.client()
-	if client == nil || !plan.TargetGroupARNs.IsFullyKnown() || !plan.InstanceIDs.IsFullyKnown() ||
-		plan.Version.IsUnknown() || !plan.Triggers.IsFullyKnown() || !stepsKnown(plan.Steps) {
+	if client == nil || !known(ctx, plan.TargetGroupARNs) || !known(ctx, plan.InstanceIDs) ||
+		plan.Version.IsUnknown() || !known(ctx, plan.Triggers) || !stepsKnown(ctx, plan.Steps) {
 		markRolloutUnknown(&plan)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
@@ -141,10 +141,16 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-func stepsKnown(steps []stepModel) bool {
+// known reports whether a value holds no unknown, at any depth.
+func known(ctx context.Context, v attr.Value) bool {
+	tv, err := v.ToTerraformValue(ctx)
+	return err == nil && tv.IsFullyKnown()
+}
+
+func stepsKnown(ctx context.Context, steps []stepModel) bool {
 	for _, s := range steps {
-		if s.Name.IsUnknown() || !s.Commands.IsFullyKnown() || s.DocumentName.IsUnknown() ||
-			s.DocumentVersion.IsUnknown() || !s.Parameters.IsFullyKnown() || s.Timeout.IsUnknown() {
+		if s.Name.IsUnknown() || !known(ctx, s.Commands) || s.DocumentName.IsUnknown() ||
+			s.DocumentVersion.IsUnknown() || !known(ctx, s.Parameters) || s.Timeout.IsUnknown() {
 			return false
 		}
 	}

@@ -1,0 +1,458 @@
+package provider
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
+)
+
+const resourceName = "rolling_deployment.web"
+
+// deployment renders a rolling_deployment whose steps follow the
+// simulator's command convention (app stop / deploy / start / check).
+type deployment struct {
+	TargetGroups []string
+	Version      string
+	Strategy     string // body of the strategy block
+	Failure      string // body of the failure block
+	Extra        string // more arguments
+}
+
+func (f *testFleet) config(d deployment) string {
+	quoted := make([]string, len(d.TargetGroups))
+	for i, a := range d.TargetGroups {
+		quoted[i] = fmt.Sprintf("%q", a)
+	}
+	strategy := d.Strategy
+	if strategy == "" {
+		strategy = "batch_size = 2\n    min_healthy_percent = 60\n    order = \"sorted\""
+	}
+	return f.providerConfig() + fmt.Sprintf(`
+resource "rolling_deployment" "web" {
+  target_group_arns = [%s]
+  version           = %q
+  %s
+
+  step {
+    name     = "stop"
+    commands = ["app stop"]
+  }
+  step {
+    name     = "deploy"
+    commands = ["app deploy %s"]
+  }
+  step {
+    name     = "start"
+    commands = ["app start"]
+  }
+  step {
+    name     = "verify"
+    commands = ["app check"]
+  }
+
+  strategy {
+    %s
+  }
+  failure {
+    %s
+  }
+}
+`, strings.Join(quoted, ", "), d.Version, d.Extra, d.Version, strategy, d.Failure)
+}
+
+// stateBatches reads planned_batches from the state.
+func stateBatches(s *terraform.State) [][]string {
+	attrs := s.RootModule().Resources[resourceName].Primary.Attributes
+	var out [][]string
+	for b := 0; ; b++ {
+		n := attrs[fmt.Sprintf("planned_batches.%d.#", b)]
+		if n == "" {
+			return out
+		}
+		var batch []string
+		for i := 0; ; i++ {
+			id, ok := attrs[fmt.Sprintf("planned_batches.%d.%d", b, i)]
+			if !ok {
+				break
+			}
+			batch = append(batch, id)
+		}
+		out = append(out, batch)
+	}
+}
+
+func TestAccRollingDeployment_rollsOutNewVersionInPlannedBatches(t *testing.T) {
+	f := newTestFleet(t)
+	tg, ids := f.web(6, "v1")
+	v1 := deployment{TargetGroups: []string{tg}, Version: "v1"}
+	v2 := deployment{TargetGroups: []string{tg}, Version: "v2"}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{
+				// Every instance is already on v1: adopted, nothing deployed.
+				Config: f.config(v1),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("out_of_date_instance_ids"), knownvalue.ListExact([]knownvalue.Check{})),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("planned_batches"), knownvalue.ListExact([]knownvalue.Check{})),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("instances"), knownvalue.MapSizeExact(6)),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("instances").AtMapKey(ids[0]).AtMapKey("status"), knownvalue.StringExact("in_service")),
+				},
+				Check: func(*terraform.State) error {
+					if n := len(f.sim.Recorder().Calls("SendCommand")); n != 0 {
+						return fmt.Errorf("adopting a fleet already on v1 sent %d commands", n)
+					}
+					f.sim.Recorder().Reset()
+					return nil
+				},
+			},
+			{
+				Config: f.config(v2),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(resourceName, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(resourceName, tfjsonpath.New("planned_batches"), knownvalue.ListExact([]knownvalue.Check{
+						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(ids[0]), knownvalue.StringExact(ids[1])}),
+						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(ids[2]), knownvalue.StringExact(ids[3])}),
+						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(ids[4]), knownvalue.StringExact(ids[5])}),
+					})),
+					plancheck.ExpectKnownValue(resourceName, tfjsonpath.New("out_of_date_instance_ids"), knownvalue.ListExact([]knownvalue.Check{})),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("last_rollout").AtMapKey("status"), knownvalue.StringExact("succeeded")),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("last_rollout").AtMapKey("updated"), knownvalue.Int64Exact(6)),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("instances").AtMapKey(ids[5]).AtMapKey("version"), knownvalue.StringExact("v2")),
+				},
+				Check: func(s *terraform.State) error {
+					for id, v := range f.versions(ids) {
+						if v != "v2" {
+							return fmt.Errorf("%s runs %s after the rollout, want v2", id, v)
+						}
+					}
+					rec := f.sim.Recorder()
+					// Capacity floor: 60% of 6 rounds up to 4 in service.
+					if min := rec.MinInService(tg); min < 4 {
+						return fmt.Errorf("in-service capacity fell to %d, floor is 4", min)
+					}
+					// Batches executed in the planned order, one deregistration per batch.
+					planned := stateBatches(s)
+					deregs := rec.Calls("DeregisterTargets")
+					if len(deregs) != len(planned) {
+						return fmt.Errorf("%d DeregisterTargets calls for %d planned batches", len(deregs), len(planned))
+					}
+					for i, call := range deregs {
+						got := append([]string(nil), call.TargetIDs...)
+						sort.Strings(got)
+						if strings.Join(got, ",") != strings.Join(planned[i], ",") {
+							return fmt.Errorf("batch %d took %v, planned %v", i+1, got, planned[i])
+						}
+					}
+					if n := len(rec.Calls("RegisterTargets")); n != 3 {
+						return fmt.Errorf("%d RegisterTargets calls, want one per batch (3)", n)
+					}
+					if n := len(rec.Calls("SendCommand")); n != 12 {
+						return fmt.Errorf("%d SendCommand calls, want 4 steps x 3 batches", n)
+					}
+					return nil
+				},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			for _, id := range ids {
+				snap, _ := f.sim.Instance(id)
+				for _, key := range providerTags {
+					if v, ok := snap.Tags[key]; ok {
+						return fmt.Errorf("%s still has tag %s=%s after destroy", id, key, v)
+					}
+				}
+				if snap.AppVersion != "v2" || !snap.AppRunning {
+					return fmt.Errorf("destroy touched the application on %s: %+v", id, snap)
+				}
+			}
+			return nil
+		},
+	})
+}
+
+func TestAccRollingDeployment_rollsBackOnFailedStep(t *testing.T) {
+	f := newTestFleet(t)
+	tg, ids := f.web(6, "v1")
+	v1 := deployment{TargetGroups: []string{tg}, Version: "v1", Failure: "rollback = true"}
+	v2 := deployment{TargetGroups: []string{tg}, Version: "v2", Failure: "rollback = true"}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(v1)},
+			{
+				PreConfig: func() { f.sim.Faults().FailDeploy("v2", ids[3]) },
+				Config:    f.config(v2),
+				// The error names the batch, the instance, the step and the exit code.
+				ExpectError: regexp.MustCompile(`(?s)batch 2, ` + ids[3] + `.*deploy.*exit code 1.*[Rr]olled back`),
+			},
+			{
+				PreConfig: func() {
+					for id, v := range f.versions(ids) {
+						if v != "v1" {
+							t.Errorf("%s runs %s after the rollback, want v1", id, v)
+						}
+						snap, _ := f.sim.Instance(id)
+						if snap.Tags["rolling:version"] != "v1" || snap.Tags["rolling:phase"] != "" {
+							t.Errorf("%s tags after rollback: %v", id, snap.Tags)
+						}
+						if snap.Targets[tg] != "healthy" {
+							t.Errorf("%s is %q in the target group after rollback, want healthy", id, snap.Targets[tg])
+						}
+					}
+					if min := f.sim.Recorder().MinInService(tg); min < 4 {
+						t.Errorf("capacity fell to %d during the failed rollout and rollback, floor 4", min)
+					}
+				},
+				// The state still wants v2: the plan shows every instance to do.
+				Config:             f.config(v2),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+		},
+	})
+}
+
+func TestAccRollingDeployment_withoutRollbackNextApplyFinishesOnlyTheRest(t *testing.T) {
+	f := newTestFleet(t)
+	tg, ids := f.web(6, "v1")
+	v1 := deployment{TargetGroups: []string{tg}, Version: "v1", Failure: "rollback = false"}
+	v2 := deployment{TargetGroups: []string{tg}, Version: "v2", Failure: "rollback = false"}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(v1)},
+			{
+				PreConfig:   func() { f.sim.Faults().FailDeploy("v2", ids[2]) },
+				Config:      f.config(v2),
+				ExpectError: regexp.MustCompile(`(?s)` + ids[2] + `.*deploy.*exit code 1`),
+			},
+			{
+				PreConfig: func() {
+					got := f.versions(ids)
+					for _, id := range []string{ids[0], ids[1], ids[3]} {
+						if got[id] != "v2" {
+							t.Errorf("%s runs %s, want v2 (updated before the failure)", id, got[id])
+						}
+					}
+					for _, id := range []string{ids[4], ids[5]} {
+						if got[id] != "v1" {
+							t.Errorf("%s runs %s, want v1 (not reached)", id, got[id])
+						}
+					}
+					failed, _ := f.sim.Instance(ids[2])
+					if failed.Tags["rolling:phase"] == "" {
+						t.Errorf("failed instance %s carries no rolling:phase tag: %v", ids[2], failed.Tags)
+					}
+					f.sim.Faults().Clear()
+					f.sim.Recorder().Reset()
+				},
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(resourceName, plancheck.ResourceActionUpdate),
+				}},
+				Config: f.config(v2),
+				Check: func(*terraform.State) error {
+					for id, v := range f.versions(ids) {
+						if v != "v2" {
+							return fmt.Errorf("%s runs %s after the resumed rollout", id, v)
+						}
+					}
+					touched := map[string]bool{}
+					for _, c := range f.sim.Recorder().Calls("SendCommand") {
+						for _, id := range c.InstanceIDs {
+							touched[id] = true
+						}
+					}
+					want := map[string]bool{ids[2]: true, ids[4]: true, ids[5]: true}
+					if fmt.Sprint(touched) != fmt.Sprint(want) {
+						return fmt.Errorf("resumed rollout ran commands on %v, want only %v", touched, want)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
+func TestAccRollingDeployment_alarmStopsRollout(t *testing.T) {
+	f := newTestFleet(t)
+	tg, ids := f.web(6, "v1")
+	f.sim.AddAlarm("web-5xx", "OK")
+	failure := "rollback = true\n    alarm_names = [\"web-5xx\"]"
+	v1 := deployment{TargetGroups: []string{tg}, Version: "v1", Failure: failure}
+	v2 := deployment{TargetGroups: []string{tg}, Version: "v2", Failure: failure}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(v1)},
+			{
+				PreConfig: func() {
+					f.sim.Recorder().Reset()
+					if err := f.sim.Faults().AlarmAfterCalls("web-5xx", 1); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:      f.config(v2),
+				ExpectError: regexp.MustCompile(`(?s)web-5xx`),
+			},
+			{
+				PreConfig: func() {
+					got := f.versions(ids)
+					for _, id := range ids[2:] {
+						if got[id] != "v1" {
+							t.Errorf("%s was updated to %s after the alarm fired", id, got[id])
+						}
+					}
+				},
+				Config:             f.config(v2),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+		},
+	})
+}
+
+func TestAccRollingDeployment_newInstanceShowsAsDriftInPlan(t *testing.T) {
+	f := newTestFleet(t)
+	tg, _ := f.web(4, "v1")
+	v1 := deployment{TargetGroups: []string{tg}, Version: "v1"}
+	var newcomer []string
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(v1)},
+			{
+				// An Auto Scaling-style newcomer on an older build, never deployed by us.
+				PreConfig: func() {
+					newcomer = f.sim.AddInstances(fleetsim.InstanceConfig{Count: 1, AppVersion: "v0", TargetGroupARNs: []string{tg}})
+				},
+				Config:             f.config(v1),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(resourceName, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(resourceName, tfjsonpath.New("out_of_date_instance_ids"), knownvalue.ListExact([]knownvalue.Check{})),
+					plancheck.ExpectKnownValue(resourceName, tfjsonpath.New("planned_batches"), knownvalue.ListSizeExact(1)),
+				}},
+			},
+			{
+				Config: f.config(v1),
+				Check: func(*terraform.State) error {
+					if v := f.versions(newcomer)[newcomer[0]]; v != "v1" {
+						return fmt.Errorf("the new instance runs %s after apply, want v1", v)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
+func TestAccRollingDeployment_importRoundTrip(t *testing.T) {
+	f := newTestFleet(t)
+	tg, _ := f.web(3, "v1")
+	v1 := deployment{TargetGroups: []string{tg}, Version: "v1"}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(v1)},
+			{
+				ResourceName:      resourceName,
+				ImportState:       true,
+				ImportStateId:     tg,
+				ImportStateVerify: true,
+				// Steps, strategy and failure live only in the configuration;
+				// the rollout summary only in the state that ran it.
+				ImportStateVerifyIgnore: []string{"step", "strategy", "failure", "timeouts", "last_rollout", "expected_duration", "instances"},
+			},
+		},
+	})
+}
+
+func TestAccRollingDeployment_autoScalingMembersGoThroughStandby(t *testing.T) {
+	f := newTestFleet(t)
+	tg := f.sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+	f.sim.AddAutoScalingGroup(fleetsim.AutoScalingGroupConfig{Name: "web-asg", TargetGroupARNs: []string{tg}, Min: 1, Max: 10, LaunchVersion: "v1"})
+	ids := f.sim.AddInstances(fleetsim.InstanceConfig{
+		Count: 4, AppVersion: "v1", Tags: map[string]string{"rolling:version": "v1"},
+		TargetGroupARNs: []string{tg}, AutoScalingGroup: "web-asg",
+	})
+	v1 := deployment{TargetGroups: []string{tg}, Version: "v1", Strategy: "batch_size = 2\n    min_healthy_percent = 50"}
+	v2 := deployment{TargetGroups: []string{tg}, Version: "v2", Strategy: "batch_size = 2\n    min_healthy_percent = 50"}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(v1)},
+			{
+				PreConfig: func() { f.sim.Recorder().Reset() },
+				Config:    f.config(v2),
+				Check: func(*terraform.State) error {
+					rec := f.sim.Recorder()
+					for _, action := range []string{"EnterStandby", "ExitStandby", "SuspendProcesses", "ResumeProcesses"} {
+						if len(rec.Calls(action)) == 0 {
+							return fmt.Errorf("no %s call for Auto Scaling members", action)
+						}
+					}
+					if n := len(rec.Calls("DeregisterTargets")); n != 0 {
+						return fmt.Errorf("%d DeregisterTargets calls: ASG members must leave through standby", n)
+					}
+					for _, id := range ids {
+						snap, _ := f.sim.Instance(id)
+						if snap.AppVersion != "v2" || snap.LifecycleState != "InService" {
+							return fmt.Errorf("%s ended %s/%s, want v2/InService", id, snap.AppVersion, snap.LifecycleState)
+						}
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
+func TestAccTargetGroupDataSource_readsInstancesHealthAndVersion(t *testing.T) {
+	f := newTestFleet(t)
+	_, ids := f.web(2, "v7")
+	sort.Strings(ids)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{{
+			Config: f.providerConfig() + `
+data "rolling_target_group" "web" {
+  name = "web"
+}
+`,
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("data.rolling_target_group.web", tfjsonpath.New("deregistration_delay"), knownvalue.Int64Exact(300)),
+				statecheck.ExpectKnownValue("data.rolling_target_group.web", tfjsonpath.New("instances"), knownvalue.ListExact([]knownvalue.Check{
+					knownvalue.ObjectPartial(map[string]knownvalue.Check{
+						"id": knownvalue.StringExact(ids[0]), "port": knownvalue.Int64Exact(80),
+						"health_state": knownvalue.StringExact("healthy"), "version": knownvalue.StringExact("v7"),
+					}),
+					knownvalue.ObjectPartial(map[string]knownvalue.Check{
+						"id": knownvalue.StringExact(ids[1]), "health_state": knownvalue.StringExact("healthy"),
+					}),
+				})),
+			},
+		}},
+	})
+}

@@ -1,0 +1,124 @@
+package provider
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/clock"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
+)
+
+// testTimeScale runs AWS time a thousand times faster: a 300 s
+// deregistration delay takes 0.3 s, a 30 s x 5 health check 0.15 s.
+const testTimeScale = 0.001
+
+func TestMain(m *testing.M) {
+	// The environment may name a CLI config file that does not exist, which
+	// makes terraform warn on every command: point it at a real, empty one.
+	if f := os.Getenv("TF_CLI_CONFIG_FILE"); f != "" {
+		if _, err := os.Stat(f); err != nil {
+			dir, _ := os.MkdirTemp("", "rolling-tfrc")
+			rc := filepath.Join(dir, "terraformrc")
+			_ = os.WriteFile(rc, []byte("disable_checkpoint = true\n"), 0o600)
+			os.Setenv("TF_CLI_CONFIG_FILE", rc)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// testFleet is an in-process fleet simulator with a provider pointed at it.
+type testFleet struct {
+	t   *testing.T
+	sim *fleetsim.Sim
+	url string
+}
+
+func newTestFleet(t *testing.T) *testFleet {
+	t.Helper()
+	sim := fleetsim.New(fleetsim.Options{TimeScale: testTimeScale, RandSeed: 1})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() {
+		srv.Close()
+		sim.Close()
+	})
+	return &testFleet{t: t, sim: sim, url: srv.URL}
+}
+
+func (f *testFleet) factories() map[string]func() (tfprotov6.ProviderServer, error) {
+	return map[string]func() (tfprotov6.ProviderServer, error){
+		"rolling": providerserver.NewProtocol6WithError(NewWithOptions("test", Options{Clock: clock.Scaled(testTimeScale)})()),
+	}
+}
+
+// providerConfig points every service at the simulator.
+func (f *testFleet) providerConfig() string {
+	return fmt.Sprintf(`
+provider "rolling" {
+  region     = "us-east-1"
+  access_key = "AKIDROLLINGTEST"
+  secret_key = "not-a-secret"
+  endpoints {
+    ec2         = %[1]q
+    elbv2       = %[1]q
+    ssm         = %[1]q
+    autoscaling = %[1]q
+    cloudwatch  = %[1]q
+    sts         = %[1]q
+  }
+}
+`, f.url)
+}
+
+// web seeds a target group with n instances on version v1 (tagged as
+// deployed by us) and returns the group's ARN and the instance ids.
+func (f *testFleet) web(n int, version string) (string, []string) {
+	arn := f.sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+	ids := f.sim.AddInstances(fleetsim.InstanceConfig{
+		Count:           n,
+		AppVersion:      version,
+		Tags:            map[string]string{"rolling:version": version, "Name": "web"},
+		TargetGroupARNs: []string{arn},
+	})
+	return arn, ids
+}
+
+// mutatingCalls counts the recorded calls that change something in AWS.
+func (f *testFleet) mutatingCalls() map[string]int {
+	out := map[string]int{}
+	for action, n := range f.sim.Recorder().CallCount() {
+		if !strings.HasPrefix(action, "Describe") && !strings.HasPrefix(action, "List") && !strings.HasPrefix(action, "Get") {
+			out[action] = n
+		}
+	}
+	return out
+}
+
+// versions returns instance id -> installed application version.
+func (f *testFleet) versions(ids []string) map[string]string {
+	out := map[string]string{}
+	for _, id := range ids {
+		snap, ok := f.sim.Instance(id)
+		if !ok {
+			f.t.Fatalf("instance %s not in the simulator", id)
+		}
+		out[id] = snap.AppVersion
+	}
+	return out
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
