@@ -14,6 +14,7 @@ import (
 
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/clock"
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/motoserver"
 )
 
 // testTimeScale runs AWS time a thousand times faster: a 300 s
@@ -31,7 +32,9 @@ func TestMain(m *testing.M) {
 			os.Setenv("TF_CLI_CONFIG_FILE", rc)
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	motoserver.Stop()
+	os.Exit(code)
 }
 
 // testFleet is an in-process fleet simulator with a provider pointed at it.
@@ -43,7 +46,13 @@ type testFleet struct {
 
 func newTestFleet(t *testing.T) *testFleet {
 	t.Helper()
-	sim := fleetsim.New(fleetsim.Options{TimeScale: testTimeScale, RandSeed: 1})
+	return newTestFleetWithCredentials(t, nil)
+}
+
+// newTestFleetWithCredentials refuses access keys not in creds (nil = any).
+func newTestFleetWithCredentials(t *testing.T, creds map[string]string) *testFleet {
+	t.Helper()
+	sim := fleetsim.New(fleetsim.Options{TimeScale: testTimeScale, RandSeed: 1, Credentials: creds})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() {
 		srv.Close()
