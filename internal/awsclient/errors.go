@@ -74,6 +74,12 @@ func translate(service, operation string, err error) error {
 		return err
 	}
 	out := &Error{Service: service, Operation: operation, err: err}
+	if inner := nestedOperation(err); inner != nil {
+		// The call failed while fetching credentials (AssumeRole,
+		// AssumeRoleWithWebIdentity): say so, or the user chases the wrong
+		// call.
+		out.Operation = fmt.Sprintf("%s (getting credentials: %s %s)", operation, inner.ServiceID, inner.OperationName)
+	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		out.Code = apiErr.ErrorCode()
@@ -156,4 +162,32 @@ func isRetryable(err error) bool {
 		return false
 	}
 	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err).Bool()
+}
+
+// nestedOperation finds the deepest operation error in err's chain when
+// it is not the outermost one (a call made on behalf of another).
+func nestedOperation(err error) *smithy.OperationError {
+	var found *smithy.OperationError
+	depth := 0
+	for err != nil {
+		if op, ok := err.(*smithy.OperationError); ok {
+			depth++
+			if depth > 1 {
+				found = op
+			}
+		}
+		switch e := err.(type) {
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			errs := e.Unwrap()
+			if len(errs) == 0 {
+				return found
+			}
+			err = errs[0]
+		default:
+			return found
+		}
+	}
+	return found
 }
