@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrNotFound is what adapters return (wrapped) when the AWS resource does
@@ -63,3 +64,35 @@ func (e *ValidationError) Error() string {
 	}
 	return msg
 }
+
+// RunError is the error Run returns when a rollout did not succeed: why it
+// stopped, what was done about it, and every instance's error. errors.As
+// finds each *InstanceError through Unwrap.
+type RunError struct {
+	Status       Status
+	StopReason   string
+	Updated      int
+	RolledBack   int
+	Pending      int
+	OutOfService []string // instances left out of their target groups
+	Errs         []error  // *InstanceError values, then errors not tied to an instance
+}
+
+func (e *RunError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rollout %s", e.Status)
+	if e.StopReason != "" {
+		fmt.Fprintf(&b, " (%s)", e.StopReason)
+	}
+	fmt.Fprintf(&b, ": %d updated, %d rolled back, %d not reached", e.Updated, e.RolledBack, e.Pending)
+	if len(e.OutOfService) > 0 {
+		fmt.Fprintf(&b, "; left out of service (tagged %s): %s", TagPhase, strings.Join(e.OutOfService, ", "))
+	}
+	for _, err := range e.Errs {
+		b.WriteString("\n- ")
+		b.WriteString(strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	}
+	return b.String()
+}
+
+func (e *RunError) Unwrap() []error { return e.Errs }

@@ -23,6 +23,10 @@ const (
 	InstanceFailed     InstanceStatus = "failed"      // failed; see OutOfService
 	InstanceRolledBack InstanceStatus = "rolled_back" // back on the previous version, in service
 	InstanceRecovered  InstanceStatus = "recovered"   // found out of service by an earlier run, rejoined
+	// InstanceInterrupted: the rollout was cancelled while the instance was
+	// out; it was put back in service (healthy) without finishing its steps
+	// and keeps its old rolling:version, so the next run redeploys it.
+	InstanceInterrupted InstanceStatus = "interrupted"
 )
 
 // InstanceOutcome is the engine's report on one instance.
@@ -56,7 +60,7 @@ type Result struct {
 	StopReason string
 }
 
-// Updated counts instances by status.
+// Count counts instances by status.
 func (r Result) Count(s InstanceStatus) int {
 	n := 0
 	for _, o := range r.Instances {

@@ -107,6 +107,10 @@ type Strategy struct {
 	HealthTimeout       time.Duration // bound on rejoin -> healthy; 0 = DefaultHealthTimeout
 	DrainTimeout        time.Duration // 0 = from the target groups' deregistration delay
 	Order               Order
+	// CancelGracePeriod is how long steps already running may go on after
+	// the context is cancelled before they are cancelled too; the instances
+	// are then rejoined when healthy. 0 = DefaultCancelGracePeriod.
+	CancelGracePeriod time.Duration
 }
 
 // FailurePolicy says when to stop and what to do then.
@@ -143,6 +147,9 @@ type Spec struct {
 const (
 	DefaultStepTimeout   = 10 * time.Minute
 	DefaultHealthTimeout = 10 * time.Minute
+	// DefaultCancelGracePeriod is simulated/real time, like every duration
+	// here: the engine measures it with the injected Clock.
+	DefaultCancelGracePeriod = 30 * time.Second
 )
 
 // DefaultSuspendProcesses are suspended on each Auto Scaling group for the

@@ -1,0 +1,340 @@
+package rollout
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// failure describes how some instances failed in a stage.
+type failure struct {
+	phase   string // PhaseDraining, PhaseStep, PhaseJoining, PhaseBaking
+	step    string
+	status  string // SSM invocation status, "" when no command was involved
+	exit    int
+	stderr  string
+	details string
+	err     error
+	// gone: the instance was terminated or replaced.
+	gone bool
+	// untouched: it never left (its tags could not be written).
+	untouched bool
+	// restore: leaving failed part way; it may still be healthy.
+	restore bool
+}
+
+// action is what happens to a failed instance.
+type action int
+
+const (
+	actLeaveOut  action = iota // stays out of service, tagged, reported
+	actRollback                // re-run the previous release's steps on it
+	actRestore                 // rejoin when healthy: it may be fine
+	actDrop                    // gone: nothing to put back
+	actUntouched               // never left: nothing to undo
+)
+
+// failureAction decides what happens to an instance that failed. The rules:
+// an instance that is gone is dropped (and no longer counted in the fleet);
+// one that never left is left alone; one that failed to leave is put back if
+// healthy; one whose deploy failed is rolled back when rollback is possible
+// (and the run is not being cancelled), and otherwise stays out of service,
+// since nothing says its application works.
+func failureAction(k kind, f failure, canRollback, cancelled bool) action {
+	switch {
+	case f.gone:
+		return actDrop
+	case f.untouched:
+		return actUntouched
+	case f.restore:
+		return actRestore
+	case k == kindDeploy && canRollback && !cancelled:
+		return actRollback
+	}
+	return actLeaveOut
+}
+
+func (e *engine) canRollback() bool {
+	return e.spec.Failure.Rollback && e.spec.Previous != nil
+}
+
+// fail takes ids out of g and deals with them according to failureAction.
+func (e *engine) fail(g *group, ids []string, f failure) {
+	if len(ids) == 0 {
+		return
+	}
+	drop := map[string]bool{}
+	for _, id := range ids {
+		drop[id] = true
+	}
+	var kept []string
+	for _, id := range g.members {
+		if !drop[id] {
+			kept = append(kept, id)
+		}
+	}
+	g.members = kept
+	registered := g.stage >= stageJoin && g.stage <= stageFinish
+	act := failureAction(g.kind, f, e.canRollback(), e.cancelled)
+	now := e.clock.Now()
+
+	var leaveOut, rollback, restore []string
+	for _, id := range ids {
+		st := e.insts[id]
+		ierr := e.instanceError(g, st, f)
+		if g.kind == kindDeploy {
+			e.failures++
+		}
+		switch act {
+		case actDrop:
+			st.gone, st.out, st.available = true, false, false
+			e.closePhase(st, now)
+			st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, false, ierr, now
+		case actUntouched:
+			st.out = false
+			if g.kind == kindRollback {
+				e.portErrs = append(e.portErrs, ierr) // still updated and in service
+				continue
+			}
+			e.closePhase(st, now)
+			st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, false, ierr, now
+		case actRestore:
+			st.onRestore, st.restoreErr = InstanceFailed, ierr
+			if g.kind == kindRollback {
+				st.onRestore, st.restoreErr = st.outcome.Status, nil
+				e.portErrs = append(e.portErrs, ierr)
+			}
+			restore = append(restore, id)
+		case actRollback:
+			st.outcome.Err = ierr
+			rollback = append(rollback, id)
+		case actLeaveOut:
+			leaveOut = append(leaveOut, id)
+			if g.kind == kindRestore && st.onRestore == "" {
+				// An earlier run's instance that is not healthy: it stays
+				// out, costs no capacity, and is deployed like the others.
+				st.out, st.available = false, false
+				continue
+			}
+			if st.restoreErr != nil {
+				if prev, ok := st.restoreErr.(*InstanceError); ok {
+					ierr.Err = joinCause(ierr.Err, "after: "+prev.Error())
+				}
+			} else if st.outcome.Err != nil {
+				ierr.Err = joinCause(ierr.Err, "rolling back after: "+st.outcome.Err.Error())
+			}
+			ierr.LeftOutOfService = true
+			e.closePhase(st, now)
+			st.out, st.available = false, false
+			st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, true, ierr, now
+		}
+		if act != actUntouched || g.kind != kindRollback {
+			e.emit(Event{Kind: EventInstanceFailed, Batch: g.batch, InstanceID: id, Phase: f.phase, Message: ierr.Error()})
+		}
+	}
+	if registered && len(leaveOut) > 0 {
+		e.takeOut(leaveOut)
+	}
+	if len(rollback) > 0 {
+		rg := &group{kind: kindRollback, batch: g.batch, members: rollback, steps: e.spec.Previous.Steps,
+			version: e.spec.Previous.Version, stage: stageSend, wakeAt: now}
+		if registered {
+			rg.stage = stageLeave
+		}
+		e.emit(Event{Kind: EventRollbackStarted, Batch: g.batch, Message: "rolling back " + strings.Join(rollback, ", ") + " to " + e.spec.Previous.Version})
+		e.groups = append(e.groups, rg)
+	}
+	if len(restore) > 0 {
+		e.groups = append(e.groups, &group{kind: kindRestore, batch: g.batch, members: restore, stage: stageJoin, wakeAt: now})
+	}
+	if g.kind == kindDeploy && e.failures > e.tolerance && e.phase == phaseDeploying {
+		e.stop(fmt.Sprintf("%d instances failed, more than the %d tolerated", e.failures, e.tolerance))
+	}
+}
+
+func joinCause(err error, cause string) error {
+	if err == nil {
+		return errors.New(cause)
+	}
+	return fmt.Errorf("%w (%s)", err, cause)
+}
+
+func (e *engine) instanceError(g *group, st *instState, f failure) *InstanceError {
+	ierr := &InstanceError{Batch: st.outcome.Batch, InstanceID: st.inst.ID, Phase: f.phase, Step: f.step,
+		ExitCode: -1, Status: f.status}
+	if g.kind == kindRollback {
+		ierr.Phase = PhaseRollback
+	}
+	if f.status != "" {
+		ierr.ExitCode = f.exit
+	}
+	if f.stderr != "" {
+		ierr.StderrTail = tail(e.mask.String(f.stderr))
+	}
+	switch {
+	case f.err != nil:
+		ierr.Err = e.mask.Err(f.err)
+	case f.details != "" && f.details != f.status:
+		ierr.Err = errors.New(e.mask.String(f.details))
+	}
+	return ierr
+}
+
+// restoreAfterCancel splits ids off g into a group that rejoins them when
+// healthy: after a cancellation no new step starts.
+func (e *engine) restoreAfterCancel(g *group, ids []string) {
+	ids = append([]string(nil), ids...)
+	drop := map[string]bool{}
+	for _, id := range ids {
+		drop[id] = true
+		st := e.insts[id]
+		switch {
+		case g.kind == kindRollback && st.outcome.Status == InstanceUpdated:
+			st.onRestore = InstanceUpdated // still on the new version
+		case g.kind == kindRollback:
+			st.onRestore, st.restoreErr = InstanceFailed, st.outcome.Err
+		default:
+			st.onRestore = InstanceInterrupted
+		}
+	}
+	var kept []string
+	for _, id := range g.members {
+		if !drop[id] {
+			kept = append(kept, id)
+		}
+	}
+	g.members = kept
+	e.groups = append(e.groups, &group{kind: kindRestore, batch: g.batch, members: ids, stage: stageJoin, wakeAt: e.clock.Now()})
+}
+
+// takeOut removes instances that are registered again but must stay out:
+// they failed to become or stay healthy.
+func (e *engine) takeOut(ids []string) {
+	for arn, targets := range e.ownTargets(ids) {
+		if err := e.ports.LB.Deregister(e.ctx, arn, targets); err != nil {
+			e.portErrs = append(e.portErrs, fmt.Errorf("deregistering failed instances from %s: %w", arn, e.mask.Err(err)))
+		}
+	}
+	byASG := map[string][]string{}
+	for _, id := range ids {
+		st := e.insts[id]
+		if st.inst.AutoScalingGroup != "" && !st.inStandby && !st.gone {
+			byASG[st.inst.AutoScalingGroup] = append(byASG[st.inst.AutoScalingGroup], id)
+		}
+	}
+	for _, name := range sortedKeys(byASG) {
+		if err := e.ports.Standby.EnterStandby(e.ctx, name, byASG[name]); err != nil {
+			e.portErrs = append(e.portErrs, fmt.Errorf("putting failed instances of %s in standby: %w", name, e.mask.Err(err)))
+			continue
+		}
+		for _, id := range byASG[name] {
+			e.insts[id].inStandby = true
+		}
+	}
+}
+
+// observation is what the world says about one instance right now.
+type observation struct {
+	drained bool   // no registration left (and in Standby if in an ASG)
+	healthy bool   // healthy in every registration (and InService)
+	gone    string // why the instance is considered terminated/replaced
+	why     string // why it is not healthy, for errors
+}
+
+// observe reads target health (one call per target group, shared by all
+// groups in this loop iteration) and, for Auto Scaling members, lifecycle
+// states (one call per group).
+func (e *engine) observe(g *group, now time.Time) map[string]observation {
+	arns := map[string]bool{}
+	var asgMembers []string
+	for _, id := range g.members {
+		st := e.insts[id]
+		for arn := range st.targets {
+			arns[arn] = true
+		}
+		if st.inst.AutoScalingGroup != "" {
+			asgMembers = append(asgMembers, id)
+		}
+	}
+	rows := map[string]map[Target]TargetHealth{}
+	rowErr := map[string]error{}
+	for _, arn := range sortedKeys(arns) {
+		hs, err := e.targetHealth(arn)
+		if err != nil {
+			rowErr[arn] = err
+			continue
+		}
+		m := map[Target]TargetHealth{}
+		for _, h := range hs {
+			m[h.Target] = h
+		}
+		rows[arn] = m
+	}
+	var states map[string]string
+	var statesErr error
+	if len(asgMembers) > 0 {
+		states, statesErr = e.ports.Standby.LifecycleStates(e.ctx, asgMembers)
+	}
+	e.emit(Event{Kind: EventPoll, Batch: g.batch, Message: fmt.Sprintf("polled health of %d instances in %d target groups", len(g.members), len(arns))})
+
+	out := map[string]observation{}
+	for _, id := range g.members {
+		st := e.insts[id]
+		o := observation{drained: true, healthy: true}
+		for _, arn := range sortedKeys(st.targets) {
+			if err := rowErr[arn]; err != nil {
+				o.drained, o.healthy, o.why = false, false, "reading target health: "+e.mask.Err(err).Error()
+				continue
+			}
+			for _, t := range st.targets[arn] {
+				row, found := rows[arn][t]
+				if found && row.Reason == "Target.InvalidState" {
+					o.gone = fmt.Sprintf("instance is stopped or terminated (Target.InvalidState in %s)", arn)
+				}
+				if found && row.State != HealthUnused {
+					o.drained = false
+				}
+				if !found || row.State != HealthHealthy {
+					o.healthy = false
+					state, reason := HealthUnused, "Target.NotRegistered"
+					if found {
+						state, reason = row.State, row.Reason
+					}
+					o.why = fmt.Sprintf("%s port %d is %s (%s)", arn, t.Port, state, reason)
+				}
+			}
+		}
+		if st.inst.AutoScalingGroup != "" {
+			ls, ok := states[id]
+			switch {
+			case statesErr != nil:
+				o.drained, o.healthy, o.why = false, false, "reading lifecycle states: "+e.mask.Err(statesErr).Error()
+			case !ok || strings.HasPrefix(ls, "Terminat") || strings.HasPrefix(ls, "Detach"):
+				o.gone = fmt.Sprintf("instance is no longer in Auto Scaling group %s (terminated or replaced)", st.inst.AutoScalingGroup)
+			default:
+				if ls != "Standby" {
+					o.drained = false
+				}
+				if ls != "InService" {
+					o.healthy = false
+					o.why = "Auto Scaling lifecycle state is " + ls
+				}
+			}
+		}
+		out[id] = o
+	}
+	return out
+}
+
+func (e *engine) targetHealth(arn string) ([]TargetHealth, error) {
+	if hs, ok := e.healthCache[arn]; ok {
+		return hs, nil
+	}
+	hs, err := e.ports.LB.TargetHealth(e.ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	e.healthCache[arn] = hs
+	return hs, nil
+}

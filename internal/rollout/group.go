@@ -1,0 +1,652 @@
+package rollout
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// stage is where a group is in the per-instance phases. Each stage makes its
+// port calls once for the whole group, then sets the group's wake-up time to
+// when the outcome is expected (not to a fixed short timer).
+type stage int
+
+const (
+	stageLeave    stage = iota // tag, enter standby / deregister
+	stageDrain                 // wait until no registration is left
+	stageSend                  // send the next step (or move to join)
+	stageStepWait              // poll the step's invocations
+	stageJoin                  // register / exit standby
+	stageHealth                // wait healthy in every target group
+	stageBake                  // stay healthy for bake_time
+	stageFinish                // write the version tag, drop the phase tags
+)
+
+// Margins added to the expected times to get the bounds.
+const (
+	drainMargin    = 30 * time.Second
+	deliveryMargin = time.Minute // SSM may take this long to deliver a command
+	maxPollEvery   = 15 * time.Second
+	minPollEvery   = time.Second
+)
+
+// pollEvery is the interval of polls once the expected time has passed:
+// a fifth of it, between 1 s and 15 s, so a late outcome is seen soon
+// without hammering the API.
+func pollEvery(expected time.Duration) time.Duration {
+	return min(max(expected/5, minPollEvery), maxPollEvery)
+}
+
+func (e *engine) startRecovery() {
+	var ids []string
+	for _, id := range e.order {
+		if st := e.insts[id]; st.inst.Tags[TagPhase] != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		e.phase = phaseDeploying
+		return
+	}
+	e.phase = phaseRecovering
+	e.emit(Event{Kind: EventInstancePhase, Message: fmt.Sprintf(
+		"recovering %d instances left out of service by an earlier run: %s", len(ids), strings.Join(ids, ", "))})
+	now := e.clock.Now()
+	for _, id := range ids {
+		e.insts[id].out = true
+		e.insts[id].outcome.StartedAt = now
+	}
+	e.groups = append(e.groups, &group{kind: kindRestore, members: ids, stage: stageJoin, wakeAt: now})
+}
+
+// startGroup takes instances out of the queue and starts them on their way.
+func (e *engine) startGroup(ids []string, k kind, now time.Time) {
+	take := map[string]bool{}
+	for _, id := range ids {
+		take[id] = true
+	}
+	var rest []string
+	for _, id := range e.queue {
+		if !take[id] {
+			rest = append(rest, id)
+		}
+	}
+	e.queue = rest
+	g := &group{kind: k, members: ids, stage: stageLeave, wakeAt: now}
+	switch k {
+	case kindDeploy:
+		e.deployGroups++
+		g.batch = e.deployGroups
+		g.canary = e.deployGroups == 1 && e.spec.Strategy.CanarySize > 0
+		g.steps = e.spec.Release.Steps
+		g.version = e.spec.Release.Version
+		e.batches = append(e.batches, ids)
+		e.emit(Event{Kind: EventBatchStarted, Batch: g.batch, Message: fmt.Sprintf("batch %d: %s", g.batch, strings.Join(ids, ", "))})
+	case kindRollback:
+		g.steps = e.spec.Previous.Steps
+		g.version = e.spec.Previous.Version
+		g.batch = e.insts[ids[0]].outcome.Batch
+	}
+	for _, id := range ids {
+		st := e.insts[id]
+		st.out = true
+		if k == kindDeploy {
+			st.outcome.Batch = g.batch
+			st.outcome.StartedAt = now
+		}
+	}
+	e.groups = append(e.groups, g)
+}
+
+// advanceGroups runs every group whose wait is over. Groups split off during
+// the pass (rollback, restore) run from the next iteration.
+func (e *engine) advanceGroups(now time.Time) {
+	for _, g := range append([]*group(nil), e.groups...) {
+		for len(g.members) > 0 && g.stage <= stageFinish && !g.wakeAt.After(now) {
+			e.runStage(g, now)
+		}
+	}
+	kept := e.groups[:0]
+	for _, g := range e.groups {
+		if len(g.members) > 0 && g.stage <= stageFinish {
+			kept = append(kept, g)
+		}
+	}
+	e.groups = kept
+}
+
+func (e *engine) runStage(g *group, now time.Time) {
+	switch g.stage {
+	case stageLeave:
+		e.leave(g, now)
+	case stageDrain:
+		e.waitDrained(g, now)
+	case stageSend:
+		e.sendStep(g, now)
+	case stageStepWait:
+		e.waitStep(g, now)
+	case stageJoin:
+		e.join(g, now)
+	case stageHealth:
+		e.waitHealthy(g, now)
+	case stageBake:
+		e.bake(g, now)
+	case stageFinish:
+		e.finishGroup(g, now)
+	}
+}
+
+func (g *group) phaseName(p string) string {
+	if g.kind == kindRollback {
+		return PhaseRollback
+	}
+	return p
+}
+
+// leave writes the out-of-service tags first (so a crash leaves a trace),
+// then takes the members out: EnterStandby for Auto Scaling members (the
+// group deregisters them from its attached target groups), Deregister for
+// every other registration.
+func (e *engine) leave(g *group, now time.Time) {
+	phase := g.phaseName(PhaseDraining)
+	e.enterPhase(g.members, phase, g.batch, now)
+	byValue := map[string][]string{}
+	for _, id := range g.members {
+		v := EncodeTargets(e.insts[id].targets)
+		byValue[v] = append(byValue[v], id)
+	}
+	for _, v := range sortedKeys(byValue) {
+		ids := byValue[v]
+		tags := map[string]string{TagPhase: phase, TagRollout: e.spec.RolloutID, TagTargets: v}
+		if err := e.ports.Tags.SetTags(e.ctx, ids, tags); err != nil {
+			// Untagged instances must not leave: nothing would say they are out.
+			e.fail(g, ids, failure{phase: PhaseDraining, err: fmt.Errorf("tagging before leaving: %w", err), untouched: true})
+		}
+	}
+	if len(g.members) == 0 {
+		return
+	}
+	byASG := map[string][]string{}
+	for _, id := range g.members {
+		st := e.insts[id]
+		if st.inst.AutoScalingGroup != "" && !st.inStandby {
+			byASG[st.inst.AutoScalingGroup] = append(byASG[st.inst.AutoScalingGroup], id)
+		}
+	}
+	for _, name := range sortedKeys(byASG) {
+		ids := byASG[name]
+		if err := e.ports.Standby.EnterStandby(e.ctx, name, ids); err != nil {
+			e.fail(g, ids, failure{phase: PhaseDraining, err: fmt.Errorf("entering standby in %s: %w", name, err), restore: true})
+			continue
+		}
+		for _, id := range ids {
+			e.insts[id].inStandby = true
+		}
+	}
+	for arn, targets := range e.ownTargets(g.members) {
+		if err := e.ports.LB.Deregister(e.ctx, arn, targets); err != nil {
+			e.fail(g, targetIDs(targets), failure{phase: PhaseDraining, err: fmt.Errorf("deregistering from %s: %w", arn, err), restore: true})
+		}
+	}
+	if len(g.members) == 0 {
+		return
+	}
+	var expected, bound time.Duration
+	for _, id := range g.members {
+		for arn := range e.insts[id].targets {
+			expected = max(expected, drainExpected(e.tgs[arn], e.spec.Strategy))
+			bound = max(bound, e.tgs[arn].DeregistrationDelay+drainMargin)
+		}
+	}
+	if e.spec.Strategy.DrainTimeout > 0 {
+		bound = e.spec.Strategy.DrainTimeout
+	}
+	g.stage = stageDrain
+	g.deadline = now.Add(bound)
+	g.wakeAt = now.Add(expected)
+}
+
+// ownTargets are the registrations the engine itself must deregister or
+// register, per target group: all of them, except those an Auto Scaling
+// group handles through standby.
+func (e *engine) ownTargets(ids []string) map[string][]Target {
+	out := map[string][]Target{}
+	for _, id := range ids {
+		st := e.insts[id]
+		for arn, ts := range st.targets {
+			if st.inst.AutoScalingGroup != "" && st.attached[arn] {
+				continue
+			}
+			out[arn] = append(out[arn], ts...)
+		}
+	}
+	return out
+}
+
+func targetIDs(ts []Target) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, t := range ts {
+		if !seen[t.InstanceID] {
+			seen[t.InstanceID] = true
+			ids = append(ids, t.InstanceID)
+		}
+	}
+	return ids
+}
+
+// waitDrained moves on once every registration of every member is gone or
+// unused (and Auto Scaling members are in Standby), or when the drain bound
+// has passed: the instances are already deregistered then, so going on only
+// cuts the last connections short.
+func (e *engine) waitDrained(g *group, now time.Time) {
+	if e.cancelled && g.kind != kindRestore {
+		e.restoreAfterCancel(g, g.members)
+		return
+	}
+	obs := e.observe(g, now)
+	var waiting []string
+	for _, id := range g.members {
+		o := obs[id]
+		if o.gone != "" {
+			e.fail(g, []string{id}, failure{phase: PhaseDraining, err: fmt.Errorf("%s", o.gone), gone: true})
+			continue
+		}
+		if !o.drained {
+			waiting = append(waiting, id)
+		}
+	}
+	if len(g.members) == 0 {
+		return
+	}
+	if len(waiting) > 0 && now.Before(g.deadline) {
+		g.wakeAt = now.Add(pollEvery(g.deadline.Sub(now)))
+		return
+	}
+	if len(waiting) > 0 {
+		e.emit(Event{Kind: EventInstancePhase, Batch: g.batch, Phase: PhaseDraining, Message: fmt.Sprintf(
+			"draining not finished by the drain bound, going on: %s", strings.Join(waiting, ", "))})
+	}
+	g.stage = stageSend
+	g.wakeAt = now
+}
+
+func (e *engine) sendStep(g *group, now time.Time) {
+	if g.step >= len(g.steps) {
+		g.stage = stageJoin
+		g.wakeAt = now
+		return
+	}
+	if e.cancelled && g.kind != kindRestore {
+		e.restoreAfterCancel(g, g.members)
+		return
+	}
+	st := g.steps[g.step]
+	phase := g.phaseName(PhaseStep + ":" + st.Name)
+	e.enterPhase(g.members, phase, g.batch, now)
+	if g.kind == kindDeploy || g.step == 0 {
+		e.setPhaseTag(g.members, phase)
+	}
+	cmd := e.command(st)
+	ids := append([]string(nil), g.members...)
+	cmds, err := e.ports.Commands.Send(e.ctx, cmd, ids)
+	if err != nil {
+		e.fail(g, ids, failure{phase: PhaseStep, step: st.Name, err: fmt.Errorf("sending the command: %w", err)})
+		return
+	}
+	var unsent []string
+	for _, id := range ids {
+		if cmds[id] == "" {
+			unsent = append(unsent, id)
+		}
+	}
+	if len(unsent) > 0 {
+		e.fail(g, unsent, failure{phase: PhaseStep, step: st.Name, err: fmt.Errorf("no command id returned for the instance")})
+	}
+	g.cmds = cmds
+	g.results = map[string]Invocation{}
+	g.stage = stageStepWait
+	g.deadline = now.Add(stepTimeout(st) + deliveryMargin)
+	g.wakeAt = now.Add(expectedStepTime(st))
+}
+
+// command turns a step into an SSM command: commands become
+// AWS-RunShellScript with the timeout as executionTimeout (seconds).
+func (e *engine) command(st Step) Command {
+	timeout := stepTimeout(st)
+	params := map[string][]string{}
+	for k, v := range st.Parameters {
+		params[k] = append([]string(nil), v...)
+	}
+	cmd := Command{DocumentName: st.DocumentName, DocumentVersion: st.DocumentVersion, Parameters: params, Timeout: timeout}
+	if len(st.Commands) > 0 {
+		cmd.DocumentName = "AWS-RunShellScript"
+		cmd.DocumentVersion = ""
+		params["commands"] = append([]string(nil), st.Commands...)
+		params["executionTimeout"] = []string{strconv.Itoa(int((timeout + time.Second - 1) / time.Second))}
+	}
+	comment := fmt.Sprintf("rolling %s: %s", e.spec.RolloutID, st.Name)
+	if len(comment) > 100 {
+		comment = comment[:100]
+	}
+	cmd.Comment = comment
+	return cmd
+}
+
+func (e *engine) waitStep(g *group, now time.Time) {
+	st := g.steps[g.step]
+	pending := map[string]string{}
+	for _, id := range g.members {
+		if r, ok := g.results[id]; !ok || !r.Status.Terminal() {
+			pending[id] = g.cmds[id]
+		}
+	}
+	if len(pending) > 0 {
+		invs, err := e.ports.Commands.Invocations(e.ctx, pending)
+		e.emit(Event{Kind: EventPoll, Batch: g.batch, Phase: PhaseStep + ":" + st.Name, Message: fmt.Sprintf(
+			"polled %d invocations of step %s", len(pending), st.Name)})
+		if err != nil {
+			e.emit(Event{Kind: EventPoll, Batch: g.batch, Message: "reading invocations failed, will retry: " + err.Error()})
+		}
+		for _, inv := range invs {
+			if _, ok := pending[inv.InstanceID]; ok {
+				g.results[inv.InstanceID] = inv
+				if inv.Status.Terminal() {
+					delete(pending, inv.InstanceID)
+				}
+			}
+		}
+	}
+	if len(pending) > 0 {
+		cut := ""
+		switch {
+		case !now.Before(g.deadline):
+			cut = "timeout"
+		case e.cancelled && !now.Before(e.graceUntil) && g.kind != kindRestore:
+			cut = "cancel"
+		}
+		if cut == "" {
+			g.wakeAt = now.Add(pollEvery(expectedStepTime(st)))
+			if g.wakeAt.After(g.deadline) {
+				g.wakeAt = g.deadline
+			}
+			if e.cancelled && g.wakeAt.After(e.graceUntil) && e.graceUntil.After(now) {
+				g.wakeAt = e.graceUntil
+			}
+			return
+		}
+		_ = e.ports.Commands.Cancel(e.ctx, pending) // best effort; the instance stays out either way
+		ids := sortedKeys(pending)
+		if cut == "timeout" {
+			e.fail(g, ids, failure{phase: PhaseStep, step: st.Name, status: string(InvocationTimedOut),
+				err: fmt.Errorf("no result within the step timeout %s", stepTimeout(st))})
+		} else {
+			e.restoreAfterCancel(g, ids)
+		}
+	}
+	var failed []string
+	for _, id := range append([]string(nil), g.members...) {
+		r := g.results[id]
+		if r.Status != InvocationSuccess {
+			failed = append(failed, id)
+			e.fail(g, []string{id}, failure{phase: PhaseStep, step: st.Name, status: string(r.Status),
+				exit: r.ExitCode, stderr: r.Stderr, details: r.StatusDetails})
+		}
+	}
+	if len(g.members) == 0 {
+		return
+	}
+	g.step++
+	g.cmds, g.results = nil, nil
+	if e.cancelled && g.kind != kindRestore && g.step < len(g.steps) {
+		e.restoreAfterCancel(g, g.members)
+		return
+	}
+	g.stage = stageSend
+	g.wakeAt = now
+}
+
+// join puts the members back: Register for the registrations the engine
+// removed, ExitStandby for Auto Scaling members.
+func (e *engine) join(g *group, now time.Time) {
+	if g.kind != kindRollback {
+		e.enterPhase(g.members, PhaseJoining, g.batch, now)
+		e.setPhaseTag(g.members, PhaseJoining)
+	}
+	for arn, targets := range e.ownTargets(g.members) {
+		if err := e.ports.LB.Register(e.ctx, arn, targets); err != nil {
+			e.fail(g, targetIDs(targets), failure{phase: PhaseJoining, err: fmt.Errorf("registering in %s: %w", arn, err)})
+		}
+	}
+	byASG := map[string][]string{}
+	for _, id := range g.members {
+		st := e.insts[id]
+		if st.inst.AutoScalingGroup != "" && st.inStandby {
+			byASG[st.inst.AutoScalingGroup] = append(byASG[st.inst.AutoScalingGroup], id)
+		}
+	}
+	for _, name := range sortedKeys(byASG) {
+		ids := byASG[name]
+		if err := e.ports.Standby.ExitStandby(e.ctx, name, ids); err != nil {
+			e.fail(g, ids, failure{phase: PhaseJoining, err: fmt.Errorf("exiting standby in %s: %w", name, err)})
+			continue
+		}
+		for _, id := range ids {
+			e.insts[id].inStandby = false
+		}
+	}
+	if len(g.members) == 0 {
+		return
+	}
+	var expected time.Duration
+	for _, id := range g.members {
+		for arn := range e.insts[id].targets {
+			expected = max(expected, healthExpected(e.tgs[arn]))
+		}
+	}
+	timeout := e.spec.Strategy.HealthTimeout
+	if timeout <= 0 {
+		timeout = DefaultHealthTimeout
+	}
+	g.stage = stageHealth
+	g.deadline = now.Add(timeout)
+	g.wakeAt = now.Add(expected)
+}
+
+func (e *engine) healthPoll(ids []string) time.Duration {
+	var interval time.Duration
+	for _, id := range ids {
+		for arn := range e.insts[id].targets {
+			interval = max(interval, e.tgs[arn].HealthCheckInterval)
+		}
+	}
+	return min(max(interval/5, minPollEvery), maxPollEvery)
+}
+
+func (e *engine) waitHealthy(g *group, now time.Time) {
+	obs := e.observe(g, now)
+	var waiting []string
+	for _, id := range append([]string(nil), g.members...) {
+		o := obs[id]
+		switch {
+		case o.gone != "":
+			e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("%s", o.gone), gone: true})
+		case !o.healthy && !now.Before(g.deadline):
+			e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("not healthy in every target group after %s: %s",
+				g.deadline.Sub(g.wakeAt).Round(time.Second), o.why)})
+		case !o.healthy:
+			waiting = append(waiting, id)
+		}
+	}
+	if len(g.members) == 0 {
+		return
+	}
+	if len(waiting) > 0 {
+		g.wakeAt = now.Add(e.healthPoll(g.members))
+		if g.wakeAt.After(g.deadline) {
+			g.wakeAt = g.deadline
+		}
+		return
+	}
+	if g.kind != kindDeploy || e.spec.Strategy.BakeTime <= 0 {
+		g.stage = stageFinish
+		g.wakeAt = now
+		return
+	}
+	e.enterPhase(g.members, PhaseBaking, g.batch, now)
+	e.setPhaseTag(g.members, PhaseBaking)
+	g.stage = stageBake
+	g.bakeEnd = now.Add(e.spec.Strategy.BakeTime)
+	g.wakeAt = minTime(g.bakeEnd, now.Add(e.bakePoll(g.members)))
+}
+
+// bakePoll: health changes at most once per check interval, so reading it
+// once per interval is enough to see a target turn unhealthy while baking.
+func (e *engine) bakePoll(ids []string) time.Duration {
+	var interval time.Duration
+	for _, id := range ids {
+		for arn := range e.insts[id].targets {
+			interval = max(interval, e.tgs[arn].HealthCheckInterval)
+		}
+	}
+	return max(interval, minPollEvery)
+}
+
+func (e *engine) bake(g *group, now time.Time) {
+	obs := e.observe(g, now)
+	for _, id := range append([]string(nil), g.members...) {
+		o := obs[id]
+		switch {
+		case o.gone != "":
+			e.fail(g, []string{id}, failure{phase: PhaseBaking, err: fmt.Errorf("%s", o.gone), gone: true})
+		case !o.healthy:
+			e.fail(g, []string{id}, failure{phase: PhaseBaking, err: fmt.Errorf("became unhealthy while baking: %s", o.why)})
+		}
+	}
+	if len(g.members) == 0 {
+		return
+	}
+	if now.Before(g.bakeEnd) && !e.cancelled {
+		g.wakeAt = minTime(g.bakeEnd, now.Add(e.bakePoll(g.members)))
+		return
+	}
+	g.stage = stageFinish
+	g.wakeAt = now
+}
+
+// finishGroup writes the outcome to the tags: the version (deploy,
+// rollback), and removes the out-of-service tags.
+func (e *engine) finishGroup(g *group, now time.Time) {
+	ids := append([]string(nil), g.members...)
+	if g.version != "" {
+		if err := e.ports.Tags.SetTags(e.ctx, ids, map[string]string{TagVersion: g.version}); err != nil {
+			e.portErrs = append(e.portErrs, fmt.Errorf("tagging %s with %s=%s: %w", strings.Join(ids, ", "), TagVersion, g.version, e.mask.Err(err)))
+		}
+	}
+	if err := e.ports.Tags.RemoveTags(e.ctx, ids, []string{TagPhase, TagRollout, TagTargets}); err != nil {
+		e.portErrs = append(e.portErrs, fmt.Errorf("removing %s from %s: %w", TagPhase, strings.Join(ids, ", "), e.mask.Err(err)))
+	}
+	for _, id := range ids {
+		st := e.insts[id]
+		e.closePhase(st, now)
+		st.out = false
+		st.available = true
+		st.inst.Tags = withoutPhaseTags(st.inst.Tags)
+		o := &st.outcome
+		o.FinishedAt = now
+		o.OutOfService = false
+		switch g.kind {
+		case kindDeploy:
+			e.updatedSeq++
+			st.updated = e.updatedSeq
+			o.Status, o.Version = InstanceUpdated, g.version
+			e.emit(Event{Kind: EventInstanceDone, Batch: g.batch, InstanceID: id, Message: id + " is on " + g.version})
+		case kindRollback:
+			o.Status, o.Version = InstanceRolledBack, g.version
+			e.emit(Event{Kind: EventInstanceDone, Batch: g.batch, InstanceID: id, Message: id + " rolled back to " + g.version})
+		case kindRestore:
+			if st.onRestore == "" { // recovery of an earlier run's instance
+				if st.inst.Version() == e.spec.Release.Version {
+					o.Status = InstanceRecovered
+				}
+				e.emit(Event{Kind: EventInstanceDone, InstanceID: id, Message: id + " rejoined healthy on " + st.inst.Version()})
+				continue
+			}
+			o.Status = st.onRestore
+			o.Err = st.restoreErr
+			e.emit(Event{Kind: EventInstanceDone, Batch: g.batch, InstanceID: id, Message: id + " rejoined healthy (" + string(o.Status) + ")"})
+		}
+	}
+	g.members = nil
+	g.stage = stageFinish + 1
+	if g.kind == kindDeploy {
+		e.emit(Event{Kind: EventBatchFinished, Batch: g.batch, Message: fmt.Sprintf("batch %d finished", g.batch)})
+		pause := e.spec.Strategy.PauseBetweenBatches
+		if e.spec.Strategy.Mode == ModeWindow {
+			pause = 0
+		}
+		if g.canary {
+			pause = e.spec.Strategy.CanaryPause
+		}
+		if p := now.Add(pause); p.After(e.pauseUntil) {
+			e.pauseUntil = p
+		}
+	}
+}
+
+func withoutPhaseTags(tags map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range tags {
+		if k != TagPhase && k != TagRollout && k != TagTargets {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (e *engine) setPhaseTag(ids []string, phase string) {
+	if err := e.ports.Tags.SetTags(e.ctx, ids, map[string]string{TagPhase: phase}); err != nil {
+		// The instances already carry a phase tag from leaving, so they stay
+		// recognisable as out of service; only the detail is stale.
+		e.emit(Event{Kind: EventInstancePhase, Phase: phase, Message: "could not update " + TagPhase + ": " + err.Error()})
+	}
+}
+
+func (e *engine) enterPhase(ids []string, phase string, batch int, now time.Time) {
+	for _, id := range ids {
+		st := e.insts[id]
+		e.closePhase(st, now)
+		st.phase, st.since = phase, now
+		st.outcome.Phase = phase
+		e.emit(Event{Kind: EventInstancePhase, Batch: batch, InstanceID: id, Phase: phase, Message: id + ": " + phase})
+	}
+}
+
+func (e *engine) closePhase(st *instState, now time.Time) {
+	if st.phase == "" {
+		return
+	}
+	if st.outcome.PhaseDurations == nil {
+		st.outcome.PhaseDurations = map[string]time.Duration{}
+	}
+	st.outcome.PhaseDurations[st.phase] += now.Sub(st.since)
+	st.phase = ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,658 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Run rolls the release out over the fleet and reports where every instance
+// ended. It always returns a Result; the error is nil when the rollout
+// succeeded or had nothing to do, and otherwise says what failed and what was
+// done about it (a *RunError wrapping the *InstanceError values).
+//
+// The engine is one goroutine and one select loop: each iteration advances
+// every group of instances whose wait is over (making the port calls of its
+// phase), then decides from the engine's state alone what may leave next
+// (decide, a pure function), then waits on the clock for the earliest wake-up
+// or on the context. Nothing else runs concurrently, so the capacity
+// accounting needs no locks and a fake clock can replay a rollout exactly.
+func Run(ctx context.Context, s Spec, p Ports) (Result, error) {
+	e, err := newEngine(ctx, s, p)
+	if err != nil {
+		e.stopReason = err.Error()
+		return e.result(), err
+	}
+	return e.run()
+}
+
+// kind says what a group of instances is doing.
+type kind int
+
+const (
+	kindDeploy   kind = iota // deploy the release: leave, steps, rejoin, bake
+	kindRollback             // re-run the previous release's steps
+	kindRestore              // put instances back in service when healthy
+)
+
+// runPhase is where the whole rollout is.
+type runPhase int
+
+const (
+	phaseRecovering  runPhase = iota // rejoining instances an earlier run left out
+	phaseDeploying                   // taking out-of-date instances
+	phaseStopping                    // stopped or cancelled: letting in-flight groups finish
+	phaseRollingBack                 // re-deploying Previous on what this run updated
+	phaseDone
+)
+
+// instState is the engine's view of one instance.
+type instState struct {
+	inst     Instance
+	targets  map[string][]Target // registrations to restore when it rejoins
+	attached map[string]bool     // target groups attached to its Auto Scaling group
+	// available: counts towards in-service capacity in the engine's view.
+	// An instance the engine has out (in a group) is never available.
+	available bool
+	out       bool // in a group
+	inStandby bool
+	gone      bool // terminated or replaced while we had it
+	outcome   InstanceOutcome
+	phase     string
+	since     time.Time
+	// updated is the order in which instances reached the new version in
+	// this run (1-based), for newest-first rollback; 0 = not updated.
+	updated int
+	// onRestore is the status a successful restore gives: interrupted after
+	// a cancellation, failed (not out of service) after a failed departure,
+	// "" for the recovery of an earlier run's instance.
+	onRestore  InstanceStatus
+	restoreErr error
+}
+
+type engine struct {
+	ctx     context.Context // the caller's until cancelled, then the cleanup one
+	done    <-chan struct{} // ctx.Done() until seen, then nil
+	spec    Spec
+	ports   Ports
+	clock   Clock
+	mask    masker
+	started time.Time
+
+	insts  map[string]*instState
+	order  []string // every instance id, as listed in the fleet
+	tgs    map[string]TargetGroup
+	asgs   map[string]AutoScalingGroup
+	queue  []string // out-of-date instances still to take, in order
+	groups []*group
+
+	phase        runPhase
+	cancelled    bool
+	graceUntil   time.Time
+	stopReason   string
+	failures     int
+	tolerance    int
+	batches      [][]string
+	deployGroups int // deploy groups started, for batch numbers
+	pauseUntil   time.Time
+	nextAlarm    time.Time
+	updatedSeq   int
+	rollbackDone bool
+	suspended    []string // Auto Scaling groups whose processes we suspended
+	portErrs     []error  // errors not tied to an instance (resume processes, ...)
+
+	// healthCache holds one TargetHealth answer per target group per loop
+	// iteration, so groups polling at the same moment share one call.
+	healthCache map[string][]TargetHealth
+}
+
+// group is a set of instances that move through the phases together, so that
+// every API call covers all of them at once.
+type group struct {
+	kind     kind
+	batch    int
+	members  []string
+	stage    stage
+	steps    []Step
+	step     int
+	version  string // written to rolling:version when the group is done
+	cmds     map[string]string
+	results  map[string]Invocation
+	wakeAt   time.Time
+	deadline time.Time
+	bakeEnd  time.Time
+	canary   bool
+}
+
+// alarmCheckInterval is how often alarms are read while instances are out
+// or the rollout is paused; they are also read before every departure.
+const alarmCheckInterval = 30 * time.Second
+
+func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
+	e := &engine{ctx: ctx, done: ctx.Done(), spec: s, ports: p, clock: p.Clock, mask: newMasker(s.Sensitive)}
+	e.insts = map[string]*instState{}
+	for _, inst := range s.Fleet.Instances {
+		if _, dup := e.insts[inst.ID]; dup {
+			continue
+		}
+		e.order = append(e.order, inst.ID)
+		e.insts[inst.ID] = &instState{inst: inst, outcome: InstanceOutcome{ID: inst.ID, Status: InstanceUpToDate, Version: inst.Version()}}
+	}
+	if e.clock == nil {
+		return e, errors.New("rollout: no clock in Ports")
+	}
+	e.started = e.clock.Now()
+	if err := s.Validate(); err != nil {
+		return e, e.mask.Err(err)
+	}
+	if err := e.checkPorts(); err != nil {
+		return e, err
+	}
+	e.tgs = targetGroupsByARN(s.Fleet.TargetGroups)
+	e.asgs = map[string]AutoScalingGroup{}
+	for _, g := range s.Fleet.AutoScalingGroups {
+		e.asgs[g.Name] = g
+	}
+	known := make([]string, 0, len(s.Fleet.TargetGroups))
+	for _, tg := range s.Fleet.TargetGroups {
+		known = append(known, tg.ARN)
+	}
+	for _, id := range e.order {
+		st := e.insts[id]
+		st.targets = st.inst.Targets
+		if len(st.targets) == 0 && st.inst.Tags[TagTargets] != "" {
+			st.targets = DecodeTargets(id, st.inst.Tags[TagTargets], known)
+		}
+		st.attached = map[string]bool{}
+		if g, ok := e.asgs[st.inst.AutoScalingGroup]; ok {
+			for _, arn := range g.TargetGroupARNs {
+				st.attached[arn] = true
+			}
+		}
+		st.available = isInService(st.inst)
+		st.inStandby = st.inst.AutoScalingGroup != "" && st.inst.LifecycleState == "Standby"
+		if needsUpdate(st.inst, s.Release.Version) {
+			st.outcome.Status = InstancePending
+		}
+	}
+	e.queue = orderOutOfDate(s.Fleet.Instances, s.Release.Version, s.Strategy.Order)
+	e.tolerance = maxFailures(s.Failure, len(e.queue))
+	return e, nil
+}
+
+// checkPorts refuses to start when a port the rollout will need is missing.
+func (e *engine) checkPorts() error {
+	var missing []string
+	if e.ports.LB == nil {
+		missing = append(missing, "LB")
+	}
+	if e.ports.Commands == nil {
+		missing = append(missing, "Commands")
+	}
+	if e.ports.Tags == nil {
+		missing = append(missing, "Tags")
+	}
+	if e.ports.Alarms == nil && len(e.spec.Failure.AlarmNames) > 0 {
+		missing = append(missing, "Alarms (alarm_names are set)")
+	}
+	if e.ports.Standby == nil {
+		for _, inst := range e.spec.Fleet.Instances {
+			if inst.AutoScalingGroup != "" && needsUpdate(inst, e.spec.Release.Version) {
+				missing = append(missing, "Standby (instances are in Auto Scaling groups)")
+				break
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("rollout: missing ports: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func (e *engine) run() (Result, error) {
+	if len(e.queue) == 0 {
+		e.phase = phaseDone
+		e.emit(Event{Kind: EventRolloutFinished, Message: "nothing is out of date"})
+		return e.result(), nil
+	}
+	e.emit(Event{Kind: EventRolloutStarted, Message: fmt.Sprintf(
+		"rolling out %s to %d of %d instances", e.spec.Release.Version, len(e.queue), len(e.order))})
+	if err := e.suspendProcesses(); err != nil {
+		e.resumeProcesses()
+		e.phase = phaseDone
+		e.stopReason = err.Error()
+		return e.finish()
+	}
+	defer e.resumeProcesses()
+
+	e.startRecovery()
+	for {
+		now := e.clock.Now()
+		e.healthCache = map[string][]TargetHealth{}
+		e.advanceGroups(now)
+		e.checkAlarmsIfDue(now)
+		for {
+			d := e.decide(now)
+			if !e.apply(d, now) {
+				break
+			}
+		}
+		if e.phase == phaseDone {
+			break
+		}
+		wake, ok := e.nextWake(now)
+		if !ok {
+			// Nothing in flight and nothing to wait for: decide has
+			// already stopped the run; this is a safety net, never a hang.
+			e.phase = phaseDone
+			break
+		}
+		select {
+		case <-e.clock.After(wake.Sub(now)):
+		case <-e.done:
+			e.onCancel()
+		}
+	}
+	return e.finish()
+}
+
+// onCancel stops scheduling and switches every further port call to a
+// context that is not cancelled, so in-flight instances can be put back.
+func (e *engine) onCancel() {
+	e.done = nil
+	e.cancelled = true
+	e.ctx = context.WithoutCancel(e.ctx)
+	grace := e.spec.Strategy.CancelGracePeriod
+	if grace <= 0 {
+		grace = DefaultCancelGracePeriod
+	}
+	e.graceUntil = e.clock.Now().Add(grace)
+	if e.stopReason == "" {
+		e.stopReason = "cancelled"
+	}
+	e.emit(Event{Kind: EventStopped, Message: "cancelled: no more instances will leave; in-flight steps get " +
+		grace.String() + " to finish, then instances are rejoined when healthy"})
+}
+
+// decision is what the loop does next, computed from the engine's state
+// without side effects.
+type decision struct {
+	start         []string // instances to take out now, as one group
+	kind          kind
+	stop          string // stop scheduling, with this reason
+	beginRollback bool
+	finish        bool
+}
+
+// decide is the scheduler: given the engine's state at now, it returns what
+// to do, or the zero decision for "wait".
+func (e *engine) decide(now time.Time) decision {
+	inFlight, deploying := 0, 0
+	for _, g := range e.groups {
+		inFlight += len(g.members)
+		if g.kind == kindDeploy || g.canary {
+			deploying++
+		}
+	}
+	switch e.phase {
+	case phaseRecovering:
+		if len(e.groups) == 0 {
+			return decision{kind: kindDeploy} // recovery over: apply moves on
+		}
+		return decision{}
+	case phaseDeploying:
+		if e.cancelled {
+			return decision{stop: "cancelled"}
+		}
+		if len(e.queue) == 0 {
+			if len(e.groups) == 0 {
+				return decision{finish: true}
+			}
+			return decision{}
+		}
+		return e.nextDeparture(now, inFlight, kindDeploy)
+	case phaseStopping:
+		if deploying > 0 || (len(e.groups) > 0 && !e.rollbackWanted()) {
+			return decision{}
+		}
+		if e.rollbackWanted() && !e.rollbackDone {
+			return decision{beginRollback: true}
+		}
+		if len(e.groups) == 0 {
+			return decision{finish: true}
+		}
+		return decision{}
+	case phaseRollingBack:
+		if len(e.queue) == 0 || e.cancelled {
+			if len(e.groups) == 0 {
+				return decision{finish: true}
+			}
+			return decision{}
+		}
+		return e.nextDeparture(now, inFlight, kindRollback)
+	}
+	return decision{}
+}
+
+// nextDeparture picks the instances that may leave now. Batch mode waits for
+// the previous batch (and the pause); window mode fills free slots as soon as
+// the capacity floor allows; both take the queue in order and never let the
+// in-service count drop below the floor.
+func (e *engine) nextDeparture(now time.Time, inFlight int, k kind) decision {
+	if now.Before(e.pauseUntil) {
+		return decision{}
+	}
+	for _, g := range e.groups {
+		if g.canary {
+			return decision{} // the canary runs alone
+		}
+	}
+	st := e.spec.Strategy
+	alive := e.aliveCount()
+	limit := batchLimit(st, alive)
+	canary := k == kindDeploy && e.deployGroups == 0 && st.CanarySize > 0
+	if canary {
+		limit = st.CanarySize
+	}
+	if st.Mode == ModeWindow && !canary {
+		limit -= inFlight
+	} else if inFlight > 0 {
+		return decision{}
+	}
+	if limit <= 0 {
+		return decision{}
+	}
+	costly := make([]bool, len(e.queue))
+	for i, id := range e.queue {
+		costly[i] = e.insts[id].available
+	}
+	spare := e.inServiceCount() - minInService(alive, st.MinHealthyPercent)
+	n := takeNext(costly, limit, spare)
+	if n == 0 {
+		if inFlight == 0 {
+			return decision{stop: fmt.Sprintf("capacity floor: %d instances must stay in service and only %d are, "+
+				"so none of the %d remaining may leave", minInService(alive, st.MinHealthyPercent), e.inServiceCount(), len(e.queue))}
+		}
+		return decision{}
+	}
+	return decision{start: append([]string(nil), e.queue[:n]...), kind: k}
+}
+
+// apply carries a decision out; it reports whether the loop should decide
+// again at once (something changed).
+func (e *engine) apply(d decision, now time.Time) bool {
+	switch {
+	case e.phase == phaseRecovering && len(e.groups) == 0:
+		e.phase = phaseDeploying
+		e.queue = e.pendingQueue()
+		return true
+	case d.finish:
+		e.phase = phaseDone
+		return false
+	case d.stop != "":
+		e.stop(d.stop)
+		return true
+	case d.beginRollback:
+		e.beginRollback()
+		return true
+	case len(d.start) > 0:
+		if d.kind == kindDeploy && e.alarmFiring() {
+			return true // stopped; decide again
+		}
+		e.startGroup(d.start, d.kind, now)
+		return true
+	}
+	return false
+}
+
+// pendingQueue drops from the queue what recovery settled (recovered on the
+// version) and keeps the order.
+func (e *engine) pendingQueue() []string {
+	var q []string
+	for _, id := range e.queue {
+		st := e.insts[id]
+		if st.outcome.Status == InstancePending && !st.gone {
+			q = append(q, id)
+		}
+	}
+	return q
+}
+
+func (e *engine) stop(reason string) {
+	if e.phase == phaseDeploying || e.phase == phaseRecovering {
+		e.phase = phaseStopping
+	}
+	if e.stopReason == "" {
+		e.stopReason = reason
+	}
+	e.emit(Event{Kind: EventStopped, Message: "stopping: " + reason})
+}
+
+func (e *engine) rollbackWanted() bool {
+	return e.spec.Failure.Rollback && e.spec.Previous != nil && !e.cancelled && e.stopReason != "" &&
+		!strings.HasPrefix(e.stopReason, "cancelled")
+}
+
+// beginRollback queues, newest first, every instance this run updated.
+func (e *engine) beginRollback() {
+	e.rollbackDone = true
+	var ids []string
+	for _, id := range e.order {
+		if st := e.insts[id]; st.updated > 0 && st.outcome.Status == InstanceUpdated {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return e.insts[ids[i]].updated > e.insts[ids[j]].updated })
+	e.queue = ids
+	e.pauseUntil = time.Time{}
+	e.phase = phaseRollingBack
+	e.emit(Event{Kind: EventRollbackStarted, Message: fmt.Sprintf(
+		"rolling %d updated instances back to %s", len(ids), e.spec.Previous.Version)})
+}
+
+func (e *engine) aliveCount() int {
+	n := 0
+	for _, st := range e.insts {
+		if !st.gone {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *engine) inServiceCount() int {
+	n := 0
+	for _, st := range e.insts {
+		if st.available && !st.out && !st.gone {
+			n++
+		}
+	}
+	return n
+}
+
+// nextWake is the earliest moment something is due.
+func (e *engine) nextWake(now time.Time) (time.Time, bool) {
+	var wake time.Time
+	consider := func(t time.Time) {
+		if wake.IsZero() || t.Before(wake) {
+			wake = t
+		}
+	}
+	for _, g := range e.groups {
+		consider(g.wakeAt)
+	}
+	waiting := len(e.queue) > 0 && (e.phase == phaseDeploying || e.phase == phaseRollingBack) && !e.cancelled
+	if waiting && e.pauseUntil.After(now) {
+		consider(e.pauseUntil)
+	}
+	if e.alarmsWatched() && (len(e.groups) > 0 || waiting) && !e.nextAlarm.IsZero() {
+		consider(e.nextAlarm)
+	}
+	if wake.IsZero() {
+		return wake, false
+	}
+	if wake.Before(now) {
+		wake = now
+	}
+	return wake, true
+}
+
+func (e *engine) alarmsWatched() bool {
+	return len(e.spec.Failure.AlarmNames) > 0 && e.ports.Alarms != nil && e.phase == phaseDeploying
+}
+
+func (e *engine) checkAlarmsIfDue(now time.Time) {
+	if e.alarmsWatched() && !now.Before(e.nextAlarm) && len(e.groups) > 0 {
+		e.alarmFiring()
+	}
+}
+
+// alarmFiring reads the alarms and stops the rollout when one is in ALARM
+// or when they cannot be read: a rollout that cannot see its alarms is not
+// allowed to go on.
+func (e *engine) alarmFiring() bool {
+	if !e.alarmsWatched() {
+		return false
+	}
+	e.nextAlarm = e.clock.Now().Add(alarmCheckInterval)
+	firing, err := e.ports.Alarms.Firing(e.ctx, e.spec.Failure.AlarmNames)
+	switch {
+	case err != nil:
+		e.stop("could not read alarms: " + e.mask.Err(err).Error())
+		return true
+	case len(firing) > 0:
+		e.stop("alarm in ALARM: " + strings.Join(firing, ", "))
+		return true
+	}
+	return false
+}
+
+func (e *engine) suspendProcesses() error {
+	if e.ports.Standby == nil {
+		return nil
+	}
+	procs := e.spec.Failure.SuspendProcesses
+	if procs == nil {
+		procs = DefaultSuspendProcesses
+	}
+	if len(procs) == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, id := range e.queue {
+		if g := e.insts[id].inst.AutoScalingGroup; g != "" && !seen[g] {
+			seen[g] = true
+			names = append(names, g)
+		}
+	}
+	sort.Strings(names)
+	for _, g := range names {
+		if err := e.ports.Standby.SuspendProcesses(e.ctx, g, procs); err != nil {
+			return fmt.Errorf("suspending processes of Auto Scaling group %s: %w", g, e.mask.Err(err))
+		}
+		e.suspended = append(e.suspended, g)
+	}
+	return nil
+}
+
+// resumeProcesses runs whatever happened, on a context that is not
+// cancelled: a group left suspended would stop replacing unhealthy instances.
+func (e *engine) resumeProcesses() {
+	procs := e.spec.Failure.SuspendProcesses
+	if procs == nil {
+		procs = DefaultSuspendProcesses
+	}
+	ctx := context.WithoutCancel(e.ctx)
+	for _, g := range e.suspended {
+		if err := e.ports.Standby.ResumeProcesses(ctx, g, procs); err != nil {
+			e.portErrs = append(e.portErrs, fmt.Errorf("resuming processes of Auto Scaling group %s (resume them by hand): %w", g, e.mask.Err(err)))
+		}
+	}
+	e.suspended = nil
+}
+
+func (e *engine) emit(ev Event) {
+	if e.ports.Observer == nil {
+		return
+	}
+	if e.clock != nil {
+		ev.Time = e.clock.Now()
+	}
+	ev.RolloutID = e.spec.RolloutID
+	ev.Message = e.mask.String(ev.Message)
+	e.ports.Observer.Event(ev)
+}
+
+// finish settles the status and builds the Result and error.
+func (e *engine) finish() (Result, error) {
+	e.resumeProcesses()
+	res := e.result()
+	var ierrs []error
+	var outOfService []string
+	for _, o := range res.Instances {
+		if o.Err != nil {
+			ierrs = append(ierrs, o.Err)
+		}
+		if o.OutOfService {
+			outOfService = append(outOfService, o.ID)
+		}
+	}
+	e.emit(Event{Kind: EventRolloutFinished, Message: fmt.Sprintf("%s: %d updated, %d failed, %d rolled back, %d pending",
+		res.Status, res.Count(InstanceUpdated), res.Count(InstanceFailed), res.Count(InstanceRolledBack), res.Count(InstancePending))})
+	if res.Status == StatusSucceeded || res.Status == StatusNoop {
+		if len(e.portErrs) > 0 {
+			return res, errors.Join(e.portErrs...)
+		}
+		return res, nil
+	}
+	return res, &RunError{
+		Status:       res.Status,
+		StopReason:   res.StopReason,
+		OutOfService: outOfService,
+		Updated:      res.Count(InstanceUpdated),
+		RolledBack:   res.Count(InstanceRolledBack),
+		Pending:      res.Count(InstancePending),
+		Errs:         append(ierrs, e.portErrs...),
+	}
+}
+
+func (e *engine) result() Result {
+	res := Result{RolloutID: e.spec.RolloutID, StartedAt: e.started, Batches: e.batches, StopReason: e.stopReason}
+	if e.clock != nil {
+		res.FinishedAt = e.clock.Now()
+	}
+	anyWork, failed, rolledBack := false, false, false
+	for _, id := range e.order {
+		st := e.insts[id]
+		o := st.outcome
+		res.Instances = append(res.Instances, o)
+		switch o.Status {
+		case InstanceUpdated, InstanceRecovered, InstanceRolledBack, InstanceFailed, InstanceInterrupted:
+			anyWork = true
+		}
+		if o.Status == InstanceFailed {
+			failed = true
+		}
+		if o.Status == InstanceRolledBack {
+			rolledBack = true
+		}
+	}
+	pending := res.Count(InstancePending) > 0
+	switch {
+	case e.cancelled:
+		res.Status = StatusCancelled
+	case e.stopReason != "" && rolledBack && e.rollbackDone:
+		res.Status = StatusRolledBack
+	case e.stopReason != "" || failed || pending:
+		res.Status = StatusFailed
+	case !anyWork:
+		res.Status = StatusNoop
+	default:
+		res.Status = StatusSucceeded
+	}
+	return res
+}

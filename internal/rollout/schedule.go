@@ -1,0 +1,378 @@
+package rollout
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Nominal estimates used by ExpectedDuration and as the first poll time.
+// They are estimates, not bounds: the bounds are the timeouts.
+const (
+	// nominalStepTime is how long a step is expected to run when its
+	// timeout is longer; most deploy steps finish well inside a minute.
+	nominalStepTime = 30 * time.Second
+)
+
+// minInService is the capacity floor in instances: the fleet size times
+// min_healthy_percent, rounded UP so the floor is never breached.
+//
+//	n=10, 75% -> ceil(7.5) = 8 must stay in service, 2 may be out
+//	n=3,  50% -> ceil(1.5) = 2 must stay in service, 1 may be out
+//	n=2, 100% -> 2 must stay in service, nobody may leave (an error)
+//	n=0       -> 0 (nothing to do)
+func minInService(n, minHealthyPercent int) int {
+	if n <= 0 || minHealthyPercent <= 0 {
+		return 0
+	}
+	if minHealthyPercent >= 100 {
+		return n
+	}
+	return (n*minHealthyPercent + 99) / 100
+}
+
+// batchLimit is how many instances may move at once by the strategy alone
+// (the capacity floor may allow fewer): batch_size, or batch_percent of the
+// whole fleet rounded DOWN but never below one so that a rollout always moves.
+//
+//	n=10, 25% -> floor(2.5) = 2
+//	n=3,  10% -> floor(0.3) = 0 -> 1
+//	n=7, 100% -> 7
+func batchLimit(s Strategy, n int) int {
+	if s.BatchSize > 0 {
+		return s.BatchSize
+	}
+	l := n * s.BatchPercent / 100
+	if l < 1 {
+		l = 1
+	}
+	return l
+}
+
+// maxFailures is how many failed instances are tolerated before the rollout
+// stops: max_failed_instances, or max_failed_percent of the out-of-date
+// instances rounded DOWN (tolerating fewer failures is the safe side).
+//
+//	outOfDate=10, 25% -> 2 tolerated, the 3rd failure stops the rollout
+//	outOfDate=3,  10% -> 0 tolerated
+func maxFailures(f FailurePolicy, outOfDate int) int {
+	if f.MaxFailedPercent > 0 {
+		return outOfDate * f.MaxFailedPercent / 100
+	}
+	return f.MaxFailedInstances
+}
+
+// takeNext says how many instances from the head of queue may leave now, in
+// order: at most limit, and only as many of them that are in service
+// (costly[i]) as spare allows, spare being the in-service instances above the
+// floor. Instances already out of service cost no capacity. It stops at the
+// first instance that may not leave rather than skip it, so the order is kept.
+//
+//	costly=[T T T], limit=2, spare=5 -> 2 (limited by the batch)
+//	costly=[T T T], limit=3, spare=1 -> 1 (limited by the floor)
+//	costly=[F F T], limit=3, spare=0 -> 2 (unhealthy ones are free)
+//	costly=[T F],   limit=3, spare=0 -> 0 (stalled: the head would breach the floor)
+func takeNext(costly []bool, limit, spare int) int {
+	n := 0
+	for n < len(costly) && n < limit {
+		if costly[n] {
+			if spare <= 0 {
+				break
+			}
+			spare--
+		}
+		n++
+	}
+	return n
+}
+
+// needsUpdate reports whether an instance is out of date: not tagged with the
+// version, or left out of service by an earlier run (rolling:phase is set).
+func needsUpdate(inst Instance, version string) bool {
+	return inst.Version() != version || inst.Tags[TagPhase] != ""
+}
+
+// isInService reports whether an instance currently counts towards capacity:
+// running, not marked out of service by us, in at least one target group and
+// healthy in every one of them. An instance with no health reported is not
+// counted: the floor must never rest on a guess.
+func isInService(inst Instance) bool {
+	if inst.Tags[TagPhase] != "" || len(inst.Targets) == 0 {
+		return false
+	}
+	if inst.State != "" && inst.State != "running" {
+		return false
+	}
+	if inst.AutoScalingGroup != "" && inst.LifecycleState != "" && inst.LifecycleState != "InService" {
+		return false
+	}
+	for arn := range inst.Targets {
+		if h, ok := inst.Health[arn]; !ok || h.State != HealthHealthy {
+			return false
+		}
+	}
+	return true
+}
+
+// orderOutOfDate returns the out-of-date instances in the order they are
+// taken: first those left out of service by an earlier run (they are already
+// out, so they cost no capacity and recovering them comes first), then the
+// other ones that are not in service (also free), then the in-service ones.
+// Within each class the order is by id (sorted) or AZ-balanced.
+func orderOutOfDate(instances []Instance, version string, order Order) []string {
+	var leftOut, down, up []Instance
+	for _, inst := range instances {
+		switch {
+		case !needsUpdate(inst, version):
+		case inst.Tags[TagPhase] != "":
+			leftOut = append(leftOut, inst)
+		case !isInService(inst):
+			down = append(down, inst)
+		default:
+			up = append(up, inst)
+		}
+	}
+	var ids []string
+	for _, class := range [][]Instance{leftOut, down, up} {
+		if order == OrderSorted {
+			ids = append(ids, sortedIDs(class)...)
+		} else {
+			ids = append(ids, azBalanced(class)...)
+		}
+	}
+	return ids
+}
+
+func sortedIDs(instances []Instance) []string {
+	ids := make([]string, len(instances))
+	for i, inst := range instances {
+		ids[i] = inst.ID
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// azBalanced interleaves AZs in proportion to their size, so that any run of
+// consecutive instances (a batch) takes from each AZ about its share and no
+// AZ loses more than its share at once. The k-th instance (0-based, by id) of
+// an AZ with n instances sits at position (2k+1)/(2n) of the sequence; ties go
+// to the AZ name.
+//
+//	a: 4 instances at 1/8 3/8 5/8 7/8, b: 2 at 1/4 3/4 -> a1 b1 a2 a3 b2 a4
+func azBalanced(instances []Instance) []string {
+	byAZ := map[string][]string{}
+	for _, inst := range instances {
+		byAZ[inst.AZ] = append(byAZ[inst.AZ], inst.ID)
+	}
+	type slot struct {
+		az     string
+		id     string
+		k, n   int
+		sortID string
+	}
+	var slots []slot
+	for az, ids := range byAZ {
+		sort.Strings(ids)
+		for k, id := range ids {
+			slots = append(slots, slot{az: az, id: id, k: k, n: len(ids)})
+		}
+	}
+	sort.Slice(slots, func(i, j int) bool {
+		a, b := slots[i], slots[j]
+		// (2ka+1)/(2na) < (2kb+1)/(2nb)  <=>  (2ka+1)*nb < (2kb+1)*na
+		l, r := (2*a.k+1)*b.n, (2*b.k+1)*a.n
+		if l != r {
+			return l < r
+		}
+		if a.az != b.az {
+			return a.az < b.az
+		}
+		return a.id < b.id
+	})
+	ids := make([]string, len(slots))
+	for i, s := range slots {
+		ids[i] = s.id
+	}
+	return ids
+}
+
+// planBatches groups the ordered out-of-date instances into batches the way
+// the engine takes them when every instance succeeds: the canary batch first,
+// then batches limited by the batch size and the capacity floor, an instance
+// that was out of service counting as in service again once its batch is done.
+// It fails, saying what would work, when the floor lets nothing move.
+func planBatches(s Spec) ([][]string, error) {
+	insts := s.Fleet.Instances
+	n := len(insts)
+	floor := minInService(n, s.Strategy.MinHealthyPercent)
+	available := map[string]bool{}
+	inService := 0
+	for _, inst := range insts {
+		if isInService(inst) {
+			available[inst.ID] = true
+			inService++
+		}
+	}
+	queue := orderOutOfDate(insts, s.Release.Version, s.Strategy.Order)
+	var batches [][]string
+	for len(queue) > 0 {
+		limit := batchLimit(s.Strategy, n)
+		if len(batches) == 0 && s.Strategy.CanarySize > 0 {
+			limit = s.Strategy.CanarySize
+		}
+		costly := make([]bool, len(queue))
+		for i, id := range queue {
+			costly[i] = available[id]
+		}
+		k := takeNext(costly, limit, inService-floor)
+		if k == 0 {
+			return batches, floorError(n, inService, s.Strategy.MinHealthyPercent, floor)
+		}
+		batch := append([]string(nil), queue[:k]...)
+		queue = queue[k:]
+		batches = append(batches, batch)
+		for _, id := range batch {
+			if !available[id] {
+				available[id] = true
+				inService++
+			}
+		}
+	}
+	return batches, nil
+}
+
+// floorError says why the capacity floor lets no in-service instance leave
+// and which min_healthy_percent would let one move at a time. With a in
+// service out of n, one may leave when ceil(n*p/100) <= a-1, i.e. for every
+// p <= floor((a-1)*100/n).
+func floorError(n, inService, percent, floor int) error {
+	best := 0
+	if inService > 0 {
+		best = (inService - 1) * 100 / n
+	}
+	noun := "instances"
+	if n == 1 {
+		noun = "instance"
+	}
+	if inService == n {
+		return &ValidationError{Problems: []string{fmt.Sprintf(
+			"min_healthy_percent must be at most %d for %d %s to move one at a time (%d%% keeps all %d in service)",
+			best, n, noun, percent, floor)}}
+	}
+	return &ValidationError{Problems: []string{fmt.Sprintf(
+		"min_healthy_percent %d keeps %d of %d %s in service but only %d are in service now, so none may leave; "+
+			"at most %d would let one move at a time", percent, floor, n, noun, inService, best)}}
+}
+
+// PlanSchedule computes the rollout's schedule without side effects: which
+// instances are out of date, in which batches they move, the capacity floor
+// and the expected duration. It returns a *ValidationError for a bad Spec or
+// an impossible floor.
+func PlanSchedule(s Spec) (Schedule, error) {
+	if err := s.validateShape(); err != nil {
+		return Schedule{}, err
+	}
+	n := len(s.Fleet.Instances)
+	floor := minInService(n, s.Strategy.MinHealthyPercent)
+	batches, err := planBatches(s)
+	if err != nil {
+		return Schedule{}, err
+	}
+	var outOfDate []string
+	for _, b := range batches {
+		outOfDate = append(outOfDate, b...)
+	}
+	return Schedule{
+		OutOfDate:        outOfDate,
+		Batches:          batches,
+		MaxUnavailable:   n - floor,
+		MinInService:     floor,
+		ExpectedDuration: expectedDuration(s, batches),
+	}, nil
+}
+
+// expectedDuration estimates a rollout as the sum over batches of
+//
+//	drain (longest deregistration delay among the batch's target groups,
+//	       capped by drain_timeout)
+//	+ each step's expected time (min(timeout, 30s))
+//	+ health (longest healthy_threshold x interval among its target groups)
+//	+ bake_time
+//
+// plus the canary pause and the pauses between batches (batch mode only).
+// It is the AWS-imposed lower bound the engine aims to add almost nothing to.
+func expectedDuration(s Spec, batches [][]string) time.Duration {
+	byID := instancesByID(s.Fleet.Instances)
+	tgs := targetGroupsByARN(s.Fleet.TargetGroups)
+	var steps time.Duration
+	for _, st := range s.Release.Steps {
+		steps += expectedStepTime(st)
+	}
+	var total time.Duration
+	for i, batch := range batches {
+		var drain, health time.Duration
+		for _, id := range batch {
+			inst := byID[id]
+			for arn := range inst.Targets {
+				tg := tgs[arn]
+				drain = max(drain, drainExpected(tg, s.Strategy))
+				health = max(health, healthExpected(tg))
+			}
+		}
+		total += drain + steps + health + s.Strategy.BakeTime
+		switch {
+		case i == 0 && s.Strategy.CanarySize > 0 && len(batches) > 1:
+			total += s.Strategy.CanaryPause
+		case i < len(batches)-1 && s.Strategy.Mode != ModeWindow:
+			total += s.Strategy.PauseBetweenBatches
+		}
+	}
+	return total
+}
+
+func expectedStepTime(st Step) time.Duration {
+	return min(stepTimeout(st), nominalStepTime)
+}
+
+func stepTimeout(st Step) time.Duration {
+	if st.Timeout > 0 {
+		return st.Timeout
+	}
+	return DefaultStepTimeout
+}
+
+// drainExpected is how long deregistration from tg should take: its
+// deregistration delay, capped by an explicit drain timeout.
+func drainExpected(tg TargetGroup, s Strategy) time.Duration {
+	d := tg.DeregistrationDelay
+	if s.DrainTimeout > 0 && s.DrainTimeout < d {
+		d = s.DrainTimeout
+	}
+	return d
+}
+
+// healthExpected is how long a newly registered target takes to be healthy:
+// healthy_threshold consecutive checks, interval apart.
+func healthExpected(tg TargetGroup) time.Duration {
+	th := tg.HealthyThreshold
+	if th < 1 {
+		th = 1
+	}
+	return time.Duration(th) * tg.HealthCheckInterval
+}
+
+func instancesByID(insts []Instance) map[string]Instance {
+	m := make(map[string]Instance, len(insts))
+	for _, inst := range insts {
+		m[inst.ID] = inst
+	}
+	return m
+}
+
+func targetGroupsByARN(tgs []TargetGroup) map[string]TargetGroup {
+	m := make(map[string]TargetGroup, len(tgs))
+	for _, tg := range tgs {
+		m[tg.ARN] = tg
+	}
+	return m
+}
