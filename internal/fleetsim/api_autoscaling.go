@@ -1,0 +1,3 @@
+package fleetsim
+
+var asgActions = map[string]xmlHandler{}

@@ -1,0 +1,617 @@
+package fleetsim
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type jsonHandler func(*Sim, *apiRequest) (any, *apiError)
+
+var ssmActions = map[string]jsonHandler{
+	"SendCommand":                 (*Sim).ssmSendCommand,
+	"ListCommandInvocations":      (*Sim).ssmListCommandInvocations,
+	"GetCommandInvocation":        (*Sim).ssmGetCommandInvocation,
+	"ListCommands":                (*Sim).ssmListCommands,
+	"CancelCommand":               (*Sim).ssmCancelCommand,
+	"DescribeInstanceInformation": (*Sim).ssmDescribeInstanceInformation,
+	"DescribeDocument":            (*Sim).ssmDescribeDocument,
+}
+
+type sendCommandInput struct {
+	InstanceIds            []string            `json:"InstanceIds"`
+	Targets                []keyValues         `json:"Targets"`
+	DocumentName           string              `json:"DocumentName"`
+	DocumentVersion        string              `json:"DocumentVersion"`
+	Parameters             map[string][]string `json:"Parameters"`
+	TimeoutSeconds         *int                `json:"TimeoutSeconds"`
+	MaxConcurrency         string              `json:"MaxConcurrency"`
+	MaxErrors              string              `json:"MaxErrors"`
+	Comment                string              `json:"Comment"`
+	CloudWatchOutputConfig map[string]any      `json:"CloudWatchOutputConfig"`
+	ServiceRoleArn         string              `json:"ServiceRoleArn"`
+	OutputS3BucketName     string              `json:"OutputS3BucketName"`
+}
+
+type commandJSON struct {
+	CommandId              string              `json:"CommandId"`
+	DocumentName           string              `json:"DocumentName"`
+	DocumentVersion        string              `json:"DocumentVersion"`
+	Comment                string              `json:"Comment"`
+	ExpiresAfter           *epoch              `json:"ExpiresAfter,omitempty"`
+	Parameters             map[string][]string `json:"Parameters"`
+	InstanceIds            []string            `json:"InstanceIds"`
+	Targets                []keyValues         `json:"Targets"`
+	RequestedDateTime      *epoch              `json:"RequestedDateTime,omitempty"`
+	Status                 string              `json:"Status"`
+	StatusDetails          string              `json:"StatusDetails"`
+	MaxConcurrency         string              `json:"MaxConcurrency"`
+	MaxErrors              string              `json:"MaxErrors"`
+	TargetCount            int                 `json:"TargetCount"`
+	CompletedCount         int                 `json:"CompletedCount"`
+	ErrorCount             int                 `json:"ErrorCount"`
+	DeliveryTimedOutCount  int                 `json:"DeliveryTimedOutCount"`
+	TimeoutSeconds         int                 `json:"TimeoutSeconds"`
+	CloudWatchOutputConfig map[string]any      `json:"CloudWatchOutputConfig"`
+	OutputS3Region         string              `json:"OutputS3Region,omitempty"`
+	NotificationConfig     map[string]any      `json:"NotificationConfig"`
+}
+
+func (s *Sim) commandJSON(c *command) commandJSON {
+	out := commandJSON{
+		CommandId: c.id, DocumentName: c.docName, DocumentVersion: c.docVersion, Comment: c.comment,
+		ExpiresAfter: epochPtr(c.expiresAfter), Parameters: c.params, InstanceIds: c.instanceIDs, Targets: c.targets,
+		RequestedDateTime: epochPtr(c.requestedAt), Status: c.status, StatusDetails: c.details,
+		MaxConcurrency: c.maxConcurrency, MaxErrors: c.maxErrors, TargetCount: len(c.invocations),
+		TimeoutSeconds: c.timeoutSeconds, CloudWatchOutputConfig: c.cwOutput, OutputS3Region: s.opts.Region,
+		NotificationConfig: map[string]any{"NotificationEvents": []string{}, "NotificationType": ""},
+	}
+	if out.Targets == nil {
+		out.Targets = []keyValues{}
+	}
+	if out.CloudWatchOutputConfig == nil {
+		out.CloudWatchOutputConfig = map[string]any{"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": false}
+	}
+	for _, inv := range c.invocations {
+		if inv.done() {
+			out.CompletedCount++
+		}
+		if inv.status == InvFailed && inv.details == DetailsFailed || inv.details == DetailsExecTimedOut {
+			out.ErrorCount++
+		}
+		if inv.details == DetailsDeliveryTimedOut {
+			out.DeliveryTimedOutCount++
+		}
+	}
+	return out
+}
+
+func (s *Sim) ssmSendCommand(req *apiRequest) (any, *apiError) {
+	var in sendCommandInput
+	if err := decodeBody(req, &in); err != nil {
+		return nil, err
+	}
+	req.call.InstanceIDs = in.InstanceIds
+	req.call.Params = map[string]string{"DocumentName": in.DocumentName}
+	if in.Comment != "" {
+		req.call.Params["Comment"] = in.Comment
+	}
+	if in.DocumentName == "" {
+		return nil, clientErr("ValidationException", "1 validation error detected: Value null at 'documentName' failed to satisfy constraint: Member must not be null")
+	}
+	if len(in.Comment) > 100 {
+		return nil, clientErr("ValidationException", "1 validation error detected: Value at 'comment' failed to satisfy constraint: Member must have length less than or equal to 100")
+	}
+	doc := s.documents[in.DocumentName]
+	if doc == nil {
+		return nil, clientErr("InvalidDocument", "Document with name %s does not exist.", in.DocumentName)
+	}
+	version, ok := doc.resolveVersion(in.DocumentVersion)
+	if !ok {
+		return nil, clientErr("InvalidDocumentVersion", "Document %s does not have version %s", in.DocumentName, in.DocumentVersion)
+	}
+	for name := range in.Parameters {
+		if !doc.hasParam(name) {
+			return nil, clientErr("InvalidParameters", "document %s does not support parameters: %s", in.DocumentName, name)
+		}
+	}
+	if doc.shell {
+		if len(in.Parameters["commands"]) == 0 {
+			return nil, clientErr("InvalidParameters", "The parameter commands is required for document AWS-RunShellScript")
+		}
+		if v := in.Parameters["executionTimeout"]; len(v) > 0 {
+			n, err := strconv.Atoi(strings.TrimSpace(v[0]))
+			if err != nil || n < 1 || n > 172800 {
+				return nil, clientErr("InvalidParameters", "executionTimeout must be a number of seconds between 1 and 172800")
+			}
+		}
+	}
+	timeout := 3600
+	if in.TimeoutSeconds != nil {
+		if *in.TimeoutSeconds < 30 || *in.TimeoutSeconds > 2592000 {
+			return nil, clientErr("ValidationException", "1 validation error detected: Value '%d' at 'timeoutSeconds' failed to satisfy constraint: Member must have value between 30 and 2592000", *in.TimeoutSeconds)
+		}
+		timeout = *in.TimeoutSeconds
+	}
+	for _, v := range []string{in.MaxConcurrency, in.MaxErrors} {
+		if _, ok := parseLimit(v, 1, 0); !ok || len(v) > 7 {
+			return nil, clientErr("ValidationException", "1 validation error detected: Value '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([1-9][0-9]*|[0]|[1-9][0-9]%%|[0-9]%%|100%%)$", v)
+		}
+	}
+	if len(in.InstanceIds) > 50 {
+		return nil, clientErr("ValidationException", "1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to 50")
+	}
+	ids := append([]string(nil), in.InstanceIds...)
+	if len(ids) == 0 && len(in.Targets) > 0 {
+		var err *apiError
+		if ids, err = s.resolveSSMTargetsLocked(in.Targets); err != nil {
+			return nil, err
+		}
+	}
+	if len(ids) == 0 && len(in.Targets) == 0 {
+		return nil, clientErr("ValidationException", "InstanceIds or Targets must be specified")
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			return nil, clientErr("DuplicateInstanceId", "Instance Id %s is duplicated", id)
+		}
+		seen[id] = true
+		inst := s.instances[id]
+		if inst == nil || inst.state == StateTerminated || inst.state == StateShuttingDown || !instanceIDPattern.MatchString(id) {
+			return nil, clientErr("InvalidInstanceId", "Instances [[%s]] not in a valid state for account %s", id, s.opts.AccountID)
+		}
+	}
+	params := map[string][]string{}
+	for k, v := range in.Parameters {
+		params[k] = append([]string(nil), v...)
+	}
+	if doc.shell {
+		if _, ok := params["executionTimeout"]; !ok {
+			params["executionTimeout"] = []string{"3600"}
+		}
+		if _, ok := params["workingDirectory"]; !ok {
+			params["workingDirectory"] = []string{""}
+		}
+	}
+	if in.MaxConcurrency == "" {
+		in.MaxConcurrency = "50"
+	}
+	if in.MaxErrors == "" {
+		in.MaxErrors = "0"
+	}
+	exec := 3600
+	if v := params["executionTimeout"]; len(v) > 0 {
+		if n, err := strconv.Atoi(strings.TrimSpace(v[0])); err == nil {
+			exec = n
+		}
+	}
+	c := &command{
+		id: s.uuidLocked(), docName: in.DocumentName, docVersion: version, params: params, instanceIDs: ids,
+		targets: in.Targets, comment: in.Comment, timeoutSeconds: timeout, maxConcurrency: in.MaxConcurrency,
+		maxErrors: in.MaxErrors, cwOutput: in.CloudWatchOutputConfig, requestedAt: s.now,
+		expiresAfter: s.now.Add(time.Duration(timeout+exec) * time.Second), shell: doc.shell,
+	}
+	if in.InstanceIds == nil {
+		c.instanceIDs = []string{}
+	}
+	req.call.CommandID = c.id
+	req.call.InstanceIDs = ids
+	s.sendCommandLocked(c)
+	return map[string]any{"Command": s.commandJSON(c)}, nil
+}
+
+func (s *Sim) resolveSSMTargetsLocked(targets []keyValues) ([]string, *apiError) {
+	var ids []string
+	for _, inst := range s.sortedInstancesLocked() {
+		if inst.state == StateTerminated {
+			continue
+		}
+		match := true
+		for _, t := range targets {
+			switch {
+			case t.Key == "InstanceIds":
+				match = match && containsString(t.Values, inst.id)
+			case strings.HasPrefix(t.Key, "tag:"):
+				v, ok := inst.tags[strings.TrimPrefix(t.Key, "tag:")]
+				match = match && ok && containsString(t.Values, v)
+			case t.Key == "tag-key":
+				found := false
+				for _, k := range t.Values {
+					if _, ok := inst.tags[k]; ok {
+						found = true
+					}
+				}
+				match = match && found
+			default:
+				return nil, clientErr("InvalidTarget", "Target key %s is not supported", t.Key)
+			}
+		}
+		if match {
+			ids = append(ids, inst.id)
+		}
+	}
+	return ids, nil
+}
+
+func validCommandID(id string) bool { return len(id) == 36 }
+
+type pluginJSON struct {
+	Name                   string `json:"Name"`
+	Status                 string `json:"Status"`
+	StatusDetails          string `json:"StatusDetails"`
+	ResponseCode           int    `json:"ResponseCode"`
+	ResponseStartDateTime  *epoch `json:"ResponseStartDateTime,omitempty"`
+	ResponseFinishDateTime *epoch `json:"ResponseFinishDateTime,omitempty"`
+	Output                 string `json:"Output"`
+	StandardOutputUrl      string `json:"StandardOutputUrl"`
+	StandardErrorUrl       string `json:"StandardErrorUrl"`
+	OutputS3Region         string `json:"OutputS3Region"`
+}
+
+type invocationJSON struct {
+	CommandId              string         `json:"CommandId"`
+	InstanceId             string         `json:"InstanceId"`
+	InstanceName           string         `json:"InstanceName"`
+	Comment                string         `json:"Comment"`
+	DocumentName           string         `json:"DocumentName"`
+	DocumentVersion        string         `json:"DocumentVersion"`
+	RequestedDateTime      *epoch         `json:"RequestedDateTime,omitempty"`
+	Status                 string         `json:"Status"`
+	StatusDetails          string         `json:"StatusDetails"`
+	StandardOutputUrl      string         `json:"StandardOutputUrl"`
+	StandardErrorUrl       string         `json:"StandardErrorUrl"`
+	CommandPlugins         []pluginJSON   `json:"CommandPlugins"`
+	CloudWatchOutputConfig map[string]any `json:"CloudWatchOutputConfig"`
+}
+
+func pluginName(c *command) string {
+	if c.shell {
+		return "aws:runShellScript"
+	}
+	return "aws:runDocument"
+}
+
+func (inv *invocation) output() string {
+	out := inv.stdout.String()
+	if e := inv.stderr.String(); e != "" {
+		out += "\n----------ERROR-------\n" + e
+	}
+	if len(out) > 2500 {
+		out = out[:2500]
+	}
+	return out
+}
+
+func (s *Sim) invocationJSON(inv *invocation, details bool) invocationJSON {
+	c := inv.cmd
+	out := invocationJSON{
+		CommandId: c.id, InstanceId: inv.instanceID, InstanceName: inv.instanceName, Comment: c.comment,
+		DocumentName: c.docName, DocumentVersion: c.docVersion, RequestedDateTime: epochPtr(inv.requestedAt),
+		Status: inv.status, StatusDetails: inv.details, CommandPlugins: []pluginJSON{},
+		CloudWatchOutputConfig: c.cwOutput,
+	}
+	if out.CloudWatchOutputConfig == nil {
+		out.CloudWatchOutputConfig = map[string]any{"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": false}
+	}
+	if details {
+		p := pluginJSON{Name: pluginName(c), Status: inv.status, StatusDetails: inv.details, ResponseCode: inv.responseCode,
+			Output: inv.output(), OutputS3Region: s.opts.Region}
+		if inv.status != InvPending {
+			p.ResponseStartDateTime = epochPtr(inv.startedAt)
+		}
+		if inv.done() {
+			p.ResponseFinishDateTime = epochPtr(inv.endedAt)
+		}
+		out.CommandPlugins = []pluginJSON{p}
+	}
+	return out
+}
+
+type listInvocationsInput struct {
+	CommandId  string `json:"CommandId"`
+	InstanceId string `json:"InstanceId"`
+	Details    bool   `json:"Details"`
+	MaxResults *int   `json:"MaxResults"`
+	NextToken  string `json:"NextToken"`
+	Filters    []struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	} `json:"Filters"`
+}
+
+func (s *Sim) ssmMaxResults(p *int, def, min, max int) (int, *apiError) {
+	if p == nil {
+		return def, nil
+	}
+	if *p < min || *p > max {
+		return 0, clientErr("ValidationException", "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between %d and %d", *p, min, max)
+	}
+	return *p, nil
+}
+
+func (s *Sim) ssmListCommandInvocations(req *apiRequest) (any, *apiError) {
+	var in listInvocationsInput
+	if err := decodeBody(req, &in); err != nil {
+		return nil, err
+	}
+	req.call.CommandID = in.CommandId
+	if in.InstanceId != "" {
+		req.call.InstanceIDs = []string{in.InstanceId}
+	}
+	size, err := s.ssmMaxResults(in.MaxResults, 50, 1, 50)
+	if err != nil {
+		return nil, err
+	}
+	if in.CommandId != "" && !validCommandID(in.CommandId) {
+		return nil, clientErr("InvalidCommandId", "Invalid command id %s", in.CommandId)
+	}
+	if in.InstanceId != "" && !instanceIDPattern.MatchString(in.InstanceId) {
+		return nil, clientErr("InvalidInstanceId", "Invalid instance id %s", in.InstanceId)
+	}
+	if !validToken(in.NextToken) {
+		return nil, clientErr("InvalidNextToken", "The specified token is not valid")
+	}
+	var list []*invocation
+	for _, c := range s.sortedCommandsNewestFirstLocked() {
+		if in.CommandId != "" && c.id != in.CommandId || !s.visibleLocked(c) {
+			continue
+		}
+		for _, inv := range c.invocations {
+			if in.InstanceId == "" || inv.instanceID == in.InstanceId {
+				list = append(list, inv)
+			}
+		}
+	}
+	start, end, next, _ := paginate(len(list), in.NextToken, size)
+	out := map[string]any{}
+	items := []invocationJSON{}
+	for _, inv := range list[start:end] {
+		items = append(items, s.invocationJSON(inv, in.Details))
+	}
+	out["CommandInvocations"] = items
+	if next != "" {
+		out["NextToken"] = next
+	}
+	return out, nil
+}
+
+func (s *Sim) ssmGetCommandInvocation(req *apiRequest) (any, *apiError) {
+	var in struct {
+		CommandId  string `json:"CommandId"`
+		InstanceId string `json:"InstanceId"`
+		PluginName string `json:"PluginName"`
+	}
+	if err := decodeBody(req, &in); err != nil {
+		return nil, err
+	}
+	req.call.CommandID = in.CommandId
+	req.call.InstanceIDs = []string{in.InstanceId}
+	if !validCommandID(in.CommandId) {
+		return nil, clientErr("InvalidCommandId", "Invalid command id %s", in.CommandId)
+	}
+	if !instanceIDPattern.MatchString(in.InstanceId) {
+		return nil, clientErr("InvalidInstanceId", "Invalid instance id %s", in.InstanceId)
+	}
+	c := s.commands[in.CommandId]
+	if c == nil || !s.visibleLocked(c) || c.byInstance[in.InstanceId] == nil {
+		return nil, clientErr("InvocationDoesNotExist", "An error occurred (InvocationDoesNotExist) when calling the GetCommandInvocation operation")
+	}
+	if in.PluginName != "" && in.PluginName != pluginName(c) {
+		return nil, clientErr("InvalidPluginName", "Plugin %s is not part of the document", in.PluginName)
+	}
+	inv := c.byInstance[in.InstanceId]
+	out := map[string]any{
+		"CommandId": c.id, "InstanceId": inv.instanceID, "Comment": c.comment, "DocumentName": c.docName,
+		"DocumentVersion": c.docVersion, "PluginName": pluginName(c), "ResponseCode": inv.responseCode,
+		"Status": inv.status, "StatusDetails": inv.details,
+		"StandardOutputContent": "", "StandardOutputUrl": "", "StandardErrorContent": "", "StandardErrorUrl": "",
+		"CloudWatchOutputConfig": map[string]any{"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": false},
+		"ExecutionElapsedTime":   "", "ExecutionStartDateTime": "", "ExecutionEndDateTime": "",
+	}
+	if c.cwOutput != nil {
+		out["CloudWatchOutputConfig"] = c.cwOutput
+	}
+	if inv.status != InvPending && !inv.startedAt.IsZero() {
+		out["ExecutionStartDateTime"] = inv.startedAt.UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	if inv.done() {
+		out["StandardOutputContent"] = inv.stdout.String()
+		out["StandardErrorContent"] = inv.stderr.String()
+		if !inv.startedAt.IsZero() && inv.details != DetailsUndeliverable && inv.details != DetailsDeliveryTimedOut {
+			out["ExecutionEndDateTime"] = inv.endedAt.UTC().Format("2006-01-02T15:04:05.000Z")
+			el := inv.endedAt.Sub(inv.startedAt)
+			out["ExecutionElapsedTime"] = fmt.Sprintf("PT%.3fS", el.Seconds())
+		}
+	}
+	return out, nil
+}
+
+func (s *Sim) ssmListCommands(req *apiRequest) (any, *apiError) {
+	var in listInvocationsInput
+	if err := decodeBody(req, &in); err != nil {
+		return nil, err
+	}
+	req.call.CommandID = in.CommandId
+	size, err := s.ssmMaxResults(in.MaxResults, 50, 1, 50)
+	if err != nil {
+		return nil, err
+	}
+	if in.CommandId != "" && !validCommandID(in.CommandId) {
+		return nil, clientErr("InvalidCommandId", "Invalid command id %s", in.CommandId)
+	}
+	if !validToken(in.NextToken) {
+		return nil, clientErr("InvalidNextToken", "The specified token is not valid")
+	}
+	var list []*command
+	for _, c := range s.sortedCommandsNewestFirstLocked() {
+		if in.CommandId != "" && c.id != in.CommandId {
+			continue
+		}
+		if in.InstanceId != "" && c.byInstance[in.InstanceId] == nil {
+			continue
+		}
+		list = append(list, c)
+	}
+	start, end, next, _ := paginate(len(list), in.NextToken, size)
+	items := []commandJSON{}
+	for _, c := range list[start:end] {
+		items = append(items, s.commandJSON(c))
+	}
+	out := map[string]any{"Commands": items}
+	if next != "" {
+		out["NextToken"] = next
+	}
+	return out, nil
+}
+
+func (s *Sim) ssmCancelCommand(req *apiRequest) (any, *apiError) {
+	var in struct {
+		CommandId   string   `json:"CommandId"`
+		InstanceIds []string `json:"InstanceIds"`
+	}
+	if err := decodeBody(req, &in); err != nil {
+		return nil, err
+	}
+	req.call.CommandID = in.CommandId
+	req.call.InstanceIDs = in.InstanceIds
+	c := s.commands[in.CommandId]
+	if c == nil {
+		return nil, clientErr("InvalidCommandId", "Command %s does not exist", in.CommandId)
+	}
+	for _, id := range in.InstanceIds {
+		if c.byInstance[id] == nil {
+			return nil, clientErr("InvalidInstanceId", "Instance %s is not a target of command %s", id, in.CommandId)
+		}
+	}
+	s.cancelCommandLocked(c, in.InstanceIds)
+	return struct{}{}, nil
+}
+
+type instanceInfoFilter struct {
+	Key    string   `json:"Key"`
+	Values []string `json:"Values"`
+}
+
+func (s *Sim) ssmDescribeInstanceInformation(req *apiRequest) (any, *apiError) {
+	var in struct {
+		InstanceInformationFilterList []struct {
+			Key      string   `json:"key"`
+			ValueSet []string `json:"valueSet"`
+		} `json:"InstanceInformationFilterList"`
+		Filters    []instanceInfoFilter `json:"Filters"`
+		MaxResults *int                 `json:"MaxResults"`
+		NextToken  string               `json:"NextToken"`
+	}
+	if err := decodeBody(req, &in); err != nil {
+		return nil, err
+	}
+	size, err := s.ssmMaxResults(in.MaxResults, 50, 5, 50)
+	if err != nil {
+		return nil, err
+	}
+	filters := append([]instanceInfoFilter(nil), in.Filters...)
+	for _, f := range in.InstanceInformationFilterList {
+		filters = append(filters, instanceInfoFilter{Key: f.Key, Values: f.ValueSet})
+	}
+	if !validToken(in.NextToken) {
+		return nil, clientErr("InvalidNextToken", "The specified token is not valid")
+	}
+	type row struct {
+		inst *instance
+		ping string
+	}
+	var rows []row
+	for _, inst := range s.sortedInstancesLocked() {
+		if inst.state == StateTerminated || inst.state == StatePending && !inst.agentOnline {
+			continue
+		}
+		ping := "Online"
+		if !inst.agentOnline || inst.state != StateRunning {
+			ping = "ConnectionLost"
+		}
+		keep := true
+		for _, f := range filters {
+			switch f.Key {
+			case "InstanceIds":
+				keep = keep && containsString(f.Values, inst.id)
+			case "PingStatus":
+				keep = keep && containsString(f.Values, ping)
+			case "PlatformTypes":
+				keep = keep && containsString(f.Values, "Linux")
+			case "ResourceType":
+				keep = keep && containsString(f.Values, "EC2Instance")
+			default:
+				if tk, ok := strings.CutPrefix(f.Key, "tag:"); ok {
+					v, has := inst.tags[tk]
+					keep = keep && has && containsString(f.Values, v)
+				} else if f.Key == "tag-key" {
+					found := false
+					for _, k := range f.Values {
+						if _, has := inst.tags[k]; has {
+							found = true
+						}
+					}
+					keep = keep && found
+				} else {
+					return nil, clientErr("InvalidInstanceInformationFilterValue", "filter key %s is not valid", f.Key)
+				}
+			}
+		}
+		if keep {
+			rows = append(rows, row{inst, ping})
+		}
+	}
+	start, end, next, _ := paginate(len(rows), in.NextToken, size)
+	items := []map[string]any{}
+	for _, r := range rows[start:end] {
+		items = append(items, map[string]any{
+			"InstanceId": r.inst.id, "PingStatus": r.ping, "LastPingDateTime": epochPtr(s.now),
+			"AgentVersion": "3.3.1142.0", "IsLatestVersion": true, "PlatformType": "Linux",
+			"PlatformName": "Amazon Linux", "PlatformVersion": "2023", "ResourceType": "EC2Instance",
+			"IPAddress": r.inst.privateIP, "ComputerName": "ip-" + strings.ReplaceAll(r.inst.privateIP, ".", "-") + ".ec2.internal",
+			"AssociationStatus": "Success",
+		})
+	}
+	out := map[string]any{"InstanceInformationList": items}
+	if next != "" {
+		out["NextToken"] = next
+	}
+	return out, nil
+}
+
+func (s *Sim) ssmDescribeDocument(req *apiRequest) (any, *apiError) {
+	var in struct {
+		Name            string `json:"Name"`
+		DocumentVersion string `json:"DocumentVersion"`
+		VersionName     string `json:"VersionName"`
+	}
+	if err := decodeBody(req, &in); err != nil {
+		return nil, err
+	}
+	req.call.Params = map[string]string{"Name": in.Name}
+	d := s.documents[in.Name]
+	if d == nil {
+		return nil, clientErr("InvalidDocument", "Document with name %s does not exist.", in.Name)
+	}
+	v, ok := d.resolveVersion(in.DocumentVersion)
+	if !ok {
+		return nil, clientErr("InvalidDocumentVersion", "Document %s does not have version %s", in.Name, in.DocumentVersion)
+	}
+	params := []map[string]any{}
+	for _, p := range d.params {
+		m := map[string]any{"Name": p.Name, "Type": p.Type, "Description": p.Description}
+		if p.Default != "" || p.Type == "String" {
+			m["DefaultValue"] = p.Default
+		}
+		params = append(params, m)
+	}
+	return map[string]any{"Document": map[string]any{
+		"Name": d.name, "DocumentVersion": v, "LatestVersion": d.versions[len(d.versions)-1], "DefaultVersion": d.defaultVer,
+		"Status": "Active", "DocumentType": d.documentType, "SchemaVersion": d.schemaVersion, "Owner": d.owner,
+		"CreatedDate": epochPtr(d.created), "DocumentFormat": "JSON", "PlatformTypes": []string{"Linux", "MacOS"},
+		"Parameters": params, "HashType": "Sha256", "Hash": fmt.Sprintf("%064x", len(d.name)), "Description": "fleetsim document " + d.name,
+		"TargetType": "", "Tags": []any{},
+	}}, nil
+}

@@ -1,0 +1,68 @@
+// Package fleetsim is a local AWS region for tests, the demo and benchmarks:
+// an http.Handler that speaks the real wire protocols of ELBv2, EC2, SSM,
+// Auto Scaling, CloudWatch and STS over a model of an EC2 fleet behind ELBv2
+// target groups, with fault injection and a recorder of every call and of
+// in-service capacity over time.
+//
+// It owns the model (instances, target groups and their health checks,
+// draining, SSM command execution, Auto Scaling groups, alarms), its
+// simulated clock, the protocol codecs and the admin API under /_sim/. It
+// must not import the provider, the rollout engine or awsclient: it stands in
+// for AWS and knows nothing of its callers. It does not import the AWS SDK
+// either (only its tests do), so the wire formats here are written from the
+// protocol definitions, and the tests prove them against the real SDK clients
+// and the AWS CLI.
+//
+// # Faithful to AWS
+//
+//   - One endpoint for every service; dispatch on the SigV4 credential scope's
+//     signing name, falling back to the rpc-v2-cbor path, X-Amz-Target and the
+//     query Version field.
+//   - Wire protocols: awsQuery XML (ELBv2, Auto Scaling, STS, CloudWatch for
+//     the CLI), ec2Query (no Result wrapper, <item> lists, RequestID in errors),
+//     awsJson1_1 (SSM), awsJson1_0 and Smithy rpc-v2-cbor (CloudWatch, with the
+//     Smithy-Protocol header and the awsQueryCompatible X-Amzn-Query-Error
+//     header). Error codes, HTTP statuses and error shapes as AWS sends them.
+//   - Throttling with listed codes (Throttling, RequestLimitExceeded,
+//     ThrottlingException), never a bare 429, so SDK retryers behave as
+//     against AWS. Token buckets refill in wall time (clients back off in wall
+//     time); sizes follow AWS-FACTS.md.
+//   - SigV4: the Authorization header must be present and well formed; with a
+//     credential list unknown keys get InvalidClientTokenId / AuthFailure /
+//     UnrecognizedClientException, and signatures are verified when the secret
+//     is known (also for temporary credentials issued by AssumeRole*).
+//   - Target health states and reasons; health checks every interval from
+//     registration, healthy/unhealthy after threshold consecutive results;
+//     draining for the deregistration delay, then gone (Target.NotRegistered
+//     when asked for explicitly); stopped/terminated instances are
+//     unused/Target.InvalidState; registration needs a running instance.
+//   - SSM invocation Status vs StatusDetails, ResponseCode -1 until an exit
+//     code exists, output caps (24,000 / 8,000; 2,500 per plugin in
+//     ListCommandInvocations), MaxConcurrency, MaxErrors, delivery timeout
+//     (TimeoutSeconds) and execution timeout (executionTimeout).
+//   - Pagination where AWS paginates (opaque tokens), with AWS's page-size
+//     ranges.
+//
+// # Simplified
+//
+//   - Time is simulated: Options.TimeScale wall seconds per simulated second.
+//     All modelled durations are simulated; APIs report AWS units. A single
+//     event queue, advanced lazily on each call and by a light ticker, drives
+//     every transition; there is no goroutine per instance.
+//   - One reservation per instance, one VPC, one ALB per name; health checks
+//     are the model's predicate (instance running, app started, version not
+//     marked never-healthy), not HTTP requests. Target.NotInUse is not
+//     modelled.
+//   - SSM documents other than AWS-RunShellScript only wait their run time.
+//     An instance whose agent is offline gets Undeliverable (Status Failed)
+//     at delivery; AWS may retry for a while first. A command whose failures
+//     stay within MaxErrors ends Success/"Incomplete" (the Status AWS uses
+//     there is unverified).
+//   - Auto Scaling: EnteringStandby lasts until draining ends in every
+//     attached target group; ExitStandby is Pending for 2 simulated seconds;
+//     scale-in terminates the newest members; no cooldowns, warm pools or
+//     lifecycle hooks.
+//   - CloudWatch alarms are only stored states (no metrics).
+//   - STS accepts any web identity token of plausible length; temporary
+//     credentials expire in wall time.
+package fleetsim
