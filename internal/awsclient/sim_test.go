@@ -1,0 +1,409 @@
+package awsclient
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+func healthOf(t *testing.T, lb rollout.LoadBalancer, arn string) map[string]rollout.TargetHealth {
+	t.Helper()
+	rows, err := lb.TargetHealth(testContext(t), arn)
+	if err != nil {
+		t.Fatalf("TargetHealth: %v", err)
+	}
+	out := map[string]rollout.TargetHealth{}
+	for _, r := range rows {
+		out[r.InstanceID] = r
+	}
+	return out
+}
+
+func TestSim_deregisteredTargetDrainsForTheDelayThenRejoinsHealthy(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80, DeregistrationDelay: 120 * time.Second,
+		HealthCheckInterval: 10 * time.Second, HealthyThreshold: 3})
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 2, AppVersion: "v1", TargetGroupARNs: []string{arn}})
+	lb := c.Ports(nil, nil).LB
+	ctx := testContext(t)
+
+	if err := lb.Deregister(ctx, arn, targetsOf(80, ids[0])); err != nil {
+		t.Fatalf("Deregister: %v", err)
+	}
+	h := healthOf(t, lb, arn)
+	if h[ids[0]].State != rollout.HealthDraining || h[ids[0]].Reason != "Target.DeregistrationInProgress" {
+		t.Fatalf("right after Deregister: %+v", h[ids[0]])
+	}
+	if h[ids[1]].State != rollout.HealthHealthy {
+		t.Fatalf("the other target: %+v", h[ids[1]])
+	}
+	sim.Advance(119 * time.Second)
+	if st := healthOf(t, lb, arn)[ids[0]].State; st != rollout.HealthDraining {
+		t.Fatalf("before the delay is over: %s", st)
+	}
+	sim.Advance(2 * time.Second)
+	if row, listed := healthOf(t, lb, arn)[ids[0]]; listed {
+		t.Fatalf("after the delay the target is still listed: %+v", row)
+	}
+
+	if err := lb.Register(ctx, arn, targetsOf(80, ids[0])); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	if st := healthOf(t, lb, arn)[ids[0]].State; st != rollout.HealthInitial {
+		t.Fatalf("right after Register: %s", st)
+	}
+	sim.Advance(31 * time.Second) // healthy threshold 3 x interval 10s
+	if st := healthOf(t, lb, arn)[ids[0]].State; st != rollout.HealthHealthy {
+		t.Fatalf("after three passing checks: %s", st)
+	}
+}
+
+func TestSim_registrationIsOneCallPerGroupUpTo200Targets(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "big", Port: 80})
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 450, AppVersion: "v1"})
+	lb := c.Ports(nil, nil).LB
+	if err := lb.Register(testContext(t), arn, targetsOf(80, ids[:200]...)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.Recorder().Calls("RegisterTargets")); n != 1 {
+		t.Fatalf("200 targets took %d RegisterTargets calls, want 1", n)
+	}
+	if err := lb.Register(testContext(t), arn, targetsOf(80, ids[200:]...)); err != nil {
+		t.Fatal(err)
+	}
+	calls := sim.Recorder().Calls("RegisterTargets")
+	var sizes []int
+	for _, call := range calls {
+		sizes = append(sizes, len(call.TargetIDs))
+	}
+	if fmt.Sprint(sizes) != "[200 200 50]" {
+		t.Fatalf("RegisterTargets sizes = %v, want [200 200 50]", sizes)
+	}
+	if n := len(healthOf(t, lb, arn)); n != 450 {
+		t.Fatalf("%d targets registered, want 450", n)
+	}
+	if err := lb.Deregister(testContext(t), arn, targetsOf(80, ids...)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.Recorder().Calls("DeregisterTargets")); n != 3 {
+		t.Fatalf("450 targets took %d DeregisterTargets calls, want 3", n)
+	}
+}
+
+func TestSim_commandSucceedsWithExitCodeAndOutput(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 3, AppVersion: "v1"})
+	runner := c.Ports(nil, nil).Commands
+	sent, err := runner.Send(testContext(t), rollout.Command{
+		DocumentName: "AWS-RunShellScript",
+		Parameters:   map[string][]string{"commands": {"app deploy v2", "echo done"}},
+		Timeout:      5 * time.Minute,
+	}, ids)
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	calls := sim.Recorder().Calls("SendCommand")
+	if len(calls) != 1 {
+		t.Fatalf("%d SendCommand calls, want 1", len(calls))
+	}
+	got := pollUntilTerminal(t, sim, runner, sent, time.Second)
+	for _, id := range ids {
+		inv := got[id]
+		if inv.Status != rollout.InvocationSuccess || inv.ExitCode != 0 || !strings.Contains(inv.Stdout, "deployed v2") || !strings.Contains(inv.Stdout, "done") {
+			t.Fatalf("invocation on %s = %+v", id, inv)
+		}
+		if snap, _ := sim.Instance(id); snap.AppVersion != "v2" {
+			t.Fatalf("instance %s runs %q after deploy", id, snap.AppVersion)
+		}
+	}
+	if n := len(sim.Recorder().Calls("GetCommandInvocation")); n != 0 {
+		t.Fatalf("%d GetCommandInvocation calls for successful invocations, want 0", n)
+	}
+}
+
+func TestSim_failedCommandReportsExitCodeAndStderr(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 2, AppVersion: "v1"})
+	sim.Faults().FailDeploy("v3", ids[1])
+	runner := c.Ports(nil, nil).Commands
+	sent, err := runner.Send(testContext(t), rollout.Command{DocumentName: "AWS-RunShellScript",
+		Parameters: map[string][]string{"commands": {"app deploy v3"}}}, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pollUntilTerminal(t, sim, runner, sent, time.Second)
+	if got[ids[0]].Status != rollout.InvocationSuccess {
+		t.Fatalf("healthy instance: %+v", got[ids[0]])
+	}
+	bad := got[ids[1]]
+	if bad.Status != rollout.InvocationFailed || bad.ExitCode != 1 || !strings.Contains(bad.Stderr, "installation failed") {
+		t.Fatalf("failing instance: %+v", bad)
+	}
+	if n := len(sim.Recorder().Calls("GetCommandInvocation")); n != 1 {
+		t.Fatalf("%d GetCommandInvocation calls, want exactly 1 (the failed invocation's stderr)", n)
+	}
+}
+
+func TestSim_hungCommandTimesOutAtTheStepTimeout(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 1, AppVersion: "v1"})
+	sim.Faults().HangCommands("migrate")
+	runner := c.Ports(nil, nil).Commands
+	sent, err := runner.Send(testContext(t), rollout.Command{DocumentName: "AWS-RunShellScript",
+		Parameters: map[string][]string{"commands": {"migrate db"}}, Timeout: 90 * time.Second}, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := sim.Recorder().Calls("SendCommand")[0].Params; p != nil && p["executionTimeout"] != "" && p["executionTimeout"] != "90" {
+		t.Fatalf("executionTimeout sent = %q, want 90", p["executionTimeout"])
+	}
+	sim.Advance(60 * time.Second)
+	invs, err := runner.Invocations(testContext(t), sent)
+	if err != nil || invs[0].Status != rollout.InvocationInProgress {
+		t.Fatalf("at 60s: %v %+v, want InProgress", err, invs)
+	}
+	got := pollUntilTerminal(t, sim, runner, sent, 10*time.Second)
+	inv := got[ids[0]]
+	if inv.Status != rollout.InvocationTimedOut || inv.StatusDetails != "Execution Timed Out" {
+		t.Fatalf("hung command: %+v", inv)
+	}
+}
+
+func TestSim_offlineAgentIsUndeliverable(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 2, AppVersion: "v1"})
+	if err := sim.Faults().SetAgentOnline(ids[0], false); err != nil {
+		t.Fatal(err)
+	}
+	runner := c.Ports(nil, nil).Commands
+	sent, err := runner.Send(testContext(t), rollout.Command{DocumentName: "AWS-RunShellScript",
+		Parameters: map[string][]string{"commands": {"echo hi"}}}, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pollUntilTerminal(t, sim, runner, sent, time.Second)
+	if inv := got[ids[0]]; inv.Status != rollout.InvocationUndeliverable || inv.ExitCode != -1 {
+		t.Fatalf("offline agent: %+v", inv)
+	}
+	if got[ids[1]].Status != rollout.InvocationSuccess {
+		t.Fatalf("online agent: %+v", got[ids[1]])
+	}
+}
+
+func TestSim_invocationNotYetVisibleIsPending(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	sim.SetTiming(fleetsim.Timing{InvocationLag: 5 * time.Second})
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 1, AppVersion: "v1"})
+	runner := c.Ports(nil, nil).Commands
+	sent, err := runner.Send(testContext(t), rollout.Command{DocumentName: "AWS-RunShellScript",
+		Parameters: map[string][]string{"commands": {"echo hi"}}}, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invs, err := runner.Invocations(testContext(t), sent)
+	if err != nil {
+		t.Fatalf("Invocations right after Send: %v, want no error", err)
+	}
+	if len(invs) != 1 || invs[0].Status != rollout.InvocationPending || invs[0].CommandID != sent[ids[0]] {
+		t.Fatalf("right after Send: %+v, want Pending", invs)
+	}
+	pollUntilTerminal(t, sim, runner, sent, time.Second)
+}
+
+func TestSim_pollingCostsOneListCallPerCommandAndNoneOnceTerminal(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 120, AppVersion: "v1"})
+	runner := c.Ports(nil, nil).Commands
+	sent, err := runner.Send(testContext(t), rollout.Command{DocumentName: "AWS-RunShellScript",
+		Parameters: map[string][]string{"commands": {"echo hi"}}}, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := map[string]int{}
+	for _, cmd := range sent {
+		commands[cmd]++
+	}
+	var sizes []int
+	for _, n := range commands {
+		sizes = append(sizes, n)
+	}
+	sort.Ints(sizes)
+	if fmt.Sprint(sizes) != "[20 50 50]" {
+		t.Fatalf("instances per command = %v, want [20 50 50] (SendCommand takes 50)", sizes)
+	}
+	before := len(sim.Recorder().Calls("ListCommandInvocations"))
+	if _, err := runner.Invocations(testContext(t), sent); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.Recorder().Calls("ListCommandInvocations")) - before; n != 3 {
+		t.Fatalf("one poll of 120 instances made %d ListCommandInvocations calls, want 3 (one per command)", n)
+	}
+	pollUntilTerminal(t, sim, runner, sent, time.Second)
+	before = len(sim.Recorder().Calls("ListCommandInvocations"))
+	invs, err := runner.Invocations(testContext(t), sent)
+	if err != nil || len(invs) != 120 {
+		t.Fatalf("poll after completion: %v, %d rows", err, len(invs))
+	}
+	if n := len(sim.Recorder().Calls("ListCommandInvocations")) - before; n != 0 {
+		t.Fatalf("polling finished invocations made %d calls, want 0", n)
+	}
+	if n := len(sim.Recorder().Calls("GetCommandInvocation")); n != 0 {
+		t.Fatalf("%d GetCommandInvocation calls, want 0 (ListCommandInvocations is implemented)", n)
+	}
+}
+
+func TestSim_cancelStopsAHungCommand(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 2, AppVersion: "v1"})
+	sim.Faults().HangCommands("")
+	runner := c.Ports(nil, nil).Commands
+	sent, err := runner.Send(testContext(t), rollout.Command{DocumentName: "AWS-RunShellScript",
+		Parameters: map[string][]string{"commands": {"sleep 1"}}}, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Advance(5 * time.Second)
+	if err := runner.Cancel(testContext(t), sent); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	got := pollUntilTerminal(t, sim, runner, sent, time.Second)
+	for _, id := range ids {
+		if got[id].Status != rollout.InvocationCancelled {
+			t.Fatalf("after Cancel: %+v", got[id])
+		}
+	}
+	if n := len(sim.Recorder().Calls("CancelCommand")); n != 1 {
+		t.Fatalf("%d CancelCommand calls, want 1 (one per command id)", n)
+	}
+}
+
+func TestSim_tagsAreWrittenInOneCallForManyInstances(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 1500, AppVersion: "v1", Tags: map[string]string{rollout.TagVersion: "v1"}})
+	tags := c.Ports(nil, nil).Tags
+	if err := tags.SetTags(testContext(t), ids, map[string]string{rollout.TagVersion: "v2", rollout.TagPhase: "baking"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.Recorder().Calls("CreateTags")); n != 2 {
+		t.Fatalf("1500 instances took %d CreateTags calls, want 2 (chunks of 1000)", n)
+	}
+	if err := tags.RemoveTags(testContext(t), ids[:10], []string{rollout.TagPhase}); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := sim.Instance(ids[0])
+	if snap.Tags[rollout.TagVersion] != "v2" || snap.Tags[rollout.TagPhase] != "" {
+		t.Fatalf("tags = %v", snap.Tags)
+	}
+	if snap, _ := sim.Instance(ids[20]); snap.Tags[rollout.TagPhase] != "baking" {
+		t.Fatalf("untouched instance lost its tag: %v", snap.Tags)
+	}
+}
+
+func TestSim_throttlingIsRetriedBySDK(t *testing.T) {
+	for _, mode := range []string{"standard", "adaptive"} {
+		t.Run(mode, func(t *testing.T) {
+			sim, c, _ := newSim(t, func(cfg *Config) { cfg.RetryMode = mode })
+			arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+			sim.AddInstances(fleetsim.InstanceConfig{Count: 2, AppVersion: "v1", TargetGroupARNs: []string{arn}})
+			// A bucket of 2 refilled at 200/s: a burst of 20 calls must be
+			// throttled and then succeed on retry.
+			sim.Faults().SetRateLimit("DescribeTargetHealth", 2, 200)
+			lb := c.Ports(nil, nil).LB
+			for i := 0; i < 20; i++ {
+				if _, err := lb.TargetHealth(testContext(t), arn); err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+			}
+			throttled := 0
+			for _, call := range sim.Recorder().Calls("DescribeTargetHealth") {
+				if call.ErrorCode != "" {
+					throttled++
+				}
+			}
+			if throttled == 0 {
+				t.Fatal("no call was throttled: the test proves nothing")
+			}
+			if n := c.CallCounts()["DescribeTargetHealth"]; n != 20 {
+				t.Fatalf("CallCounts = %d, want 20 (retries are not calls)", n)
+			}
+		})
+	}
+}
+
+func TestSim_throttlingThatOutlastsRetriesIsErrThrottled(t *testing.T) {
+	sim, c, _ := newSim(t, func(cfg *Config) { cfg.MaxRetries = 2 })
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+	sim.Faults().SetRateLimit("DescribeTargetHealth", 0, 0)
+	_, err := c.Ports(nil, nil).LB.TargetHealth(testContext(t), arn)
+	if !errors.Is(err, rollout.ErrThrottled) {
+		t.Fatalf("err = %v, want ErrThrottled", err)
+	}
+	if n := len(sim.Recorder().Calls("DescribeTargetHealth")); n != 3 {
+		t.Fatalf("%d attempts, want 3 (max_retries 2 + the first)", n)
+	}
+}
+
+func TestSim_unknownCredentialsNameTheSource(t *testing.T) {
+	cleanAWSEnv(t)
+	sim := fleetsim.New(fleetsim.Options{TimeScale: 1e9, TickInterval: -1, Credentials: map[string]string{simAccessKey: simSecretKey}})
+	srv := testServer(t, sim)
+	creds := writeFile(t, "credentials", "[stale]\naws_access_key_id = AKIASTALE\naws_secret_access_key = old\n")
+	_, err := New(testContext(t), Config{Region: "us-east-1", Profile: "stale", SharedCredentialsFiles: []string{creds},
+		Endpoints: allEndpoints(srv), MaxRetries: 1})
+	if err == nil {
+		t.Fatal("unknown key accepted")
+	}
+	if !strings.Contains(err.Error(), `profile "stale"`) || !strings.Contains(err.Error(), "InvalidClientTokenId") || strings.Contains(err.Error(), "old") {
+		t.Fatalf("error %q should name the profile and the AWS code, not the secret", err)
+	}
+	calls := sim.Recorder().Calls("GetCallerIdentity")
+	if len(calls) == 0 || calls[0].AccessKeyID != "AKIASTALE" {
+		t.Fatalf("recorded calls = %+v", calls)
+	}
+}
+
+func TestSim_assumeRoleThroughSimulatorSTS(t *testing.T) {
+	sim, c, _ := newSim(t, func(cfg *Config) {
+		cfg.AssumeRole = &AssumeRole{RoleARN: "arn:aws:iam::123456789012:role/deployer", SessionName: "rolling"}
+	})
+	ar := sim.Recorder().Calls("AssumeRole")
+	if len(ar) != 1 || ar[0].AccessKeyID != simAccessKey {
+		t.Fatalf("AssumeRole calls = %+v, want one signed with the base key", ar)
+	}
+	gci := sim.Recorder().Calls("GetCallerIdentity")
+	if len(gci) != 1 || gci[0].AccessKeyID == simAccessKey || gci[0].AccessKeyID == "" || gci[0].ErrorCode != "" {
+		t.Fatalf("GetCallerIdentity calls = %+v, want one signed with the temporary key", gci)
+	}
+	if _, arn := c.CallerIdentity(); !strings.Contains(arn, "deployer") {
+		t.Fatalf("caller = %q", arn)
+	}
+	// Every later call uses the role too.
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+	if _, err := c.Ports(nil, nil).LB.TargetHealth(testContext(t), arn); err != nil {
+		t.Fatal(err)
+	}
+	if got := sim.Recorder().Calls("DescribeTargetHealth")[0].AccessKeyID; got != gci[0].AccessKeyID {
+		t.Fatalf("DescribeTargetHealth signed with %q, want the role's %q", got, gci[0].AccessKeyID)
+	}
+}
+
+func TestSim_webIdentityThroughSimulatorSTS(t *testing.T) {
+	token := writeFile(t, "token", fakeJWT(`{"sub":"ci"}`))
+	sim, c, _ := newSim(t, func(cfg *Config) {
+		cfg.AccessKey, cfg.SecretKey = "", ""
+		cfg.AssumeRoleWithWebIdentity = &AssumeRoleWithWebIdentity{RoleARN: "arn:aws:iam::123456789012:role/ci", WebIdentityTokenFile: token}
+	})
+	if n := len(sim.Recorder().Calls("AssumeRoleWithWebIdentity")); n != 1 {
+		t.Fatalf("%d AssumeRoleWithWebIdentity calls, want 1", n)
+	}
+	if _, arn := c.CallerIdentity(); !strings.Contains(arn, "role/ci") && !strings.Contains(arn, "assumed-role/ci") {
+		t.Fatalf("caller = %q", arn)
+	}
+}
