@@ -197,3 +197,5 @@ func validToken(token string) bool {
 	_, err := strconv.Atoi(rest)
 	return err == nil
 }
+
+func timeOf(e *epoch) time.Time { return time.Time(*e) }
