@@ -64,6 +64,19 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 	if len(ids) == 0 {
 		return
 	}
+	if !f.gone && !f.untouched && g.kind != kindRestore {
+		// A command or registration failing is often the first sign that
+		// the instance was terminated or replaced: such an instance is gone,
+		// not out of service.
+		if gone := e.goneAmong(ids); len(gone) > 0 {
+			e.fail(g, gone, failure{phase: f.phase, step: f.step, gone: true,
+				err: fmt.Errorf("instance is no longer in its Auto Scaling group (terminated or replaced)")})
+			ids = without(ids, gone)
+			if len(ids) == 0 {
+				return
+			}
+		}
+	}
 	drop := map[string]bool{}
 	for _, id := range ids {
 		drop[id] = true
@@ -151,6 +164,45 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 	if g.kind == kindDeploy && e.failures > e.tolerance && e.phase == phaseDeploying {
 		e.stop(fmt.Sprintf("%d instances failed, more than the %d tolerated", e.failures, e.tolerance))
 	}
+}
+
+// goneAmong asks Auto Scaling (one call) which of the ids it no longer has.
+func (e *engine) goneAmong(ids []string) []string {
+	var members []string
+	for _, id := range ids {
+		if e.insts[id].inst.AutoScalingGroup != "" {
+			members = append(members, id)
+		}
+	}
+	if len(members) == 0 {
+		return nil
+	}
+	states, err := e.ports.Standby.LifecycleStates(e.ctx, members)
+	if err != nil {
+		return nil // cannot tell: treat as a plain failure, which is the safe side
+	}
+	var gone []string
+	for _, id := range members {
+		ls, ok := states[id]
+		if !ok || strings.HasPrefix(ls, "Terminat") || strings.HasPrefix(ls, "Detach") {
+			gone = append(gone, id)
+		}
+	}
+	return gone
+}
+
+func without(ids, drop []string) []string {
+	m := map[string]bool{}
+	for _, id := range drop {
+		m[id] = true
+	}
+	var out []string
+	for _, id := range ids {
+		if !m[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func joinCause(err error, cause string) error {

@@ -28,6 +28,7 @@ const (
 const (
 	drainMargin    = 30 * time.Second
 	deliveryMargin = time.Minute // SSM may take this long to deliver a command
+	restoreMargin  = 30 * time.Second
 	maxPollEvery   = 15 * time.Second
 	minPollEvery   = time.Second
 )
@@ -450,7 +451,14 @@ func (e *engine) join(g *group, now time.Time) {
 	if timeout <= 0 {
 		timeout = DefaultHealthTimeout
 	}
+	if g.kind == kindRestore {
+		// A restored instance's application is already running (or not):
+		// it passes within a couple of check rounds or never. This keeps a
+		// cancelled run's cleanup short.
+		timeout = min(timeout, 2*expected+restoreMargin)
+	}
 	g.stage = stageHealth
+	g.since = now
 	g.deadline = now.Add(timeout)
 	g.wakeAt = now.Add(expected)
 }
@@ -475,7 +483,7 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 			e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("%s", o.gone), gone: true})
 		case !o.healthy && !now.Before(g.deadline):
 			e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("not healthy in every target group after %s: %s",
-				g.deadline.Sub(g.wakeAt).Round(time.Second), o.why)})
+				now.Sub(g.since).Round(time.Second), o.why)})
 		case !o.healthy:
 			waiting = append(waiting, id)
 		}

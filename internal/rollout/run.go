@@ -124,6 +124,7 @@ type group struct {
 	wakeAt   time.Time
 	deadline time.Time
 	bakeEnd  time.Time
+	since    time.Time // when the current wait began, for messages
 	canary   bool
 }
 

@@ -751,10 +751,11 @@ func baseSpec(w *world) Spec {
 			{Name: "start", Commands: []string{"start"}},
 			{Name: "verify", Commands: []string{"verify"}},
 		}},
+		// Named apart from the release's steps so faults target one or the other.
 		Previous: &Release{Version: "v1", Steps: []Step{
-			{Name: "stop", Commands: []string{"stop"}},
-			{Name: "deploy", Commands: []string{"install v1"}},
-			{Name: "start", Commands: []string{"start"}},
+			{Name: "prev-stop", Commands: []string{"stop"}},
+			{Name: "prev-deploy", Commands: []string{"install v1"}},
+			{Name: "prev-start", Commands: []string{"start"}},
 		}},
 		Strategy: Strategy{BatchSize: 1, MinHealthyPercent: 50, Mode: ModeBatch},
 	}
