@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -211,6 +212,12 @@ func (c *Client) applyEndpoint(serviceID string, options any) {
 
 // newRetryer builds the SDK retryer: MaxRetries counts retries after the
 // first attempt, as in the hashicorp/aws provider, so attempts = retries+1.
+//
+// The standard retryer's client-side retry quota (500 tokens, 5 per retry)
+// is switched off: a rollout of a large fleet polls for an hour, and under
+// sustained throttling the quota would fail calls outright after about a
+// hundred retries, although MaxRetries and the backoff already bound each
+// call. Adaptive mode still rate-limits attempts client-side.
 func newRetryer(cfg Config) func() aws.Retryer {
 	maxRetries := cfg.MaxRetries
 	if maxRetries == 0 {
@@ -218,6 +225,7 @@ func newRetryer(cfg Config) func() aws.Retryer {
 	}
 	standard := func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxRetries + 1
+		o.RateLimiter = ratelimit.None
 		if cfg.retryBackoff != nil {
 			o.Backoff = cfg.retryBackoff
 		}

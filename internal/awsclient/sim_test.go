@@ -407,3 +407,40 @@ func TestSim_webIdentityThroughSimulatorSTS(t *testing.T) {
 		t.Fatalf("caller = %q", arn)
 	}
 }
+
+func TestSim_defaultMaxRetriesIs25(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+	sim.Faults().SetRateLimit("DescribeTargetHealth", 0, 0)
+	_, err := c.Ports(nil, nil).LB.TargetHealth(testContext(t), arn)
+	if !errors.Is(err, rollout.ErrThrottled) {
+		t.Fatalf("err = %v, want ErrThrottled", err)
+	}
+	if n := len(sim.Recorder().Calls("DescribeTargetHealth")); n != DefaultMaxRetries+1 {
+		t.Fatalf("%d attempts, want %d", n, DefaultMaxRetries+1)
+	}
+}
+
+func TestSim_sustainedThrottlingDoesNotExhaustAClientRetryQuota(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+	// Refilled at 50/s: most of 300 quick calls are throttled several
+	// times; the SDK's default quota of 500 tokens (5 per retry) would run
+	// out after 100 retries.
+	sim.Faults().SetRateLimit("DescribeTargetHealth", 1, 50)
+	lb := c.Ports(nil, nil).LB
+	for i := 0; i < 150; i++ {
+		if _, err := lb.TargetHealth(testContext(t), arn); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	throttled := 0
+	for _, call := range sim.Recorder().Calls("DescribeTargetHealth") {
+		if call.ErrorCode != "" {
+			throttled++
+		}
+	}
+	if throttled <= 100 {
+		t.Fatalf("only %d throttled attempts: not enough to exhaust a quota, the test proves nothing", throttled)
+	}
+}
