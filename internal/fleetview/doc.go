@@ -1,0 +1,16 @@
+// Package fleetview is the live page of `make demo`: the simulated fleet as a
+// grid (instance, Availability Zone, version, phase) and a chart of in-service
+// capacity over time against the capacity floor, pushed to the browser with
+// server-sent events.
+//
+// It owns the reading of a fleet from the outside, as an operator would read
+// it in the AWS console: target health, the instance's rolling:* tags and the
+// installed application version. Phases that AWS does not show directly
+// (failed, rolled back) are inferred by following each instance across
+// snapshots. The page is one HTML document with inline CSS and JavaScript,
+// because nothing may be fetched from the internet.
+//
+// It imports fleetsim's exported API only. It must not import the provider,
+// the rollout engine or awsclient: the page shows what AWS would show, not
+// what the engine believes, so a disagreement between the two stays visible.
+package fleetview
