@@ -368,31 +368,81 @@ func TestMoto_commandRunnerFallsBackToGetCommandInvocation(t *testing.T) {
 	}
 }
 
-func TestMoto_standbyEntersAndExitsAndSuspendsProcesses(t *testing.T) {
-	f := newMotoFixture(t)
-	group := uniqueName("asg")
-	lt := uniqueName("lt")
+// autoScalingGroup creates a group of n instances, attached to the target
+// groups, and returns its name and instance ids.
+func (f *motoFixture) autoScalingGroup(n int, targetGroupARNs ...string) (string, []string) {
+	f.t.Helper()
+	group, lt := uniqueName("asg"), uniqueName("lt")
 	if _, err := f.c.ec2.CreateLaunchTemplate(f.ctx, &ec2.CreateLaunchTemplateInput{
 		LaunchTemplateName: aws.String(lt),
 		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String(f.ami), InstanceType: ec2types.InstanceTypeT3Micro},
 	}); err != nil {
-		t.Fatalf("CreateLaunchTemplate: %v", err)
+		f.t.Fatalf("CreateLaunchTemplate: %v", err)
 	}
 	if _, err := f.c.autoscaling.CreateAutoScalingGroup(f.ctx, &autoscaling.CreateAutoScalingGroupInput{
-		AutoScalingGroupName: aws.String(group), MinSize: aws.Int32(0), MaxSize: aws.Int32(4), DesiredCapacity: aws.Int32(3),
+		AutoScalingGroupName: aws.String(group), MinSize: aws.Int32(0), MaxSize: aws.Int32(int32(n + 1)), DesiredCapacity: aws.Int32(int32(n)),
 		LaunchTemplate:    &asgtypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String(lt)},
 		AvailabilityZones: []string{"us-east-1a"},
+		TargetGroupARNs:   targetGroupARNs,
 	}); err != nil {
-		t.Fatalf("CreateAutoScalingGroup: %v", err)
+		f.t.Fatalf("CreateAutoScalingGroup: %v", err)
 	}
 	g, err := f.c.describeAutoScalingGroups(f.ctx, []string{group})
-	if err != nil || len(g) != 1 || len(g[0].Instances) != 3 {
-		t.Fatalf("group: %v %+v", err, g)
+	if err != nil || len(g) != 1 || len(g[0].Instances) != n {
+		f.t.Fatalf("group: %v %+v", err, g)
 	}
 	var ids []string
 	for _, i := range g[0].Instances {
 		ids = append(ids, aws.ToString(i.InstanceId))
 	}
+	sort.Strings(ids)
+	return group, ids
+}
+
+func TestMoto_discoverFleetKeepsStandbyInstancesOfAnAttachedGroup(t *testing.T) {
+	f := newMotoFixture(t)
+	arn, _ := f.targetGroup(20)
+	group, ids := f.autoScalingGroup(3, arn)
+	// A crashed rollout put ids[0] in Standby (which deregisters it) and
+	// tagged it, but never wrote rolling:targets.
+	if err := f.c.Ports(nil, nil).Standby.EnterStandby(f.ctx, group, ids[:1]); err != nil {
+		t.Fatalf("EnterStandby: %v", err)
+	}
+	if err := f.c.Ports(nil, nil).Tags.SetTags(f.ctx, ids[:1], map[string]string{rollout.TagPhase: "step:deploy"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Ports(nil, nil).LB.Deregister(f.ctx, arn, targetsOf(0, ids[0])); err != nil {
+		t.Fatal(err)
+	}
+	fleet, err := f.c.DiscoverFleet(f.ctx, []string{arn}, nil)
+	if err != nil {
+		t.Fatalf("DiscoverFleet: %v", err)
+	}
+	var standby *rollout.Instance
+	for i := range fleet.Instances {
+		if fleet.Instances[i].ID == ids[0] {
+			standby = &fleet.Instances[i]
+		}
+		if fleet.Instances[i].AutoScalingGroup != group {
+			t.Fatalf("instance %s: group %q, want %q", fleet.Instances[i].ID, fleet.Instances[i].AutoScalingGroup, group)
+		}
+	}
+	if standby == nil {
+		t.Fatalf("standby instance %s missing from %+v", ids[0], fleet.Instances)
+	}
+	if standby.LifecycleState != "Standby" || standby.Health[arn].State != rollout.HealthUnused || standby.Health[arn].Reason != "Target.NotRegistered" {
+		t.Fatalf("standby instance = %+v", *standby)
+	}
+	if len(fleet.AutoScalingGroups) != 1 || fleet.AutoScalingGroups[0].Name != group ||
+		len(fleet.AutoScalingGroups[0].TargetGroupARNs) != 1 || fleet.AutoScalingGroups[0].TargetGroupARNs[0] != arn {
+		t.Fatalf("auto scaling groups = %+v", fleet.AutoScalingGroups)
+	}
+}
+
+func TestMoto_standbyEntersAndExitsAndSuspendsProcesses(t *testing.T) {
+	f := newMotoFixture(t)
+	group, ids := f.autoScalingGroup(3)
+	var g []asgtypes.AutoScalingGroup
 	sb := f.c.Ports(nil, nil).Standby
 	if err := sb.EnterStandby(f.ctx, group, ids[:2]); err != nil {
 		t.Fatalf("EnterStandby: %v", err)
