@@ -263,6 +263,10 @@ func (e *engine) waitDrained(g *group, now time.Time) {
 		return
 	}
 	if len(waiting) > 0 && now.Before(g.deadline) {
+		if ready := without(g.members, waiting); len(ready) > 0 && e.windowed() {
+			ng := e.splitOff(g, ready)
+			ng.stage, ng.wakeAt = stageSend, now
+		}
 		g.wakeAt = now.Add(pollEvery(g.deadline.Sub(now)))
 		return
 	}
@@ -360,6 +364,28 @@ func (e *engine) waitStep(g *group, now time.Time) {
 			}
 		}
 	}
+	// Failures are dealt with as soon as they are known.
+	for _, id := range append([]string(nil), g.members...) {
+		if r, ok := g.results[id]; ok && r.Status.Terminal() && r.Status != InvocationSuccess {
+			e.fail(g, []string{id}, failure{phase: PhaseStep, step: st.Name, status: string(r.Status),
+				exit: r.ExitCode, stderr: r.Stderr, details: r.StatusDetails})
+		}
+	}
+	if len(g.members) == 0 {
+		return
+	}
+	if len(pending) > 0 && e.windowed() {
+		// In window mode the instances that are done go on without
+		// waiting for slower ones of the same departure.
+		if done := without(g.members, sortedKeys(pending)); len(done) > 0 {
+			ng := e.splitOff(g, done)
+			ng.step++
+			ng.stage, ng.wakeAt = stageSend, now
+			if e.cancelled && ng.kind != kindRestore && ng.step < len(ng.steps) {
+				e.restoreAfterCancel(ng, ng.members)
+			}
+		}
+	}
 	if len(pending) > 0 {
 		cut := ""
 		switch {
@@ -385,15 +411,6 @@ func (e *engine) waitStep(g *group, now time.Time) {
 				err: fmt.Errorf("no result within the step timeout %s", stepTimeout(st))})
 		} else {
 			e.restoreAfterCancel(g, ids)
-		}
-	}
-	var failed []string
-	for _, id := range append([]string(nil), g.members...) {
-		r := g.results[id]
-		if r.Status != InvocationSuccess {
-			failed = append(failed, id)
-			e.fail(g, []string{id}, failure{phase: PhaseStep, step: st.Name, status: string(r.Status),
-				exit: r.ExitCode, stderr: r.Stderr, details: r.StatusDetails})
 		}
 	}
 	if len(g.members) == 0 {
@@ -492,6 +509,10 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 		return
 	}
 	if len(waiting) > 0 {
+		if ready := without(g.members, waiting); len(ready) > 0 && e.windowed() {
+			ng := e.splitOff(g, ready)
+			ng.stage, ng.wakeAt = stageHealth, now // re-observed (cached) and moved on at once
+		}
 		g.wakeAt = now.Add(e.healthPoll(g.members))
 		if g.wakeAt.After(g.deadline) {
 			g.wakeAt = g.deadline
@@ -589,7 +610,7 @@ func (e *engine) finishGroup(g *group, now time.Time) {
 	}
 	g.members = nil
 	g.stage = stageFinish + 1
-	if g.kind == kindDeploy {
+	if g.kind == kindDeploy && !e.batchInFlight(g.batch) {
 		e.emit(Event{Kind: EventBatchFinished, Batch: g.batch, Message: fmt.Sprintf("batch %d finished", g.batch)})
 		pause := e.spec.Strategy.PauseBetweenBatches
 		if e.spec.Strategy.Mode == ModeWindow {
@@ -602,6 +623,31 @@ func (e *engine) finishGroup(g *group, now time.Time) {
 			e.pauseUntil = p
 		}
 	}
+}
+
+// windowed: in window mode instances of one departure go on independently
+// once they diverge; in batch mode they stay in lockstep.
+func (e *engine) windowed() bool { return e.spec.Strategy.Mode == ModeWindow }
+
+// splitOff moves ids from g into a new group at the same point.
+func (e *engine) splitOff(g *group, ids []string) *group {
+	ng := *g
+	ng.members = append([]string(nil), ids...)
+	ng.cmds, ng.results = nil, nil
+	g.members = without(g.members, ids)
+	e.groups = append(e.groups, &ng)
+	return &ng
+}
+
+// batchInFlight reports whether any deploy group of the batch still has
+// members (window mode splits a batch into several groups).
+func (e *engine) batchInFlight(batch int) bool {
+	for _, g := range e.groups {
+		if g.kind == kindDeploy && g.batch == batch && len(g.members) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func withoutPhaseTags(tags map[string]string) map[string]string {

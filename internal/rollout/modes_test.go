@@ -1,0 +1,179 @@
+package rollout
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRun_windowModeDoesNotLetOneSlowInstanceHoldOthersBack(t *testing.T) {
+	build := func() *world {
+		w := newWorld(fleetOpts{n: 6})
+		w.slow["i-0000"] = 3 * time.Minute
+		return w
+	}
+	run := func(mode Mode) (Result, *world, Spec) {
+		w := build()
+		s := baseSpec(w)
+		s.Strategy.Mode = mode
+		s.Strategy.BatchSize = 2
+		s.Strategy.MinHealthyPercent = 60
+		s.Strategy.Order = OrderSorted
+		res, err, _ := simulate(t, w, s, 0)
+		mustSucceed(t, w, s, res, err)
+		return res, w, s
+	}
+	batch, _, _ := run(ModeBatch)
+	window, w, _ := run(ModeWindow)
+	bd, wd := batch.FinishedAt.Sub(batch.StartedAt), window.FinishedAt.Sub(window.StartedAt)
+	if wd >= bd {
+		t.Fatalf("window mode took %s, batch mode %s", wd, bd)
+	}
+	// While i-0000 is slow, the other slot keeps moving instances one by one.
+	if len(window.Batches) < 4 || window.Batches[0][0] != "i-0000" {
+		t.Fatalf("window departures %v", window.Batches)
+	}
+	// The in-service count never dropped below the floor (checked by the world).
+	if w.minSeen < minInService(6, 60) {
+		t.Fatalf("in service dropped to %d", w.minSeen)
+	}
+}
+
+func TestRun_windowModeGroupsSimultaneousDeparturesIntoOneSetOfCalls(t *testing.T) {
+	w := newWorld(fleetOpts{n: 6})
+	s := baseSpec(w)
+	s.Strategy.Mode = ModeWindow
+	s.Strategy.BatchSize = 3
+	s.Strategy.MinHealthyPercent = 50
+	res, err, _ := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	if len(res.Batches) != 2 || len(res.Batches[0]) != 3 {
+		t.Fatalf("departures %v, want two groups of three", res.Batches)
+	}
+	if got := w.countCalls("Send stop"); got != 2 {
+		t.Fatalf("Send stop calls %d, want 2", got)
+	}
+}
+
+func TestRun_canaryRunsAloneThenPauses(t *testing.T) {
+	w := newWorld(fleetOpts{n: 5})
+	s := baseSpec(w)
+	s.Strategy.BatchSize = 2
+	s.Strategy.MinHealthyPercent = 60
+	s.Strategy.CanarySize = 1
+	s.Strategy.CanaryPause = 5 * time.Minute
+	s.Strategy.Mode = ModeWindow
+	res, err, rec := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	if len(res.Batches[0]) != 1 {
+		t.Fatalf("canary batch %v", res.Batches[0])
+	}
+	starts := rec.kinds(EventBatchStarted)
+	var canaryDone time.Time
+	for _, e := range rec.kinds(EventBatchFinished) {
+		if e.Batch == 1 {
+			canaryDone = e.Time
+		}
+	}
+	if gap := starts[1].Time.Sub(canaryDone); gap != 5*time.Minute {
+		t.Fatalf("second batch started %s after the canary finished, want the 5m pause", gap)
+	}
+}
+
+func TestRun_pauseBetweenBatchesInBatchMode(t *testing.T) {
+	w := newWorld(fleetOpts{n: 2})
+	s := baseSpec(w)
+	s.Strategy.PauseBetweenBatches = 3 * time.Minute
+	res, err, rec := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	fin, starts := rec.kinds(EventBatchFinished), rec.kinds(EventBatchStarted)
+	if gap := starts[1].Time.Sub(fin[0].Time); gap != 3*time.Minute {
+		t.Fatalf("pause %s", gap)
+	}
+}
+
+func TestRun_expectedDurationMatchesASimulatedRollout(t *testing.T) {
+	w := newWorld(fleetOpts{n: 4, delay: 30 * time.Second})
+	w.stepTime = 30 * time.Second // exactly the nominal estimate
+	s := baseSpec(w)
+	s.Strategy.BatchSize = 2
+	s.Strategy.BakeTime = time.Minute
+	plan, err := PlanSchedule(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err, _ := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	if took := res.FinishedAt.Sub(res.StartedAt); took != plan.ExpectedDuration {
+		t.Fatalf("took %s, planned %s: the engine adds time beyond the AWS bound", took, plan.ExpectedDuration)
+	}
+}
+
+func TestRun_autoScalingMembersUseStandbyAndProcessesAreSuspendedThenResumed(t *testing.T) {
+	w := newWorld(fleetOpts{n: 4, tgs: 2, asgEvery: 1})
+	s := baseSpec(w)
+	res, err, _ := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	if w.countCalls("EnterStandby asg-a") != 4 || w.countCalls("ExitStandby asg-a") != 4 {
+		t.Fatalf("standby calls: %v", w.calls)
+	}
+	// tg0 is attached to the group (standby handles it); tg1 is ours.
+	if w.countCalls("Deregister "+w.tgARN[0]) != 0 || w.countCalls("Deregister "+w.tgARN[1]) != 4 {
+		t.Fatalf("deregister calls: %v", w.calls)
+	}
+	if w.countCalls("SuspendProcesses asg-a") != 1 || w.countCalls("ResumeProcesses asg-a") != 1 {
+		t.Fatalf("suspend/resume calls: %v", w.calls)
+	}
+}
+
+func TestRun_processesAreResumedEvenWhenTheRolloutFails(t *testing.T) {
+	w := newWorld(fleetOpts{n: 2, asgEvery: 1})
+	w.failStep["i-0000"] = "deploy"
+	w.failStep["i-0001"] = "deploy"
+	s := baseSpec(w)
+	s.Previous = nil
+	res, _, _ := simulate(t, w, s, 0)
+	checkInvariants(t, w, s, res)
+	if w.countCalls("ResumeProcesses") != 1 {
+		t.Fatalf("calls %v", w.calls)
+	}
+}
+
+func TestRun_terminatedAutoScalingInstanceIsReportedGoneAndDoesNotWedgeTheRun(t *testing.T) {
+	w := newWorld(fleetOpts{n: 3, asgEvery: 1})
+	w.terminateAt["i-0000"] = epoch.Add(40 * time.Second) // during its steps
+	s := baseSpec(w)
+	s.Previous = nil
+	s.Strategy.MinHealthyPercent = 66
+	s.Strategy.Order = OrderSorted
+	s.Failure.MaxFailedInstances = 1
+	res, err, _ := simulate(t, w, s, 0)
+	checkInvariants(t, w, s, res)
+	o := statusOf(res, "i-0000")
+	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "no longer in its Auto Scaling group") {
+		t.Fatalf("gone instance: %+v", o)
+	}
+	// With 2 instances left, 66% needs 2 in service... of the 2 alive:
+	// ceil(2*0.66) = 2, so nothing more may move: the run stops, not hangs.
+	if res.Count(InstanceUpdated)+res.Count(InstancePending) != 2 || err == nil {
+		t.Fatalf("others: %+v", res.Instances)
+	}
+}
+
+func TestRun_terminatedInstanceSeenByTargetHealthIsGone(t *testing.T) {
+	w := newWorld(fleetOpts{n: 3, delay: time.Minute})
+	w.terminateAt["i-0000"] = epoch.Add(10 * time.Second) // while draining
+	s := baseSpec(w)
+	s.Previous = nil
+	s.Strategy.Order = OrderSorted
+	s.Failure.MaxFailedInstances = 1
+	res, _, _ := simulate(t, w, s, 0)
+	checkInvariants(t, w, s, res)
+	o := statusOf(res, "i-0000")
+	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "Target.InvalidState") {
+		t.Fatalf("gone instance: %+v", o)
+	}
+	if res.Count(InstanceUpdated) != 2 {
+		t.Fatalf("others: %+v", res.Instances)
+	}
+}
