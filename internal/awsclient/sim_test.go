@@ -444,3 +444,150 @@ func TestSim_sustainedThrottlingDoesNotExhaustAClientRetryQuota(t *testing.T) {
 		t.Fatalf("only %d throttled attempts: not enough to exhaust a quota, the test proves nothing", throttled)
 	}
 }
+
+func TestSim_alarmsReportsOnlyFiringOnesInChunksOf100(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	var names []string
+	for i := 0; i < 150; i++ {
+		name := fmt.Sprintf("alarm-%03d", i)
+		state := "OK"
+		if i == 7 || i == 120 {
+			state = "ALARM"
+		}
+		sim.AddAlarm(name, state)
+		names = append(names, name)
+	}
+	sim.AddAlarm("no-data", "INSUFFICIENT_DATA")
+	alarms := c.Ports(nil, nil).Alarms
+	firing, err := alarms.Firing(testContext(t), append(names, "no-data"))
+	if err != nil {
+		t.Fatalf("Firing: %v", err)
+	}
+	sort.Strings(firing)
+	if fmt.Sprint(firing) != "[alarm-007 alarm-120]" {
+		t.Fatalf("Firing = %v", firing)
+	}
+	if n := len(sim.Recorder().Calls("DescribeAlarms")); n != 2 {
+		t.Fatalf("151 names took %d DescribeAlarms calls, want 2", n)
+	}
+	_, err = alarms.Firing(testContext(t), []string{"alarm-001", "typo-alarm"})
+	if !errors.Is(err, rollout.ErrNotFound) || !strings.Contains(err.Error(), "typo-alarm") {
+		t.Fatalf("missing alarm: %v, want ErrNotFound naming it", err)
+	}
+}
+
+func TestSim_standbyChunksBy20AndDecrementsDesiredCapacity(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80, DeregistrationDelay: 10 * time.Second})
+	sim.AddAutoScalingGroup(fleetsim.AutoScalingGroupConfig{Name: "web-asg", TargetGroupARNs: []string{arn}, Min: 0, Max: 40, LaunchVersion: "v1"})
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 30, AppVersion: "v1", TargetGroupARNs: []string{arn}, AutoScalingGroup: "web-asg"})
+	sb := c.Ports(nil, nil).Standby
+	ctx := testContext(t)
+	if err := sb.EnterStandby(ctx, "web-asg", ids[:25]); err != nil {
+		t.Fatalf("EnterStandby: %v", err)
+	}
+	calls := sim.Recorder().Calls("EnterStandby")
+	if len(calls) != 2 || len(calls[0].InstanceIDs) != 20 || len(calls[1].InstanceIDs) != 5 {
+		t.Fatalf("EnterStandby calls = %+v, want 20 then 5 instances", calls)
+	}
+	sim.Advance(11 * time.Second)
+	states, err := sb.LifecycleStates(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 30 || states[ids[0]] != "Standby" || states[ids[29]] != "InService" {
+		t.Fatalf("states = %v", states)
+	}
+	if n := len(sim.Recorder().Calls("DescribeAutoScalingInstances")); n != 1 {
+		t.Fatalf("%d DescribeAutoScalingInstances calls for 30 instances, want 1", n)
+	}
+	// Decremented: the group launched no replacement.
+	if n := len(sim.Snapshot().Instances); n != 30 {
+		t.Fatalf("%d instances exist, want 30 (no replacements)", n)
+	}
+	if err := sb.ExitStandby(ctx, "web-asg", ids[:25]); err != nil {
+		t.Fatalf("ExitStandby: %v", err)
+	}
+	sim.Advance(time.Minute)
+	states, _ = sb.LifecycleStates(ctx, ids[:25])
+	for _, id := range ids[:25] {
+		if states[id] != "InService" {
+			t.Fatalf("%s after ExitStandby: %s", id, states[id])
+		}
+	}
+	if err := sb.SuspendProcesses(ctx, "web-asg", rollout.DefaultSuspendProcesses); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.ResumeProcesses(ctx, "web-asg", rollout.DefaultSuspendProcesses); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.EnterStandby(ctx, "no-such-group", ids[:1]); err == nil {
+		t.Fatal("EnterStandby on a missing group succeeded")
+	}
+}
+
+func TestSim_discoverFleetAtScaleBatchesItsCalls(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	web := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80, DeregistrationDelay: 45 * time.Second})
+	tls := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web-tls", Port: 443})
+	sim.AddAutoScalingGroup(fleetsim.AutoScalingGroupConfig{Name: "asg", TargetGroupARNs: []string{web, tls}, Max: 2000, LaunchVersion: "v1"})
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 1100, AppVersion: "v1", TargetGroupARNs: []string{web, tls},
+		AutoScalingGroup: "asg", Tags: map[string]string{rollout.TagVersion: "v1"}})
+	loose := sim.AddInstances(fleetsim.InstanceConfig{Count: 10, AppVersion: "v1", TargetGroupARNs: []string{web}})
+	// Interrupted rollout: one instance left out of web only.
+	taken := loose[0]
+	if err := c.Ports(nil, nil).LB.Deregister(testContext(t), web, targetsOf(80, taken)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ports(nil, nil).Tags.SetTags(testContext(t), []string{taken}, map[string]string{
+		rollout.TagPhase: "step:deploy", rollout.TagTargets: rollout.EncodeTargets(map[string][]rollout.Target{web: targetsOf(80, taken)}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sim.Advance(46 * time.Second)
+	before := c.CallCounts()
+
+	fleet, err := c.DiscoverFleet(testContext(t), []string{web, tls}, nil)
+	if err != nil {
+		t.Fatalf("DiscoverFleet: %v", err)
+	}
+	if len(fleet.Instances) != 1110 {
+		t.Fatalf("%d instances, want 1110", len(fleet.Instances))
+	}
+	if fleet.TargetGroups[0].DeregistrationDelay != 45*time.Second || fleet.TargetGroups[1].Name != "web-tls" {
+		t.Fatalf("target groups = %+v", fleet.TargetGroups)
+	}
+	byID := map[string]rollout.Instance{}
+	for _, inst := range fleet.Instances {
+		byID[inst.ID] = inst
+	}
+	first := byID[ids[0]]
+	if first.AutoScalingGroup != "asg" || first.LifecycleState != "InService" || first.Version() != "v1" ||
+		first.Health[web].State != rollout.HealthHealthy || first.Health[tls].State != rollout.HealthHealthy || first.AZ == "" {
+		t.Fatalf("ASG instance = %+v", first)
+	}
+	out := byID[taken]
+	if out.Health[web].State != rollout.HealthUnused || len(out.Targets[web]) != 1 || out.Targets[web][0].Port != 80 {
+		t.Fatalf("interrupted instance = %+v", out)
+	}
+	if len(fleet.AutoScalingGroups) != 1 || len(fleet.AutoScalingGroups[0].TargetGroupARNs) != 2 {
+		t.Fatalf("auto scaling groups = %+v", fleet.AutoScalingGroups)
+	}
+	after := c.CallCounts()
+	diff := map[string]int{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			diff[k] = d
+		}
+	}
+	want := map[string]int{
+		"DescribeTargetGroups": 1, "DescribeTargetGroupAttributes": 2, "DescribeTargetHealth": 2,
+		// one tag-key query, then instance-id filters of 200 for 1109 ids
+		"DescribeInstances": 1 + 6,
+		// 1110 ids in chunks of 50
+		"DescribeAutoScalingInstances": 23, "DescribeAutoScalingGroups": 1,
+	}
+	if fmt.Sprint(diff) != fmt.Sprint(want) {
+		t.Fatalf("calls = %v\nwant    %v", diff, want)
+	}
+}
