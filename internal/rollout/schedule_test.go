@@ -16,7 +16,7 @@ func TestMinInService_roundsUpSoTheFloorIsNeverBreached(t *testing.T) {
 		{2, 100, 2},
 		{4, 0, 0},
 		{0, 90, 0},
-		{7, 1, 1},    // 0.07 -> 1
+		{7, 1, 1}, // 0.07 -> 1
 		{100, 99, 99},
 		{1, 50, 1},
 	} {
@@ -217,7 +217,7 @@ func TestPlanSchedule_expectedDurationSumsDrainStepsHealthAndBakePerBatch(t *tes
 	s := specFor(instancesIn(4, "a"), Strategy{BatchSize: 2, BakeTime: time.Minute, PauseBetweenBatches: 10 * time.Second})
 	s.Release.Steps = []Step{
 		{Name: "short", Commands: []string{"x"}, Timeout: 20 * time.Second}, // 20s
-		{Name: "long", Commands: []string{"y"}},                            // min(10m, 30s) = 30s
+		{Name: "long", Commands: []string{"y"}},                             // min(10m, 30s) = 30s
 	}
 	plan, err := PlanSchedule(s)
 	if err != nil {
