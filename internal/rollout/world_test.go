@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"strings"
 	"sync"
@@ -110,7 +111,9 @@ type fakeInv struct {
 var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func tgARN(name string) string {
-	return "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/" + name + "/" + fmt.Sprintf("%016x", len(name)*7919)
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/" + name + "/" + fmt.Sprintf("%016x", h.Sum64())
 }
 
 // fleetOpts describes a fleet to build.
