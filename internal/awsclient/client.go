@@ -87,7 +87,6 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithAPIOptions(c.apiOptions()),
-		config.WithRetryer(newRetryer(cfg)),
 		// Every client built from this config, including the STS clients the
 		// SDK builds itself for profiles with role_arn or for
 		// AWS_WEB_IDENTITY_TOKEN_FILE, gets the configured endpoint.
@@ -123,6 +122,14 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, errors.New("no AWS region: set region in the provider configuration, AWS_REGION, AWS_DEFAULT_REGION or region in the shared config profile")
 	}
 	c.region = awsCfg.Region
+
+	// Retries: the provider's max_retries/retry_mode win, then
+	// AWS_MAX_ATTEMPTS/AWS_RETRY_MODE or max_attempts/retry_mode in the
+	// profile (which the SDK has resolved into awsCfg), then 25 retries in
+	// standard mode. The resolved values are cleared afterwards, or every
+	// client would re-apply them over our retryer.
+	awsCfg.Retryer = newRetryer(cfg, awsCfg.RetryMaxAttempts, awsCfg.RetryMode)
+	awsCfg.RetryMaxAttempts, awsCfg.RetryMode = 0, ""
 
 	// The STS client for web identity and assume role is built from the base
 	// configuration, so it signs with the base credentials and uses the sts
@@ -218,10 +225,17 @@ func (c *Client) applyEndpoint(serviceID string, options any) {
 // sustained throttling the quota would fail calls outright after about a
 // hundred retries, although MaxRetries and the backoff already bound each
 // call. Adaptive mode still rate-limits attempts client-side.
-func newRetryer(cfg Config) func() aws.Retryer {
+func newRetryer(cfg Config, sdkMaxAttempts int, sdkMode aws.RetryMode) func() aws.Retryer {
 	maxRetries := cfg.MaxRetries
+	if maxRetries == 0 && sdkMaxAttempts > 0 {
+		maxRetries = sdkMaxAttempts - 1
+	}
 	if maxRetries == 0 {
 		maxRetries = DefaultMaxRetries
+	}
+	mode := cfg.RetryMode
+	if mode == "" {
+		mode = string(sdkMode)
 	}
 	standard := func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxRetries + 1
@@ -230,7 +244,7 @@ func newRetryer(cfg Config) func() aws.Retryer {
 			o.Backoff = cfg.retryBackoff
 		}
 	}
-	if strings.EqualFold(cfg.RetryMode, "adaptive") {
+	if strings.EqualFold(mode, "adaptive") {
 		return func() aws.Retryer {
 			return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 				o.StandardOptions = append(o.StandardOptions, standard)

@@ -2,7 +2,9 @@ package awsclient
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"sort"
 	"strings"
 	"testing"
@@ -310,6 +312,9 @@ func TestSim_throttlingIsRetriedBySDK(t *testing.T) {
 	for _, mode := range []string{"standard", "adaptive"} {
 		t.Run(mode, func(t *testing.T) {
 			sim, c, _ := newSim(t, func(cfg *Config) { cfg.RetryMode = mode })
+			if _, adaptive := c.elbv2.Options().Retryer.(*retry.AdaptiveMode); adaptive != (mode == "adaptive") {
+				t.Fatalf("retry_mode %s built %T", mode, c.elbv2.Options().Retryer)
+			}
 			arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
 			sim.AddInstances(fleetsim.InstanceConfig{Count: 2, AppVersion: "v1", TargetGroupARNs: []string{arn}})
 			// A bucket of 2 refilled at 200/s: a burst of 20 calls must be
@@ -590,4 +595,35 @@ func TestSim_discoverFleetAtScaleBatchesItsCalls(t *testing.T) {
 	if fmt.Sprint(diff) != fmt.Sprint(want) {
 		t.Fatalf("calls = %v\nwant    %v", diff, want)
 	}
+}
+
+func TestSim_retrySettingsFromEnvironmentApplyOnlyWhenNotConfigured(t *testing.T) {
+	attempts := func(t *testing.T, maxRetries int) int {
+		sim, c, _ := newSim(t, func(cfg *Config) {
+			cfg.MaxRetries = maxRetries
+			t.Setenv("AWS_MAX_ATTEMPTS", "4") // runs after newSim cleaned the environment
+		})
+		arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+		sim.Faults().SetRateLimit("DescribeTargetHealth", 0, 0)
+		if _, err := c.Ports(nil, nil).LB.TargetHealth(testContext(t), arn); !errors.Is(err, rollout.ErrThrottled) {
+			t.Fatalf("err = %v, want ErrThrottled", err)
+		}
+		return len(sim.Recorder().Calls("DescribeTargetHealth"))
+	}
+	t.Run("environment when max_retries is unset", func(t *testing.T) {
+		if n := attempts(t, 0); n != 4 {
+			t.Fatalf("%d attempts, want AWS_MAX_ATTEMPTS=4", n)
+		}
+	})
+	t.Run("AWS_RETRY_MODE when retry_mode is unset", func(t *testing.T) {
+		_, c, _ := newSim(t, func(cfg *Config) { t.Setenv("AWS_RETRY_MODE", "adaptive") })
+		if _, ok := c.ssm.Options().Retryer.(*retry.AdaptiveMode); !ok {
+			t.Fatalf("retryer %T, want adaptive", c.ssm.Options().Retryer)
+		}
+	})
+	t.Run("max_retries over the environment", func(t *testing.T) {
+		if n := attempts(t, 1); n != 2 {
+			t.Fatalf("%d attempts, want max_retries 1 + 1", n)
+		}
+	})
 }
