@@ -2,13 +2,13 @@ package awsclient
 
 import (
 	"errors"
-
 	"fmt"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
