@@ -69,7 +69,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	now := s.advanceLocked()
 	req.requestID = s.uuidLocked()
-	call := Call{Service: req.service, Action: req.action, AccessKeyID: req.accessKey, SimTime: now, WallTime: wall}
+	call := Call{Service: req.service, Action: req.action, Protocol: req.proto.String(), AccessKeyID: req.accessKey, SimTime: now, WallTime: wall}
 	req.call = &call
 	var out any
 	var xml xmlw

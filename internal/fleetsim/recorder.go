@@ -9,6 +9,7 @@ import (
 type Call struct {
 	Service        string            `json:"service"` // signing name: elasticloadbalancing, ec2, ssm, ...
 	Action         string            `json:"action"`
+	Protocol       string            `json:"protocol"` // query, ec2, json, cbor
 	AccessKeyID    string            `json:"access_key_id,omitempty"`
 	TargetGroupARN string            `json:"target_group_arn,omitempty"`
 	TargetIDs      []string          `json:"target_ids,omitempty"`

@@ -22,6 +22,18 @@ const (
 	protoCBOR                  // Smithy rpc-v2-cbor (CloudWatch, Go SDK)
 )
 
+func (p protocol) String() string {
+	switch p {
+	case protoEC2:
+		return "ec2"
+	case protoJSON:
+		return "json"
+	case protoCBOR:
+		return "cbor"
+	}
+	return "query"
+}
+
 // apiRequest is one decoded AWS call.
 type apiRequest struct {
 	service     string

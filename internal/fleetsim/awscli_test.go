@@ -1,0 +1,99 @@
+package fleetsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// awsCLI runs the installed AWS CLI against the simulator with static
+// credentials and no config files, and decodes its JSON output.
+func awsCLI(t *testing.T, url string, out any, args ...string) {
+	t.Helper()
+	bin, err := exec.LookPath("aws")
+	if err != nil {
+		t.Fatalf("the AWS CLI is required for these tests: %v", err)
+	}
+	cmd := exec.CommandContext(ctx(t), bin, append([]string{"--endpoint-url", url, "--output", "json"}, args...)...)
+	home := t.TempDir()
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
+		"AWS_ACCESS_KEY_ID=" + testAccessKey, "AWS_SECRET_ACCESS_KEY=" + testSecretKey, "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_PAGER=", "AWS_MAX_ATTEMPTS=1",
+	}
+	if py := os.Getenv("PYENV_ROOT"); py != "" {
+		cmd.Env = append(cmd.Env, "PYENV_ROOT="+py)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("aws %v: %v\n%s", args, err, stderr.String())
+	}
+	if out != nil {
+		if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+			t.Fatalf("aws %v output: %v\n%s", args, err, stdout.String())
+		}
+	}
+}
+
+func TestAWSCLI_elbv2DescribeTargetHealth(t *testing.T) {
+	s, _, url := newFrozenSim(t, Options{})
+	arn := s.AddTargetGroup(TargetGroupConfig{Name: "web"})
+	ids := s.AddInstances(InstanceConfig{Count: 2, AppVersion: "v1", TargetGroupARNs: []string{arn}})
+	var out struct {
+		TargetHealthDescriptions []struct {
+			Target       struct{ Id string }
+			TargetHealth struct{ State string }
+		}
+	}
+	awsCLI(t, url, &out, "elbv2", "describe-target-health", "--target-group-arn", arn)
+	if len(out.TargetHealthDescriptions) != 2 || out.TargetHealthDescriptions[0].Target.Id != ids[0] || out.TargetHealthDescriptions[0].TargetHealth.State != "healthy" {
+		t.Fatalf("%+v", out)
+	}
+}
+
+func TestAWSCLI_ssmSendCommandAndGetInvocation(t *testing.T) {
+	s, _, url := newFrozenSim(t, Options{})
+	ids := s.AddInstances(InstanceConfig{Count: 1, AppVersion: "v1"})
+	var sent struct {
+		Command struct{ CommandId, Status string }
+	}
+	awsCLI(t, url, &sent, "ssm", "send-command", "--document-name", "AWS-RunShellScript", "--instance-ids", ids[0],
+		"--parameters", `{"commands":["app deploy v9","echo ok"]}`, "--comment", "cli")
+	if len(sent.Command.CommandId) != 36 || sent.Command.Status != "Pending" {
+		t.Fatalf("%+v", sent)
+	}
+	s.Advance(time.Minute)
+	var inv struct{ Status, StandardOutputContent string }
+	awsCLI(t, url, &inv, "ssm", "get-command-invocation", "--command-id", sent.Command.CommandId, "--instance-id", ids[0])
+	if inv.Status != "Success" || inv.StandardOutputContent != "deployed v9\nok\n" {
+		t.Fatalf("%+v", inv)
+	}
+}
+
+func TestAWSCLI_cloudwatchDescribeAlarmsAndEC2(t *testing.T) {
+	s, _, url := newFrozenSim(t, Options{})
+	s.AddAlarm("web-5xx", "ALARM")
+	ids := s.AddInstances(InstanceConfig{Count: 1, AppVersion: "v1", Tags: map[string]string{"Name": "web"}})
+	var alarms struct {
+		MetricAlarms []struct{ AlarmName, StateValue string }
+	}
+	awsCLI(t, url, &alarms, "cloudwatch", "describe-alarms", "--alarm-names", "web-5xx")
+	if len(alarms.MetricAlarms) != 1 || alarms.MetricAlarms[0].StateValue != "ALARM" {
+		t.Fatalf("%+v", alarms)
+	}
+	var inst struct {
+		Reservations []struct{ Instances []struct{ InstanceId string } }
+	}
+	awsCLI(t, url, &inst, "ec2", "describe-instances", "--filters", "Name=tag:Name,Values=web")
+	if len(inst.Reservations) != 1 || inst.Reservations[0].Instances[0].InstanceId != ids[0] {
+		t.Fatalf("%+v", inst)
+	}
+	if calls := s.Recorder().Calls("DescribeAlarms"); len(calls) != 1 || calls[0].Service != "monitoring" || calls[0].ErrorCode != "" || calls[0].Protocol == "" {
+		t.Fatalf("recorded %+v", calls)
+	}
+}
