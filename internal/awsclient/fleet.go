@@ -43,6 +43,9 @@ const defaultDeregistrationDelay = 300 * time.Second
 func (c *Client) DiscoverFleet(ctx context.Context, targetGroupARNs []string, instanceIDs []string) (rollout.Fleet, error) {
 	targetGroupARNs = dedupe(targetGroupARNs)
 	var fleet rollout.Fleet
+	if len(targetGroupARNs) == 0 {
+		return fleet, nil
+	}
 	groups, err := c.describeTargetGroups(ctx, targetGroupARNs, nil)
 	if err != nil {
 		return fleet, err

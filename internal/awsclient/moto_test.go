@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,19 +37,31 @@ type motoFixture struct {
 	ami   string
 }
 
+// motoDefaults are moto's default VPC and an AMI, looked up once: moto's
+// image list is long and slow to describe.
+var motoDefaults struct {
+	sync.Mutex
+	vpcID, ami string
+}
+
 func newMotoFixture(t *testing.T) *motoFixture {
 	t.Helper()
 	f := &motoFixture{t: t, c: motoClient(t), ctx: context.Background()}
-	vpcs, err := f.c.ec2.DescribeVpcs(f.ctx, &ec2.DescribeVpcsInput{})
-	if err != nil || len(vpcs.Vpcs) == 0 {
-		t.Fatalf("DescribeVpcs: %v (%d vpcs)", err, len(vpcs.Vpcs))
+	motoDefaults.Lock()
+	defer motoDefaults.Unlock()
+	if motoDefaults.ami == "" {
+		vpcs, err := f.c.ec2.DescribeVpcs(f.ctx, &ec2.DescribeVpcsInput{})
+		if err != nil || len(vpcs.Vpcs) == 0 {
+			t.Fatalf("DescribeVpcs: %v", err)
+		}
+		images, err := f.c.ec2.DescribeImages(f.ctx, &ec2.DescribeImagesInput{})
+		if err != nil || len(images.Images) == 0 {
+			t.Fatalf("DescribeImages: %v", err)
+		}
+		motoDefaults.vpcID = aws.ToString(vpcs.Vpcs[0].VpcId)
+		motoDefaults.ami = aws.ToString(images.Images[0].ImageId)
 	}
-	f.vpcID = aws.ToString(vpcs.Vpcs[0].VpcId)
-	images, err := f.c.ec2.DescribeImages(f.ctx, &ec2.DescribeImagesInput{})
-	if err != nil || len(images.Images) == 0 {
-		t.Fatalf("DescribeImages: %v", err)
-	}
-	f.ami = aws.ToString(images.Images[0].ImageId)
+	f.vpcID, f.ami = motoDefaults.vpcID, motoDefaults.ami
 	return f
 }
 

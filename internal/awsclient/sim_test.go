@@ -317,11 +317,11 @@ func TestSim_throttlingIsRetriedBySDK(t *testing.T) {
 			}
 			arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
 			sim.AddInstances(fleetsim.InstanceConfig{Count: 2, AppVersion: "v1", TargetGroupARNs: []string{arn}})
-			// A bucket of 2 refilled at 200/s: a burst of 20 calls must be
+			// A bucket of 2 refilled at 200/s: a burst of 8 calls must be
 			// throttled and then succeed on retry.
 			sim.Faults().SetRateLimit("DescribeTargetHealth", 2, 200)
 			lb := c.Ports(nil, nil).LB
-			for i := 0; i < 20; i++ {
+			for i := 0; i < 8; i++ {
 				if _, err := lb.TargetHealth(testContext(t), arn); err != nil {
 					t.Fatalf("call %d: %v", i, err)
 				}
@@ -335,8 +335,8 @@ func TestSim_throttlingIsRetriedBySDK(t *testing.T) {
 			if throttled == 0 {
 				t.Fatal("no call was throttled: the test proves nothing")
 			}
-			if n := c.CallCounts()["DescribeTargetHealth"]; n != 20 {
-				t.Fatalf("CallCounts = %d, want 20 (retries are not calls)", n)
+			if n := c.CallCounts()["DescribeTargetHealth"]; n != 8 {
+				t.Fatalf("CallCounts = %d, want 8 (retries are not calls)", n)
 			}
 		})
 	}
@@ -429,12 +429,12 @@ func TestSim_defaultMaxRetriesIs25(t *testing.T) {
 func TestSim_sustainedThrottlingDoesNotExhaustAClientRetryQuota(t *testing.T) {
 	sim, c, _ := newSim(t, nil)
 	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
-	// Refilled at 50/s: most of 300 quick calls are throttled several
-	// times; the SDK's default quota of 500 tokens (5 per retry) would run
-	// out after 100 retries.
+	// Refilled at 50/s: each of 40 quick calls is throttled several times;
+	// the SDK's default quota of 500 tokens (5 per retry) would run out
+	// after 100 retries.
 	sim.Faults().SetRateLimit("DescribeTargetHealth", 1, 50)
 	lb := c.Ports(nil, nil).LB
-	for i := 0; i < 150; i++ {
+	for i := 0; i < 40; i++ {
 		if _, err := lb.TargetHealth(testContext(t), arn); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}

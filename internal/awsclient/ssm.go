@@ -54,6 +54,12 @@ func (r *commandRunner) Send(ctx context.Context, cmd rollout.Command, instanceI
 	in := &ssm.SendCommandInput{
 		DocumentName: aws.String(cmd.DocumentName),
 		Parameters:   params,
+		// The engine's failure policy decides what a failure means. SSM's
+		// default MaxErrors of 0 would cancel ("Terminated") invocations
+		// not yet started after the first failure, and a concurrency below
+		// the chunk size would serialise a batch.
+		MaxConcurrency: aws.String("100%"),
+		MaxErrors:      aws.String("100%"),
 	}
 	if cmd.DocumentVersion != "" {
 		in.DocumentVersion = aws.String(cmd.DocumentVersion)
