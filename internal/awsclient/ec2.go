@@ -2,7 +2,10 @@ package awsclient
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -28,12 +31,14 @@ func (t *tagger) SetTags(ctx context.Context, instanceIDs []string, tags map[str
 	for i, k := range keys {
 		ec2Tags[i] = ec2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])}
 	}
-	for _, part := range chunks(instanceIDs, maxTagResourcesPerCall) {
-		if _, err := t.c.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: part, Tags: ec2Tags}); err != nil {
-			return translate("ec2", "CreateTags", err)
+	return t.c.forExistingInstances(ctx, "CreateTags", instanceIDs, func(ids []string) error {
+		for _, part := range chunks(ids, maxTagResourcesPerCall) {
+			if _, err := t.c.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: part, Tags: ec2Tags}); err != nil {
+				return translate("ec2", "CreateTags", err)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (t *tagger) RemoveTags(ctx context.Context, instanceIDs []string, keys []string) error {
@@ -49,12 +54,53 @@ func (c *Client) deleteTags(ctx context.Context, instanceIDs []string, keys []st
 	for i, k := range keys {
 		ec2Tags[i] = ec2types.Tag{Key: aws.String(k)}
 	}
-	for _, part := range chunks(instanceIDs, maxTagResourcesPerCall) {
-		if _, err := c.ec2.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: part, Tags: ec2Tags}); err != nil {
-			return translate("ec2", "DeleteTags", err)
+	return c.forExistingInstances(ctx, "DeleteTags", instanceIDs, func(ids []string) error {
+		for _, part := range chunks(ids, maxTagResourcesPerCall) {
+			if _, err := c.ec2.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: part, Tags: ec2Tags}); err != nil {
+				return translate("ec2", "DeleteTags", err)
+			}
+		}
+		return nil
+	})
+}
+
+// forExistingInstances runs fn on the instances; when EC2 rejects the call
+// because some id no longer exists (an Auto Scaling group replaced it
+// mid-rollout), it runs fn again on the ids that still exist, so one
+// vanished instance does not leave the others untagged, and then reports
+// the missing ids with an error wrapping rollout.ErrNotFound.
+func (c *Client) forExistingInstances(ctx context.Context, op string, instanceIDs []string, fn func([]string) error) error {
+	err := fn(instanceIDs)
+	if err == nil || !errors.Is(err, rollout.ErrNotFound) {
+		return err
+	}
+	exists := map[string]bool{}
+	for _, part := range chunks(instanceIDs, maxFilterValues) {
+		found, derr := c.describeInstances(ctx, []ec2types.Filter{{Name: aws.String("instance-id"), Values: part}})
+		if derr != nil {
+			return err
+		}
+		for _, inst := range found {
+			exists[aws.ToString(inst.InstanceId)] = true
 		}
 	}
-	return nil
+	var present, missing []string
+	for _, id := range instanceIDs {
+		if exists[id] {
+			present = append(present, id)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return err
+	}
+	if len(present) > 0 {
+		if err := fn(present); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("ec2 %s: instance(s) %s no longer exist: %w", op, strings.Join(missing, ", "), rollout.ErrNotFound)
 }
 
 // providerTagKeys are every tag the provider writes on instances.

@@ -627,3 +627,25 @@ func TestSim_retrySettingsFromEnvironmentApplyOnlyWhenNotConfigured(t *testing.T
 		}
 	})
 }
+
+func TestSim_tagsStillReachInstancesWhenOneHasVanished(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 3, AppVersion: "v1"})
+	gone := "i-0000000000000dead"
+	err := c.Ports(nil, nil).Tags.SetTags(testContext(t), append([]string{gone}, ids...), map[string]string{rollout.TagVersion: "v2"})
+	if !errors.Is(err, rollout.ErrNotFound) || !strings.Contains(err.Error(), gone) {
+		t.Fatalf("err = %v, want ErrNotFound naming %s", err, gone)
+	}
+	for _, id := range ids {
+		if snap, _ := sim.Instance(id); snap.Tags[rollout.TagVersion] != "v2" {
+			t.Fatalf("%s was not tagged: %v", id, snap.Tags)
+		}
+	}
+	err = c.RemoveProviderTags(testContext(t), append(ids, gone))
+	if !errors.Is(err, rollout.ErrNotFound) {
+		t.Fatalf("RemoveProviderTags: %v", err)
+	}
+	if snap, _ := sim.Instance(ids[0]); len(snap.Tags) != 0 && snap.Tags[rollout.TagVersion] != "" {
+		t.Fatalf("tags left: %v", snap.Tags)
+	}
+}
