@@ -649,3 +649,30 @@ func TestSim_tagsStillReachInstancesWhenOneHasVanished(t *testing.T) {
 		t.Fatalf("tags left: %v", snap.Tags)
 	}
 }
+
+func TestSim_stsEndpointCarriesAssumeRoleAndOnlySTS(t *testing.T) {
+	cleanAWSEnv(t)
+	sim := fleetsim.New(fleetsim.Options{TimeScale: 1e9, TickInterval: -1, Credentials: map[string]string{simAccessKey: simSecretKey}})
+	direct := testServer(t, sim)
+	proxy, viaProxy := newRecordingProxy(t, sim)
+	endpoints := allEndpoints(direct)
+	endpoints["sts"] = viaProxy
+	c, err := New(testContext(t), Config{Region: sim.Region(), AccessKey: simAccessKey, SecretKey: simSecretKey, Endpoints: endpoints,
+		AssumeRole: &AssumeRole{RoleARN: "arn:aws:iam::123456789012:role/deployer"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(proxy.requests("AssumeRole")) != 1 || len(proxy.requests("GetCallerIdentity")) != 1 {
+		t.Fatalf("STS calls through the sts endpoint: %+v", proxy.seen)
+	}
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+	if _, err := c.Ports(nil, nil).LB.TargetHealth(testContext(t), arn); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(proxy.requests("DescribeTargetHealth")); n != 0 {
+		t.Fatalf("an elbv2 call went to the sts endpoint")
+	}
+	if n := len(sim.Recorder().Calls("DescribeTargetHealth")); n != 1 {
+		t.Fatalf("%d DescribeTargetHealth calls reached the elbv2 endpoint, want 1", n)
+	}
+}
