@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	// configuration, so it signs with the base credentials and uses the sts
 	// endpoint.
 	baseSTS := sts.NewFromConfig(awsCfg)
-	if creds := plan.wrap(baseSTS, awsCfg.Credentials); creds != nil {
+	if creds := plan.wrap(baseSTS); creds != nil {
 		awsCfg.Credentials = aws.NewCredentialsCache(creds)
 	}
 

@@ -220,9 +220,10 @@ func (p credentialPlan) describe() string {
 	return p.baseSource
 }
 
-// wrap returns the credentials provider to use in place of base, or nil
-// when base is already final. stsClient signs with base.
-func (p credentialPlan) wrap(stsClient *sts.Client, base aws.CredentialsProvider) aws.CredentialsProvider {
+// wrap returns the credentials provider to use in place of the base
+// credentials, or nil when those are final. stsClient signs with the base
+// credentials and uses the sts endpoint.
+func (p credentialPlan) wrap(stsClient *sts.Client) aws.CredentialsProvider {
 	var out aws.CredentialsProvider
 	if p.webIdentity != nil {
 		w := p.webIdentity

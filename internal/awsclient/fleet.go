@@ -50,6 +50,12 @@ func (c *Client) DiscoverFleet(ctx context.Context, targetGroupARNs []string, in
 	if err != nil {
 		return fleet, err
 	}
+	// In the caller's order, whatever order ELB answered in.
+	order := make(map[string]int, len(targetGroupARNs))
+	for i, arn := range targetGroupARNs {
+		order[arn] = i
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return order[groups[i].ARN] < order[groups[j].ARN] })
 	fleet.TargetGroups = groups
 
 	wanted := func(string) bool { return true }
