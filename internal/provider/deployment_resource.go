@@ -102,10 +102,11 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 	}
 	releaseID := plan.releaseID(ctx, &resp.Diagnostics)
 	spec := rollout.Spec{
-		Fleet:    engineFleet(fleet, plan.Version.ValueString(), releaseID),
-		Release:  plan.release(ctx, nil, &resp.Diagnostics),
-		Strategy: plan.strategy(),
-		Failure:  plan.failurePolicy(ctx, &resp.Diagnostics),
+		RolloutID: "plan", // validated like a real one; no rollout starts at plan time
+		Fleet:     engineFleet(fleet, plan.Version.ValueString(), releaseID),
+		Release:   plan.release(ctx, nil, &resp.Diagnostics),
+		Strategy:  plan.strategy(),
+		Failure:   plan.failurePolicy(ctx, &resp.Diagnostics),
 	}
 	if err := spec.Validate(); err != nil {
 		resp.Diagnostics.AddError("Invalid rollout", err.Error())
@@ -125,11 +126,13 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 		plan.Instances = types.MapUnknown(types.ObjectType{AttrTypes: instanceAttrTypes})
 		plan.LastRollout = types.ObjectUnknown(lastRolloutAttrTypes)
 	} else {
+		// Nothing to roll out: keep what the state says, so that a plan
+		// without refresh right after a rollout is empty. Refresh (Read)
+		// clears the schedule of a finished rollout.
 		plan.Instances = state.Instances
 		plan.LastRollout = state.LastRollout
-		if len(sched.Batches) == 0 {
-			plan.ExpectedDuration = state.ExpectedDuration
-		}
+		plan.PlannedBatches = state.PlannedBatches
+		plan.ExpectedDuration = state.ExpectedDuration
 	}
 	if len(sched.Batches) > 0 {
 		tflog.Info(ctx, "rollout planned", map[string]any{
@@ -357,7 +360,10 @@ func (r *deploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 		state.Version = types.StringValue(commonVersion(fleet))
 	}
 	version := state.Version.ValueString()
-	releaseID := state.releaseID(ctx, &resp.Diagnostics)
+	releaseID := ""
+	if len(state.Steps) > 0 {
+		releaseID = state.releaseID(ctx, &resp.Diagnostics)
+	}
 	ids := outOfDateIDs(fleet, version, releaseID)
 	state.OutOfDateInstanceIDs = stringList(ids)
 	state.Instances = instancesValue(fleet, priorUpdatedAt(ctx, &state), &resp.Diagnostics)

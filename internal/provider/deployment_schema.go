@@ -222,10 +222,7 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 						ElementType:         types.StringType,
 						Optional:            true,
 						MarkdownDescription: "Shell lines run in order by `AWS-RunShellScript`; the first failing line fails the step.",
-						Validators: []validator.List{
-							listvalidator.SizeAtLeast(1),
-							listvalidator.ExactlyOneOf(path.MatchRelative().AtParent().AtName("document_name")),
-						},
+						Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
 					},
 					"document_name": schema.StringAttribute{
 						Optional:            true,
@@ -269,7 +266,7 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 					"batch_size": schema.Int64Attribute{
 						Optional:            true,
 						MarkdownDescription: "Instances per batch. Conflicts with `batch_percent`. Defaults to `1` when neither is set.",
-						Validators:          []validator.Int64{int64validator.Between(1, 1000), int64validator.ConflictsWith(path.MatchRelative().AtParent().AtName("batch_percent"))},
+						Validators:          []validator.Int64{int64validator.Between(1, 1000)},
 					},
 					"batch_percent": schema.Int64Attribute{
 						Optional:            true,
@@ -312,7 +309,7 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 					"max_failed_instances": schema.Int64Attribute{
 						Optional:            true,
 						MarkdownDescription: "Failed instances tolerated before the rollout stops. Defaults to `0`.",
-						Validators:          []validator.Int64{int64validator.AtLeast(0), int64validator.ConflictsWith(path.MatchRelative().AtParent().AtName("max_failed_percent"))},
+						Validators:          []validator.Int64{int64validator.AtLeast(0)},
 					},
 					"max_failed_percent": schema.Int64Attribute{
 						Optional:            true,

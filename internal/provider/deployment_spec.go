@@ -194,6 +194,14 @@ func (m deploymentModel) staticProblems() []string {
 			problems = append(problems, fmt.Sprintf("step %d: the name %q is used by an earlier step; step names must be unique", i+1, name))
 		}
 		seen[name] = true
+		hasCommands := !s.Commands.IsNull()
+		hasDocument := !s.DocumentName.IsNull()
+		switch {
+		case hasCommands && hasDocument && !s.Commands.IsUnknown() && !s.DocumentName.IsUnknown():
+			problems = append(problems, fmt.Sprintf("step %q: give either commands (shell lines for AWS-RunShellScript) or document_name, not both", name))
+		case !hasCommands && !hasDocument:
+			problems = append(problems, fmt.Sprintf("step %q: give either commands (shell lines for AWS-RunShellScript) or document_name", name))
+		}
 	}
 	if s := m.Strategy; s != nil {
 		bake := parseDuration(s.BakeTime, 0)
@@ -201,9 +209,15 @@ func (m deploymentModel) staticProblems() []string {
 		if !s.BakeTime.IsUnknown() && !s.HealthTimeout.IsUnknown() && bake > 0 && bake >= health {
 			problems = append(problems, fmt.Sprintf("strategy: bake_time (%s) must be shorter than health_timeout (%s)", bake, health))
 		}
+		if !s.BatchSize.IsNull() && !s.BatchPercent.IsNull() {
+			problems = append(problems, "strategy: set batch_size or batch_percent, not both")
+		}
 		if !s.CanaryPause.IsNull() && s.CanarySize.IsNull() {
 			problems = append(problems, "strategy: canary_pause needs canary_size")
 		}
+	}
+	if f := m.Failure; f != nil && !f.MaxFailedInstances.IsNull() && !f.MaxFailedPercent.IsNull() {
+		problems = append(problems, "failure: set max_failed_instances or max_failed_percent, not both")
 	}
 	return problems
 }
@@ -218,8 +232,10 @@ func instanceOutOfDate(inst rollout.Instance, version, releaseID string) bool {
 	if inst.Tags[rollout.TagVersion] != version {
 		return true
 	}
+	// releaseID is empty when the steps are unknown (after import): the
+	// version alone decides then.
 	rel := inst.Tags[TagRelease]
-	return rel != "" && rel != releaseID
+	return rel != "" && releaseID != "" && rel != releaseID
 }
 
 // engineFleet adapts the observed fleet to the engine's rule (version tag

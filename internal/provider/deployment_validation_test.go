@@ -43,12 +43,12 @@ func TestAccRollingDeployment_invalidConfigurationsFailAtPlanWithoutMutatingAWS(
     name          = "deploy"
     commands      = ["x"]
     document_name = "AWS-RunShellScript"
-  }`, `(?i)exactly one`},
+  }`, `give either commands .* or document_name, not both`},
 		{"step with neither commands nor document", `target_group_arns = [` + validTG + `]
   version = "v2"
   step {
     name = "deploy"
-  }`, `(?i)exactly one`},
+  }`, `give either commands .* or document_name`},
 		{"bad step name", `target_group_arns = [` + validTG + `]
   version = "v2"
   step {
@@ -82,7 +82,7 @@ func TestAccRollingDeployment_invalidConfigurationsFailAtPlanWithoutMutatingAWS(
   strategy {
     batch_size    = 1
     batch_percent = 50
-  }`, `(?i)conflict`},
+  }`, `set batch_size or batch_percent, not both`},
 		{"batch_percent over 100", `target_group_arns = [` + validTG + `]
   version = "v2"
   ` + step + `
@@ -126,7 +126,7 @@ func TestAccRollingDeployment_invalidConfigurationsFailAtPlanWithoutMutatingAWS(
   failure {
     max_failed_instances = 1
     max_failed_percent   = 10
-  }`, `(?i)conflict`},
+  }`, `set max_failed_instances or max_failed_percent, not both`},
 		{"unknown suspend process", `target_group_arns = [` + validTG + `]
   version = "v2"
   ` + step + `
@@ -145,7 +145,7 @@ func TestAccRollingDeployment_invalidConfigurationsFailAtPlanWithoutMutatingAWS(
 				Steps: []resource.TestStep{{
 					Config:      f.providerConfig() + "resource \"rolling_deployment\" \"web\" {\n  " + tc.body + "\n}\n",
 					PlanOnly:    true,
-					ExpectError: regexp.MustCompile(tc.want),
+					ExpectError: wrappedRegexp(tc.want),
 				}},
 			})
 		})
@@ -183,7 +183,7 @@ resource "rolling_deployment" "web" {
     role_arn                = "arn:aws:iam::123456789012:role/ci"
     web_identity_token_file = "/tmp/token"
     web_identity_token      = "abc"
-  }`, `(?i)exactly one`},
+  }`, `Set exactly one of web_identity_token_file and web_identity_token`},
 		{"assume role duration too long", `assume_role {
     role_arn = "arn:aws:iam::123456789012:role/deploy"
     duration = "48h"
@@ -196,7 +196,7 @@ resource "rolling_deployment" "web" {
 				Steps: []resource.TestStep{{
 					Config:      "provider \"rolling\" {\n  " + tc.provider + "\n}\n" + resourceBlock,
 					PlanOnly:    true,
-					ExpectError: regexp.MustCompile(tc.want),
+					ExpectError: wrappedRegexp(tc.want),
 				}},
 			})
 		})
@@ -204,4 +204,9 @@ resource "rolling_deployment" "web" {
 	if m := f.mutatingCalls(); len(m) != 0 {
 		t.Fatalf("invalid provider configurations made mutating AWS calls: %v", m)
 	}
+}
+
+// wrappedRegexp matches a message however terraform wrapped its lines.
+func wrappedRegexp(pattern string) *regexp.Regexp {
+	return regexp.MustCompile(strings.ReplaceAll(pattern, " ", `\s+`))
 }

@@ -49,6 +49,8 @@ func NewWithOptions(version string, opts Options) func() provider.Provider {
 	}
 }
 
+var _ provider.ProviderWithValidateConfig = (*rollingProvider)(nil)
+
 type rollingProvider struct {
 	version string
 	opts    Options
@@ -161,7 +163,7 @@ func (p *rollingProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 			},
 			"max_retries": schema.Int64Attribute{
 				Optional:            true,
-				MarkdownDescription: "Maximum attempts of a throttled or failed AWS API call, with exponential backoff. Defaults to `25`.",
+				MarkdownDescription: "Maximum number of times a throttled or failed AWS API call is retried, with exponential backoff. Defaults to `AWS_MAX_ATTEMPTS` less one, or `25`.",
 				Validators:          []validator.Int64{int64validator.Between(0, 100)},
 			},
 			"retry_mode": schema.StringAttribute{
@@ -215,9 +217,6 @@ func (p *rollingProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 					},
 					"web_identity_token_file": schema.StringAttribute{
 						Optional: true, MarkdownDescription: "File holding the OIDC token; read again on every refresh.",
-						Validators: []validator.String{stringvalidator.ExactlyOneOf(
-							path.MatchRelative().AtParent().AtName("web_identity_token_file"),
-							path.MatchRelative().AtParent().AtName("web_identity_token"))},
 					},
 					"web_identity_token": schema.StringAttribute{
 						Optional: true, Sensitive: true, MarkdownDescription: "The OIDC token itself.",
@@ -237,6 +236,26 @@ func (p *rollingProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 				}},
 			},
 		},
+	}
+}
+
+// ValidateConfig checks what single-attribute validators cannot.
+func (p *rollingProvider) ValidateConfig(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
+	var m providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || m.AssumeRoleWithWebIdentity.IsUnknown() {
+		return
+	}
+	var webs []webIdentityModel
+	resp.Diagnostics.Append(m.AssumeRoleWithWebIdentity.ElementsAs(ctx, &webs, false)...)
+	for _, w := range webs {
+		if w.WebIdentityTokenFile.IsUnknown() || w.WebIdentityToken.IsUnknown() {
+			continue
+		}
+		if w.WebIdentityTokenFile.IsNull() == w.WebIdentityToken.IsNull() {
+			resp.Diagnostics.AddAttributeError(path.Root("assume_role_with_web_identity"), "Invalid web identity configuration",
+				"Set exactly one of web_identity_token_file and web_identity_token.")
+		}
 	}
 }
 
@@ -292,7 +311,6 @@ func (m providerModel) awsConfig(ctx context.Context, version, terraformVersion 
 		SkipCredentialsValidation: m.SkipCredentialsValidation.ValueBool(),
 		UserAgentVersion:          version,
 		TerraformVersion:          terraformVersion,
-		MaxRetries:                awsclient.DefaultMaxRetries,
 	}
 	if !m.MaxRetries.IsNull() {
 		cfg.MaxRetries = int(m.MaxRetries.ValueInt64())

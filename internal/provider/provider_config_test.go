@@ -263,10 +263,10 @@ func TestAccProvider_maxRetriesBoundsServerErrors(t *testing.T) {
   secret_key = "static-secret"
   max_retries = 2`),
 			ExpectError: regexp.MustCompile(`DescribeTargetGroups`),
-			Check:       nil,
 		}},
 	})
-	if n := len(f.sim.Recorder().Calls("DescribeTargetGroups")); n != 2 {
-		t.Fatalf("%d DescribeTargetGroups attempts with max_retries = 2", n)
+	// max_retries counts retries after the first attempt, as in hashicorp/aws.
+	if n := len(f.sim.Recorder().Calls("DescribeTargetGroups")); n != 3 {
+		t.Fatalf("%d DescribeTargetGroups attempts with max_retries = 2, want 3", n)
 	}
 }

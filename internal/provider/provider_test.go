@@ -87,7 +87,7 @@ provider "rolling" {
 }
 
 // web seeds a target group with n instances on version v1 (tagged as
-// deployed by us) and returns the group's ARN and the instance ids.
+// deployed by us) and returns the group's ARN and the instance ids, sorted.
 func (f *testFleet) web(n int, version string) (string, []string) {
 	arn := f.sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
 	ids := f.sim.AddInstances(fleetsim.InstanceConfig{
@@ -96,6 +96,7 @@ func (f *testFleet) web(n int, version string) (string, []string) {
 		Tags:            map[string]string{"rolling:version": version, "Name": "web"},
 		TargetGroupARNs: []string{arn},
 	})
+	sort.Strings(ids)
 	return arn, ids
 }
 
