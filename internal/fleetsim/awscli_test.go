@@ -41,6 +41,7 @@ func awsCLI(t *testing.T, url string, out any, args ...string) {
 }
 
 func TestAWSCLI_elbv2DescribeTargetHealth(t *testing.T) {
+	t.Parallel()
 	s, _, url := newFrozenSim(t, Options{})
 	arn := s.AddTargetGroup(TargetGroupConfig{Name: "web"})
 	ids := s.AddInstances(InstanceConfig{Count: 2, AppVersion: "v1", TargetGroupARNs: []string{arn}})
@@ -57,6 +58,7 @@ func TestAWSCLI_elbv2DescribeTargetHealth(t *testing.T) {
 }
 
 func TestAWSCLI_ssmSendCommandAndGetInvocation(t *testing.T) {
+	t.Parallel()
 	s, _, url := newFrozenSim(t, Options{})
 	ids := s.AddInstances(InstanceConfig{Count: 1, AppVersion: "v1"})
 	var sent struct {
@@ -76,6 +78,7 @@ func TestAWSCLI_ssmSendCommandAndGetInvocation(t *testing.T) {
 }
 
 func TestAWSCLI_cloudwatchDescribeAlarmsAndEC2(t *testing.T) {
+	t.Parallel()
 	s, _, url := newFrozenSim(t, Options{})
 	s.AddAlarm("web-5xx", "ALARM")
 	ids := s.AddInstances(InstanceConfig{Count: 1, AppVersion: "v1", Tags: map[string]string{"Name": "web"}})

@@ -77,8 +77,9 @@ func (r *Recorder) healthyChangedLocked(tg *targetGroup) {
 		return
 	}
 	now := r.sim.now
-	if n := len(rec.timeline); n > 0 && rec.timeline[n-1].At.Equal(now) {
-		rec.timeline[n-1].Healthy = tg.healthy
+	if n := len(rec.timeline); n > 0 && r.sim.seeding && rec.pristine {
+		// Seeding builds the starting point; it is not a change over time.
+		rec.timeline[n-1] = TimelinePoint{At: now, Healthy: tg.healthy}
 	} else {
 		if len(rec.timeline) >= maxTimelinePoints {
 			rec.timeline = append(rec.timeline[:0], rec.timeline[len(rec.timeline)/2:]...)
