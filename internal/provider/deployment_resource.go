@@ -622,29 +622,17 @@ func lastRolloutValue(res rollout.Result, diags *diag.Diagnostics) types.Object 
 	return obj
 }
 
-// rolloutErrorDetail says what failed and what was done about it.
+// rolloutErrorDetail says what failed, what was done about it (the
+// engine's error lists both, instance by instance) and what happens next.
 func rolloutErrorDetail(res rollout.Result, err error) string {
-	var b strings.Builder
-	b.WriteString(err.Error())
-	var out, rolled []string
+	next := "The state records which instance runs which version: the next plan shows what is left and the next apply resumes."
 	for _, o := range res.Instances {
 		if o.OutOfService {
-			out = append(out, o.ID)
-		}
-		if o.Status == rollout.InstanceRolledBack {
-			rolled = append(rolled, o.ID)
+			next += " Instances left out of service are recovered first."
+			break
 		}
 	}
-	fmt.Fprintf(&b, "\n\n%d updated, %d failed, %d rolled back, %d not reached.",
-		res.Count(rollout.InstanceUpdated), res.Count(rollout.InstanceFailed), len(rolled), res.Count(rollout.InstancePending))
-	if len(rolled) > 0 {
-		fmt.Fprintf(&b, "\nRolled back to the previous version: %s.", strings.Join(rolled, ", "))
-	}
-	if len(out) > 0 {
-		fmt.Fprintf(&b, "\nLeft OUT OF SERVICE (deregistered, tagged rolling:phase): %s. The next apply recovers them.", strings.Join(out, ", "))
-	}
-	b.WriteString("\nThe state records which instance runs which version; the next plan shows what is left and the next apply resumes.")
-	return b.String()
+	return err.Error() + "\n\n" + next
 }
 
 // logObserver turns engine events into tflog entries: Info per batch, Debug

@@ -27,6 +27,7 @@ type deployment struct {
 	Strategy     string // body of the strategy block
 	Failure      string // body of the failure block
 	Extra        string // more arguments
+	StepTimeout  string // timeout of the deploy step; "" = the default
 }
 
 func (f *testFleet) config(d deployment) string {
@@ -37,6 +38,10 @@ func (f *testFleet) config(d deployment) string {
 	strategy := d.Strategy
 	if strategy == "" {
 		strategy = "batch_size = 2\n    min_healthy_percent = 60\n    order = \"sorted\""
+	}
+	timeout := ""
+	if d.StepTimeout != "" {
+		timeout = fmt.Sprintf("timeout = %q", d.StepTimeout)
 	}
 	return f.providerConfig() + fmt.Sprintf(`
 resource "rolling_deployment" "web" {
@@ -51,6 +56,7 @@ resource "rolling_deployment" "web" {
   step {
     name     = "deploy"
     commands = ["app deploy %s"]
+    %s
   }
   step {
     name     = "start"
@@ -68,7 +74,7 @@ resource "rolling_deployment" "web" {
     %s
   }
 }
-`, strings.Join(quoted, ", "), d.Version, d.Extra, d.Version, strategy, d.Failure)
+`, strings.Join(quoted, ", "), d.Version, d.Extra, d.Version, timeout, strategy, d.Failure)
 }
 
 // stateBatches reads planned_batches from the state.
@@ -454,5 +460,63 @@ data "rolling_target_group" "web" {
 				})),
 			},
 		}},
+	})
+}
+
+func TestAccRollingDeployment_timeoutStopsCleanlyAndNextApplyRecovers(t *testing.T) {
+	f := newTestFleet(t)
+	tg, ids := f.web(6, "v1")
+	v1 := deployment{TargetGroups: []string{tg}, Version: "v1", Failure: "rollback = false"}
+	v2 := deployment{TargetGroups: []string{tg}, Version: "v2", Failure: "rollback = false"}
+	v2Timeout := v2
+	v2Timeout.Extra = "timeouts {\n    update = \"2s\"\n  }"
+	v2Timeout.StepTimeout = "48h"
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(v1)},
+			{
+				// The deploy step hangs on the first batch; the update timeout
+				// cancels the rollout.
+				PreConfig:   func() { f.sim.Faults().HangCommands("app deploy v2", ids[0], ids[1]) },
+				Config:      f.config(v2Timeout),
+				ExpectError: regexp.MustCompile(`(?s)cancelled`),
+			},
+			{
+				PreConfig: func() {
+					rec := f.sim.Recorder()
+					if len(rec.Calls("CancelCommand")) == 0 {
+						t.Errorf("the hanging commands were not cancelled")
+					}
+					if min := rec.MinInService(tg); min < 4 {
+						t.Errorf("capacity fell to %d, floor 4", min)
+					}
+					for _, id := range ids[2:] {
+						snap, _ := f.sim.Instance(id)
+						if snap.AppVersion != "v1" || snap.Targets[tg] != "healthy" || snap.Tags["rolling:phase"] != "" {
+							t.Errorf("%s not reached by the cancelled rollout but ended %+v", id, snap)
+						}
+					}
+					for _, id := range ids[:2] {
+						snap, _ := f.sim.Instance(id)
+						if snap.Targets[tg] == "healthy" && snap.Tags["rolling:phase"] != "" {
+							t.Errorf("%s is healthy in service but still tagged out of service: %v", id, snap.Tags)
+						}
+					}
+					f.sim.Faults().Clear()
+				},
+				Config: f.config(v2),
+				Check: func(*terraform.State) error {
+					for _, id := range ids {
+						snap, _ := f.sim.Instance(id)
+						if snap.AppVersion != "v2" || snap.Targets[tg] != "healthy" || snap.Tags["rolling:phase"] != "" {
+							return fmt.Errorf("%s after the recovering apply: %+v", id, snap)
+						}
+					}
+					return nil
+				},
+			},
+		},
 	})
 }

@@ -34,6 +34,12 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	motoserver.Stop()
+	if code == 0 && os.Getenv("TF_ACC") != "" {
+		if err := checkDocumentedActions("../../examples/iam/policy.json"); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
@@ -55,6 +61,7 @@ func newTestFleetWithCredentials(t *testing.T, creds map[string]string) *testFle
 	sim := fleetsim.New(fleetsim.Options{TimeScale: testTimeScale, RandSeed: 1, Credentials: creds})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() {
+		recordUsedActions(sim)
 		srv.Close()
 		sim.Close()
 	})
