@@ -216,7 +216,7 @@ func requestTargets(req *apiRequest) ([]targetKey, *apiError) {
 	return out, nil
 }
 
-func writeTargetHealth(x *xmlw, key targetKey, state, reason string) {
+func (s *Sim) writeTargetHealth(x *xmlw, key targetKey, state, reason string) {
 	x.open("member")
 	x.open("Target")
 	x.leaf("Id", key.id)
@@ -230,6 +230,9 @@ func writeTargetHealth(x *xmlw, key targetKey, state, reason string) {
 		desc := reasonDescriptions[reason]
 		if reason == ReasonInvalidState {
 			desc = "Target is in the stopped state"
+			if inst := s.instances[key.id]; inst != nil && inst.state == StateTerminated {
+				desc = "Target is in the terminated state"
+			}
 		}
 		x.leaf("Description", desc)
 	}
@@ -249,7 +252,7 @@ func (s *Sim) elbDescribeTargetHealth(req *apiRequest, x *xmlw) *apiError {
 	x.open("TargetHealthDescriptions")
 	if len(keys) == 0 {
 		for _, t := range sortedTargets(tg) {
-			writeTargetHealth(x, t.key, t.state, t.reason)
+			s.writeTargetHealth(x, t.key, t.state, t.reason)
 		}
 	} else {
 		for _, k := range keys {
@@ -263,7 +266,7 @@ func (s *Sim) elbDescribeTargetHealth(req *apiRequest, x *xmlw) *apiError {
 				if t.key.id == k.id && (k.port == 0 || k.port == t.key.port) {
 					matched = true
 					reason := t.reason
-					writeTargetHealth(x, t.key, t.state, reason)
+					s.writeTargetHealth(x, t.key, t.state, reason)
 				}
 			}
 			if !matched {
@@ -272,7 +275,7 @@ func (s *Sim) elbDescribeTargetHealth(req *apiRequest, x *xmlw) *apiError {
 					port = tg.port
 				}
 				state, reason := TargetUnused, ReasonNotRegistered
-				writeTargetHealth(x, targetKey{k.id, port}, state, reason)
+				s.writeTargetHealth(x, targetKey{k.id, port}, state, reason)
 			}
 		}
 	}

@@ -198,6 +198,16 @@ func (s *Sim) ssmSendCommand(req *apiRequest) (any, *apiError) {
 	}
 	req.call.CommandID = c.id
 	req.call.InstanceIDs = ids
+	req.call.Params["DocumentVersion"] = version
+	req.call.Params["TimeoutSeconds"] = strconv.Itoa(timeout)
+	req.call.Params["MaxConcurrency"] = c.maxConcurrency
+	req.call.Params["MaxErrors"] = c.maxErrors
+	if v := params["executionTimeout"]; len(v) > 0 {
+		req.call.Params["executionTimeout"] = v[0]
+	}
+	if v := params["commands"]; len(v) > 0 {
+		req.call.Params["commands"] = strings.Join(v, "\n")
+	}
 	s.sendCommandLocked(c)
 	return map[string]any{"Command": s.commandJSON(c)}, nil
 }

@@ -59,3 +59,9 @@ func ctx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return c
 }
+
+func newBenchServer(b *testing.B, s *Sim) string {
+	srv := httptest.NewServer(s)
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
