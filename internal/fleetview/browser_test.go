@@ -3,7 +3,6 @@ package fleetview
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -67,10 +66,8 @@ func waitPhase(t *testing.T, ctx context.Context, id string, phase Phase) {
 func TestPage_gridShowsInstancesAndFollowsPhaseChanges(t *testing.T) {
 	ctx := browser(t)
 	sim, tg, ids := seededFleet(t, 3)
-	api := httptest.NewServer(sim)
-	defer api.Close()
-	page := httptest.NewServer(Handler(sim, Options{Title: "browser test", MinHealthyPercent: 50, Interval: 50 * time.Millisecond}))
-	defer page.Close()
+	api := serve(t, sim)
+	page := serve(t, Handler(sim, Options{Title: "browser test", MinHealthyPercent: 50, Interval: 50 * time.Millisecond}))
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(page.URL)); err != nil {
 		t.Fatal(err)

@@ -28,10 +28,21 @@ func seededFleet(t *testing.T, n int) (*fleetsim.Sim, string, []string) {
 	return sim, tg, ids
 }
 
+// serve runs h until the test ends. Client connections are cut first: an
+// open event stream would otherwise keep httptest's Close waiting forever.
+func serve(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return srv
+}
+
 func TestFleetJSON_listsEveryInstanceWithItsPhaseAndTheFloor(t *testing.T) {
 	sim, _, ids := seededFleet(t, 4)
-	srv := httptest.NewServer(Handler(sim, Options{Title: "demo", MinHealthyPercent: 75}))
-	defer srv.Close()
+	srv := serve(t, Handler(sim, Options{Title: "demo", MinHealthyPercent: 75}))
 
 	resp, err := http.Get(srv.URL + "/fleet.json")
 	if err != nil {
@@ -60,8 +71,7 @@ func TestFleetJSON_listsEveryInstanceWithItsPhaseAndTheFloor(t *testing.T) {
 
 func TestEvents_streamsAFrameAndTheNextChange(t *testing.T) {
 	sim, _, ids := seededFleet(t, 2)
-	srv := httptest.NewServer(Handler(sim, Options{Interval: 20 * time.Millisecond}))
-	defer srv.Close()
+	srv := serve(t, Handler(sim, Options{Interval: 20 * time.Millisecond}))
 
 	resp, err := http.Get(srv.URL + "/events")
 	if err != nil {
@@ -72,6 +82,8 @@ func TestEvents_streamsAFrameAndTheNextChange(t *testing.T) {
 		t.Fatalf("Content-Type = %q, want text/event-stream", ct)
 	}
 	frames := make(chan Fleet)
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
 		defer close(frames)
 		sc := bufio.NewScanner(resp.Body)
@@ -86,7 +98,11 @@ func TestEvents_streamsAFrameAndTheNextChange(t *testing.T) {
 				t.Errorf("frame is not a Fleet: %v", err)
 				return
 			}
-			frames <- f
+			select {
+			case frames <- f:
+			case <-done:
+				return
+			}
 		}
 	}()
 	next := func(what string, ok func(Fleet) bool) {
@@ -117,8 +133,7 @@ func TestEvents_streamsAFrameAndTheNextChange(t *testing.T) {
 
 func TestPage_isSelfContained(t *testing.T) {
 	sim, _, _ := seededFleet(t, 1)
-	srv := httptest.NewServer(Handler(sim, Options{}))
-	defer srv.Close()
+	srv := serve(t, Handler(sim, Options{}))
 
 	resp, err := http.Get(srv.URL + "/")
 	if err != nil {

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer collects output written by the demo and by terraform's pipes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestDemo_nonInteractiveRunMeetsEveryExpectation is `DEMO_NONINTERACTIVE=1
+// make demo` as CI runs it: the real terraform, the provider built from this
+// tree, the simulator in-process. run fails unless v1 is adopted, v2 reaches
+// every instance in planned batches, v3 fails on one instance and everything
+// is back on v2, and the plan after a scale-out shows the new instance.
+func TestDemo_nonInteractiveRunMeetsEveryExpectation(t *testing.T) {
+	if os.Getenv("TF_ACC") != "1" {
+		t.Skip("end-to-end demo with the real terraform: set TF_ACC=1 (make test does)")
+	}
+	tf, err := exec.LookPath("terraform")
+	if err != nil {
+		t.Fatalf("TF_ACC=1 but terraform is not on PATH: %v", err)
+	}
+	cfg := defaultConfig(false)
+	cfg.Terraform = tf
+	out := &syncBuffer{}
+	cfg.Out = out
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	start := time.Now()
+	err = run(ctx, cfg)
+	t.Logf("demo took %s", time.Since(start).Round(time.Second))
+	if err != nil {
+		t.Fatalf("demo failed: %v\n--- demo output ---\n%s", err, out)
+	}
+	for _, want := range []string{
+		"planned_batches:",            // the v2 schedule, read from the saved plan
+		"Error:",                      // v3's failure as terraform prints it
+		"rolled_back",                 // the rollout report after v3
+		"Plan: 0 to add, 1 to change", // the drift plan
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q\n--- demo output ---\n%s", want, out)
+		}
+	}
+}
+
+func TestCLIConfig_overridesTheProviderAddressWithTheBuildDir(t *testing.T) {
+	got := cliConfig("/tmp/x")
+	want := `provider_installation {
+  dev_overrides {
+    "registry.terraform.io/rollingdeploy/rolling" = "/tmp/x"
+  }
+  direct {}
+}
+`
+	if got != want {
+		t.Errorf("cliConfig =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestTerraformEnv_isolatesTheDemoFromTheUsersAWSAndCLISettings(t *testing.T) {
+	env := terraformEnv([]string{
+		"PATH=/usr/bin", "AWS_PROFILE=prod", "AWS_ACCESS_KEY_ID=AKIA", "TF_CLI_CONFIG_FILE=/home/u/.terraformrc",
+		"TF_CLI_ARGS_apply=-parallelism=1", "ROLLING_TIME_SCALE=1", "HOME=/home/u",
+	}, "/tmp/demo/terraformrc", 0.005)
+	got := strings.Join(env, "\n")
+	for _, gone := range []string{"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "/home/u/.terraformrc", "TF_CLI_ARGS_apply", "ROLLING_TIME_SCALE=1\n"} {
+		if strings.Contains(got+"\n", gone) {
+			t.Errorf("environment keeps %q:\n%s", gone, got)
+		}
+	}
+	for _, want := range []string{"PATH=/usr/bin", "HOME=/home/u", "TF_CLI_CONFIG_FILE=/tmp/demo/terraformrc", "ROLLING_TIME_SCALE=0.005", "CHECKPOINT_DISABLE=1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("environment lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// A cancelled run (Ctrl-C) must not leave terraform's children behind: the
+// provider plugin is a child of terraform, not of the demo.
+func TestRunGroup_cancelStopsTheWholeProcessGroup(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The shell ignores SIGINT only if told to; its background child is the
+	// stand-in for the provider plugin.
+	cmd := exec.CommandContext(ctx, "sh", "-c", `sleep 60 & echo $! ; wait`)
+	var out syncBuffer
+	cmd.Stdout = &out
+	done := make(chan error, 1)
+	go func() {
+		_, err := runGroup(ctx, cmd)
+		done <- err
+	}()
+	var child string
+	for deadline := time.Now().Add(5 * time.Second); child == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		child = strings.TrimSpace(out.String())
+	}
+	if child == "" {
+		t.Fatal("the shell never reported its child")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("runGroup returned no error for a cancelled command")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("runGroup did not return after cancel")
+	}
+	// The child (not the shell we started) must be gone too.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err := exec.Command("kill", "-0", child).Run(); err != nil {
+			return
+		}
+	}
+	t.Errorf("child process %s of the cancelled command is still running", child)
+}
