@@ -53,9 +53,12 @@
 //     are the model's predicate (instance running, app started, version not
 //     marked never-healthy), not HTTP requests. Target.NotInUse is not
 //     modelled.
-//   - SSM documents other than AWS-RunShellScript only wait their run time.
-//     An instance whose agent is offline gets Undeliverable (Status Failed)
-//     at delivery; AWS may retry for a while first. A command whose failures
+//   - SSM documents other than AWS-RunShellScript only wait their run time
+//     and echo their parameters to stdout. Delivery to an offline agent is
+//     retried every 5 simulated seconds (Delayed) and ends Undeliverable
+//     (Status Failed) after Timing.Undeliverable, or Delivery Timed Out if
+//     TimeoutSeconds comes first; AWS's retry schedule is not documented.
+//     A command whose failures
 //     stay within MaxErrors ends Success/"Incomplete" (the Status AWS uses
 //     there is unverified).
 //   - Auto Scaling: EnteringStandby lasts until draining ends in every

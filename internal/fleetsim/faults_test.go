@@ -136,6 +136,21 @@ func TestFaults_hangingCommandTimesOutAndCanBeCancelled(t *testing.T) {
 	}
 }
 
+func TestFaults_agentBackOnlineWhileDelayedGetsTheCommand(t *testing.T) {
+	s, cfg, _ := newFrozenSim(t, Options{})
+	ids := s.AddInstances(InstanceConfig{Count: 1, AppVersion: "v1", AgentOffline: true})
+	c := ssm.NewFromConfig(cfg)
+	cmd := runShell(t, c, ids, "echo hi")
+	s.Advance(10 * time.Second)
+	if err := s.Faults().SetAgentOnline(ids[0], true); err != nil {
+		t.Fatal(err)
+	}
+	s.Advance(time.Minute)
+	if inv := getInvocation(t, c, cmd, ids[0]); inv.Status != ssmtypes.CommandInvocationStatusSuccess {
+		t.Fatalf("%s %s", inv.Status, *inv.StatusDetails)
+	}
+}
+
 func TestFaults_agentOfflineIsUndeliverableAndQueuedInvocationsDeliveryTimeOut(t *testing.T) {
 	s, cfg, _ := newFrozenSim(t, Options{})
 	ids := s.AddInstances(InstanceConfig{Count: 3, AppVersion: "v1"})
@@ -144,8 +159,13 @@ func TestFaults_agentOfflineIsUndeliverableAndQueuedInvocationsDeliveryTimeOut(t
 	}
 	c := ssm.NewFromConfig(cfg)
 	cmd := runShell(t, c, ids[:1], "echo hi")
-	s.Advance(time.Minute)
+	s.Advance(10 * time.Second)
 	inv := getInvocation(t, c, cmd, ids[0])
+	if inv.Status != ssmtypes.CommandInvocationStatusDelayed || *inv.StatusDetails != "Delayed" {
+		t.Fatalf("offline agent while retrying: %s %s", inv.Status, *inv.StatusDetails)
+	}
+	s.Advance(time.Minute)
+	inv = getInvocation(t, c, cmd, ids[0])
 	if inv.Status != ssmtypes.CommandInvocationStatusFailed || *inv.StatusDetails != "Undeliverable" {
 		t.Fatalf("offline agent: %s %s", inv.Status, *inv.StatusDetails)
 	}

@@ -61,6 +61,7 @@ type SeedTiming struct {
 	Delivery      Duration `json:"delivery,omitempty"`
 	InvocationLag Duration `json:"invocation_lag,omitempty"`
 	Launch        Duration `json:"launch,omitempty"`
+	Undeliverable Duration `json:"undeliverable,omitempty"`
 }
 
 // SeedTargetGroup is TargetGroupConfig in the seed file.
@@ -213,7 +214,8 @@ func (s *Sim) ApplySeed(sd Seed) error {
 	}
 	if sd.Timing != nil {
 		s.SetTiming(Timing{StepMean: time.Duration(sd.Timing.StepMean), StepSigma: sd.Timing.StepSigma,
-			Delivery: time.Duration(sd.Timing.Delivery), InvocationLag: time.Duration(sd.Timing.InvocationLag), Launch: time.Duration(sd.Timing.Launch)})
+			Delivery: time.Duration(sd.Timing.Delivery), InvocationLag: time.Duration(sd.Timing.InvocationLag), Launch: time.Duration(sd.Timing.Launch),
+			Undeliverable: time.Duration(sd.Timing.Undeliverable)})
 	}
 	arns := map[string]string{}
 	for _, tg := range sd.TargetGroups {

@@ -239,13 +239,16 @@ type Timing struct {
 	// InvocationDoesNotExist after SendCommand (AWS is eventually
 	// consistent); default 0.
 	InvocationLag time.Duration
-	// Launch is how long a new instance stays pending (ASG replacements,
-	// ExitStandby's Pending state); default 20s.
+	// Launch is how long a new instance launched by an Auto Scaling group
+	// stays pending; default 20s.
 	Launch time.Duration
+	// Undeliverable is how long delivery to an offline agent is retried
+	// (invocation Delayed) before it ends Undeliverable; default 30s.
+	Undeliverable time.Duration
 }
 
 func defaultTiming() Timing {
-	return Timing{StepMean: 2 * time.Second, Delivery: 500 * time.Millisecond, Launch: 20 * time.Second}
+	return Timing{StepMean: 2 * time.Second, Delivery: 500 * time.Millisecond, Launch: 20 * time.Second, Undeliverable: 30 * time.Second}
 }
 
 // SetTiming replaces the timing model; zero fields keep their defaults
@@ -260,6 +263,9 @@ func (s *Sim) SetTiming(t Timing) {
 	}
 	if t.Launch <= 0 {
 		t.Launch = d.Launch
+	}
+	if t.Undeliverable <= 0 {
+		t.Undeliverable = d.Undeliverable
 	}
 	if t.StepSigma < 0 || math.IsNaN(t.StepSigma) {
 		t.StepSigma = 0

@@ -1,6 +1,7 @@
 package fleetsim
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -94,6 +95,7 @@ func (d *document) resolveVersion(v string) (string, bool) {
 // Invocation statuses and status details as SSM reports them.
 const (
 	InvPending    = "Pending"
+	InvDelayed    = "Delayed"
 	InvInProgress = "InProgress"
 	InvSuccess    = "Success"
 	InvFailed     = "Failed"
@@ -101,6 +103,7 @@ const (
 	InvCancelled  = "Cancelled"
 
 	DetailsPending          = "Pending"
+	DetailsDelayed          = "Delayed"
 	DetailsInProgress       = "In Progress"
 	DetailsSuccess          = "Success"
 	DetailsFailed           = "Failed"
@@ -159,7 +162,7 @@ type invocation struct {
 
 func (inv *invocation) done() bool {
 	switch inv.status {
-	case InvPending, InvInProgress:
+	case InvPending, InvDelayed, InvInProgress:
 		return false
 	}
 	return true
@@ -213,7 +216,7 @@ func (s *Sim) sendCommandLocked(c *command) {
 	// Delivery timeout: invocations that could not start in time.
 	s.after(time.Duration(c.timeoutSeconds)*time.Second, func() {
 		for _, inv := range c.invocations {
-			if inv.status == InvPending {
+			if inv.status == InvPending || inv.status == InvDelayed {
 				inv.finishLocked(s, InvTimedOut, DetailsDeliveryTimedOut, -1)
 			}
 		}
@@ -232,7 +235,7 @@ func (s *Sim) pumpCommandLocked(c *command) {
 	maxErr, _ := parseLimit(c.maxErrors, n, 0)
 	running := 0
 	for _, inv := range c.invocations {
-		if inv.status == InvInProgress || inv.status == InvPending && inv.slot {
+		if inv.status == InvInProgress || (inv.status == InvPending || inv.status == InvDelayed) && inv.slot {
 			running++
 		}
 	}
@@ -297,37 +300,54 @@ func (s *Sim) settleCommandLocked(c *command, maxErr int) {
 }
 
 // deliverLocked hands an invocation to the agent after the delivery delay.
-// An instance whose agent is offline (or that is not running) never gets it:
-// Undeliverable, which does not count toward MaxErrors.
+// While the agent is offline (or the instance not running) the invocation is
+// Delayed and delivery is retried; after Timing.Undeliverable it gives up as
+// Undeliverable (Status Failed), which does not count toward MaxErrors, unless
+// the delivery timeout (TimeoutSeconds) ends it first.
 func (s *Sim) deliverLocked(inv *invocation) {
 	inv.slot = true
 	gen := inv.gen
-	s.after(s.timing.Delivery, func() {
-		if inv.gen != gen || inv.status != InvPending {
+	firstTry := s.now.Add(s.timing.Delivery)
+	var attempt func()
+	attempt = func() {
+		if inv.gen != gen || (inv.status != InvPending && inv.status != InvDelayed) {
 			return
 		}
 		inst := s.instances[inv.instanceID]
 		if inst == nil || !inst.agentOnline || inst.state != StateRunning {
-			inv.finishLocked(s, InvFailed, DetailsUndeliverable, -1)
+			if !s.now.Before(firstTry.Add(s.timing.Undeliverable)) {
+				inv.finishLocked(s, InvFailed, DetailsUndeliverable, -1)
+				return
+			}
+			inv.status, inv.details = InvDelayed, DetailsDelayed
+			s.after(deliveryRetry, attempt)
 			return
 		}
-		inv.status, inv.details = InvInProgress, DetailsInProgress
-		inv.startedAt = s.now
-		s.settleCommandLocked(inv.cmd, 0)
-		exec := 3600 * time.Second
-		if v := inv.cmd.params["executionTimeout"]; len(v) > 0 {
-			if secs, err := strconv.ParseFloat(strings.TrimSpace(v[0]), 64); err == nil && secs > 0 {
-				exec = time.Duration(secs * float64(time.Second))
-			}
+		s.startInvocationLocked(inv)
+	}
+	s.after(s.timing.Delivery, attempt)
+}
+
+// deliveryRetry is how often delivery to an unreachable agent is retried.
+const deliveryRetry = 5 * time.Second
+
+func (s *Sim) startInvocationLocked(inv *invocation) {
+	inv.status, inv.details = InvInProgress, DetailsInProgress
+	inv.startedAt = s.now
+	s.settleCommandLocked(inv.cmd, 0)
+	exec := 3600 * time.Second
+	if v := inv.cmd.params["executionTimeout"]; len(v) > 0 {
+		if secs, err := strconv.ParseFloat(strings.TrimSpace(v[0]), 64); err == nil && secs > 0 && secs < 1e7 {
+			exec = time.Duration(secs * float64(time.Second))
 		}
-		g := inv.gen
-		s.after(exec, func() {
-			if inv.gen == g && inv.status == InvInProgress {
-				inv.finishLocked(s, InvTimedOut, DetailsExecTimedOut, -1)
-			}
-		})
-		s.runLineLocked(inv)
+	}
+	g := inv.gen
+	s.after(exec, func() {
+		if inv.gen == g && inv.status == InvInProgress {
+			inv.finishLocked(s, InvTimedOut, DetailsExecTimedOut, -1)
+		}
 	})
+	s.runLineLocked(inv)
 }
 
 func (inv *invocation) lines() []string {
@@ -373,7 +393,13 @@ func (s *Sim) runLineLocked(inv *invocation) {
 			inv.finishLocked(s, InvFailed, DetailsFailed, -1)
 			return
 		}
-		code := s.applyLineLocked(inv, inst, line)
+		code := 0
+		if inv.cmd.shell {
+			code = s.applyLineLocked(inv, inst, line)
+		} else {
+			params, _ := json.Marshal(inv.cmd.params)
+			appendCapped(&inv.stdout, fmt.Sprintf("%s ran with parameters %s\n", inv.cmd.docName, params), maxStdout)
+		}
 		if code != 0 {
 			inv.finishLocked(s, InvFailed, DetailsFailed, code)
 			return

@@ -203,3 +203,36 @@ func TestSSM_describeInstanceInformationAndDocument(t *testing.T) {
 		t.Fatalf("document %v %+v", err, doc)
 	}
 }
+
+func TestSSM_seededDocumentRunsForTheModelledTimeAndRecordsParameters(t *testing.T) {
+	s, cfg, _ := newFrozenSim(t, Options{})
+	s.AddDocument(DocumentConfig{Name: "Web-Deploy", Versions: 2, Parameters: []string{"version"}})
+	s.SetTiming(Timing{StepMean: 10 * time.Second})
+	ids := s.AddInstances(InstanceConfig{Count: 1, AppVersion: "v1"})
+	c := ssm.NewFromConfig(cfg)
+	out, err := c.SendCommand(ctx(t), &ssm.SendCommandInput{DocumentName: aws.String("Web-Deploy"), DocumentVersion: aws.String("1"),
+		InstanceIds: ids, Parameters: map[string][]string{"version": {"v7"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := *out.Command.CommandId
+	s.Advance(5 * time.Second)
+	if inv := getInvocation(t, c, cmd, ids[0]); inv.Status != ssmtypes.CommandInvocationStatusInProgress {
+		t.Fatalf("at 5s: %s", inv.Status)
+	}
+	s.Advance(6 * time.Second)
+	inv := getInvocation(t, c, cmd, ids[0])
+	if inv.Status != ssmtypes.CommandInvocationStatusSuccess || !strings.Contains(*inv.StandardOutputContent, `"version":["v7"]`) || *inv.DocumentVersion != "1" {
+		t.Fatalf("%s %q", inv.Status, *inv.StandardOutputContent)
+	}
+	_, err = c.SendCommand(ctx(t), &ssm.SendCommandInput{DocumentName: aws.String("Web-Deploy"), DocumentVersion: aws.String("3"), InstanceIds: ids})
+	var bad *ssmtypes.InvalidDocumentVersion
+	if !errors.As(err, &bad) {
+		t.Fatalf("want InvalidDocumentVersion, got %v", err)
+	}
+	_, err = c.SendCommand(ctx(t), &ssm.SendCommandInput{DocumentName: aws.String("Web-Deploy"), InstanceIds: ids, Parameters: map[string][]string{"nope": {"x"}}})
+	var badParams *ssmtypes.InvalidParameters
+	if !errors.As(err, &badParams) {
+		t.Fatalf("want InvalidParameters, got %v", err)
+	}
+}
