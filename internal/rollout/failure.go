@@ -111,7 +111,8 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 				continue
 			}
 			e.closePhase(st, now)
-			st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, false, ierr, now
+			// It never left, so it is as much out of service as before.
+			st.outcome.Status, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, ierr, now
 		case actRestore:
 			st.onRestore, st.restoreErr = InstanceFailed, ierr
 			if g.kind == kindRollback {
@@ -127,7 +128,10 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 			if g.kind == kindRestore && st.onRestore == "" {
 				// An earlier run's instance that is not healthy: it stays
 				// out, costs no capacity, and is deployed like the others.
+				// Until then it is reported out of service.
 				st.out, st.available = false, false
+				st.outcome.OutOfService = true
+				e.closePhase(st, now)
 				continue
 			}
 			if st.restoreErr != nil {
@@ -263,9 +267,15 @@ func (e *engine) restoreAfterCancel(g *group, ids []string) {
 // takeOut removes instances that are registered again but must stay out:
 // they failed to become or stay healthy.
 func (e *engine) takeOut(ids []string) {
-	for arn, targets := range e.ownTargets(ids) {
-		if err := e.ports.LB.Deregister(e.ctx, arn, targets); err != nil {
-			e.portErrs = append(e.portErrs, fmt.Errorf("deregistering failed instances from %s: %w", arn, e.mask.Err(err)))
+	own := e.ownTargets(ids)
+	for _, arn := range sortedKeys(own) {
+		targets := own[arn]
+		failed := e.eachInstance(targetIDs(targets), func(ids []string) error {
+			return e.ports.LB.Deregister(e.ctx, arn, targetsOf(targets, ids))
+		})
+		for _, id := range sortedKeys(failed) {
+			err := failed[id]
+			e.portErrs = append(e.portErrs, fmt.Errorf("deregistering failed instance %s from %s: %w", id, arn, e.mask.Err(err)))
 		}
 	}
 	byASG := map[string][]string{}

@@ -178,17 +178,24 @@ func (e *engine) leave(g *group, now time.Time) {
 	}
 	for _, name := range sortedKeys(byASG) {
 		ids := byASG[name]
-		if err := e.ports.Standby.EnterStandby(e.ctx, name, ids); err != nil {
-			e.fail(g, ids, failure{phase: PhaseDraining, err: fmt.Errorf("entering standby in %s: %w", name, err), restore: true})
-			continue
-		}
+		failed := e.eachInstance(ids, func(ids []string) error { return e.ports.Standby.EnterStandby(e.ctx, name, ids) })
 		for _, id := range ids {
+			if err, bad := failed[id]; bad {
+				e.fail(g, []string{id}, failure{phase: PhaseDraining, err: fmt.Errorf("entering standby in %s: %w", name, err), restore: true})
+				continue
+			}
 			e.insts[id].inStandby = true
 		}
 	}
-	for arn, targets := range e.ownTargets(g.members) {
-		if err := e.ports.LB.Deregister(e.ctx, arn, targets); err != nil {
-			e.fail(g, targetIDs(targets), failure{phase: PhaseDraining, err: fmt.Errorf("deregistering from %s: %w", arn, err), restore: true})
+	own := e.ownTargets(g.members)
+	for _, arn := range sortedKeys(own) {
+		targets := own[arn]
+		failed := e.eachInstance(targetIDs(targets), func(ids []string) error {
+			return e.ports.LB.Deregister(e.ctx, arn, targetsOf(targets, ids))
+		})
+		for _, id := range sortedKeys(failed) {
+			err := failed[id]
+			e.fail(g, []string{id}, failure{phase: PhaseDraining, err: fmt.Errorf("deregistering from %s: %w", arn, err), restore: true})
 		}
 	}
 	if len(g.members) == 0 {
@@ -221,6 +228,45 @@ func (e *engine) ownTargets(ids []string) map[string][]Target {
 				continue
 			}
 			out[arn] = append(out[arn], ts...)
+		}
+	}
+	return out
+}
+
+// eachInstance makes one call for all ids and, only if it fails, one call
+// per instance, so that one bad instance (terminated, say: AWS rejects the
+// whole call) does not keep the healthy ones of its batch out. It returns the
+// error of each instance that still failed.
+func (e *engine) eachInstance(ids []string, call func(ids []string) error) map[string]error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := call(ids)
+	if err == nil {
+		return nil
+	}
+	failed := map[string]error{}
+	if len(ids) == 1 {
+		failed[ids[0]] = err
+		return failed
+	}
+	for _, id := range ids {
+		if err := call([]string{id}); err != nil {
+			failed[id] = err
+		}
+	}
+	return failed
+}
+
+func targetsOf(ts []Target, ids []string) []Target {
+	keep := map[string]bool{}
+	for _, id := range ids {
+		keep[id] = true
+	}
+	var out []Target
+	for _, t := range ts {
+		if keep[t.InstanceID] {
+			out = append(out, t)
 		}
 	}
 	return out
@@ -433,9 +479,14 @@ func (e *engine) join(g *group, now time.Time) {
 		e.enterPhase(g.members, PhaseJoining, g.batch, now)
 		e.setPhaseTag(g.members, PhaseJoining)
 	}
-	for arn, targets := range e.ownTargets(g.members) {
-		if err := e.ports.LB.Register(e.ctx, arn, targets); err != nil {
-			e.fail(g, targetIDs(targets), failure{phase: PhaseJoining, err: fmt.Errorf("registering in %s: %w", arn, err)})
+	for _, arn := range sortedKeys(e.ownTargets(g.members)) {
+		targets := e.ownTargets(g.members)[arn]
+		failed := e.eachInstance(targetIDs(targets), func(ids []string) error {
+			return e.ports.LB.Register(e.ctx, arn, targetsOf(targets, ids))
+		})
+		for _, id := range sortedKeys(failed) {
+			err := failed[id]
+			e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("registering in %s: %w", arn, err)})
 		}
 	}
 	byASG := map[string][]string{}
@@ -447,11 +498,12 @@ func (e *engine) join(g *group, now time.Time) {
 	}
 	for _, name := range sortedKeys(byASG) {
 		ids := byASG[name]
-		if err := e.ports.Standby.ExitStandby(e.ctx, name, ids); err != nil {
-			e.fail(g, ids, failure{phase: PhaseJoining, err: fmt.Errorf("exiting standby in %s: %w", name, err)})
-			continue
-		}
+		failed := e.eachInstance(ids, func(ids []string) error { return e.ports.Standby.ExitStandby(e.ctx, name, ids) })
 		for _, id := range ids {
+			if err, bad := failed[id]; bad {
+				e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("exiting standby in %s: %w", name, err)})
+				continue
+			}
 			e.insts[id].inStandby = false
 		}
 	}

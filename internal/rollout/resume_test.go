@@ -91,3 +91,13 @@ func TestRun_resumeLeavesAnInstanceOutWhenItCannotBeRecoveredOrRedeployed(t *tes
 		t.Fatalf("outcome %+v, err %v", o, err)
 	}
 }
+
+func (w *world) leftOutIDs() []string {
+	var ids []string
+	for _, id := range w.ids {
+		if w.insts[id].tags[TagPhase] != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}

@@ -107,6 +107,7 @@ type engine struct {
 	// healthCache holds one TargetHealth answer per target group per loop
 	// iteration, so groups polling at the same moment share one call.
 	healthCache map[string][]TargetHealth
+	refreshed   bool // availability re-read in this iteration
 }
 
 // group is a set of instances that move through the phases together, so that
@@ -233,6 +234,7 @@ func (e *engine) run() (Result, error) {
 	for {
 		now := e.clock.Now()
 		e.healthCache = map[string][]TargetHealth{}
+		e.refreshed = false
 		e.advanceGroups(now)
 		e.checkAlarmsIfDue(now)
 		for {
@@ -374,8 +376,8 @@ func (e *engine) nextDeparture(now time.Time, inFlight int, k kind) decision {
 	n := takeNext(costly, limit, spare)
 	if n == 0 {
 		if inFlight == 0 {
-			return decision{stop: fmt.Sprintf("capacity floor: %d instances must stay in service and only %d are, "+
-				"so none of the %d remaining may leave", minInService(alive, st.MinHealthyPercent), e.inServiceCount(), len(e.queue))}
+			return decision{stop: fmt.Sprintf("capacity floor: %d of the %d remaining instances could not leave: %s",
+				len(e.queue), alive, floorError(alive, e.inServiceCount(), st.MinHealthyPercent, minInService(alive, st.MinHealthyPercent)))}
 		}
 		return decision{}
 	}
@@ -403,6 +405,15 @@ func (e *engine) apply(d decision, now time.Time) bool {
 		if d.kind == kindDeploy && e.alarmFiring() {
 			return true // stopped; decide again
 		}
+		if !e.refreshed {
+			// The decision rested on what the engine last saw; look at the
+			// fleet again (one call per target group) and decide afresh,
+			// so an instance that failed on its own is not counted as
+			// capacity.
+			e.refreshed = true
+			e.refreshAvailability(now)
+			return true
+		}
 		e.startGroup(d.start, d.kind, now)
 		return true
 	}
@@ -423,8 +434,12 @@ func (e *engine) pendingQueue() []string {
 }
 
 func (e *engine) stop(reason string) {
-	if e.phase == phaseDeploying || e.phase == phaseRecovering {
+	switch e.phase {
+	case phaseDeploying, phaseRecovering:
 		e.phase = phaseStopping
+	case phaseRollingBack:
+		// Nothing more may leave: the rest keep the new version.
+		e.queue = nil
 	}
 	if e.stopReason == "" {
 		e.stopReason = reason
@@ -506,7 +521,7 @@ func (e *engine) alarmsWatched() bool {
 }
 
 func (e *engine) checkAlarmsIfDue(now time.Time) {
-	if e.alarmsWatched() && !now.Before(e.nextAlarm) && len(e.groups) > 0 {
+	if e.alarmsWatched() && !now.Before(e.nextAlarm) && (len(e.groups) > 0 || len(e.queue) > 0) {
 		e.alarmFiring()
 	}
 }
@@ -656,4 +671,63 @@ func (e *engine) result() Result {
 		res.Status = StatusSucceeded
 	}
 	return res
+}
+
+// refreshAvailability re-reads the health of every target group and updates
+// which instances the engine counts as in service. Instances it has out are
+// left alone. An instance reported Target.InvalidState is terminated: it no
+// longer counts in the fleet, and if it was still to be updated it is
+// reported failed (not out of service) and dropped from the queue.
+func (e *engine) refreshAvailability(now time.Time) {
+	rows := map[string]map[Target]TargetHealth{}
+	for _, tg := range e.spec.Fleet.TargetGroups {
+		hs, err := e.targetHealth(tg.ARN)
+		if err != nil {
+			// Without a fresh view nothing may be assumed healthy that was
+			// not before; keep the old view (it only shrinks on failures).
+			e.emit(Event{Kind: EventPoll, Message: "reading target health failed: " + err.Error()})
+			return
+		}
+		m := map[Target]TargetHealth{}
+		for _, h := range hs {
+			m[h.Target] = h
+		}
+		rows[tg.ARN] = m
+	}
+	queued := map[string]bool{}
+	for _, id := range e.queue {
+		queued[id] = true
+	}
+	for _, id := range e.order {
+		st := e.insts[id]
+		if st.out || st.gone || len(st.targets) == 0 {
+			continue
+		}
+		healthy, terminated := true, false
+		for arn, ts := range st.targets {
+			for _, t := range ts {
+				row, ok := rows[arn][t]
+				if ok && row.Reason == "Target.InvalidState" {
+					terminated = true
+				}
+				if !ok || row.State != HealthHealthy {
+					healthy = false
+				}
+			}
+		}
+		if st.outcome.OutOfService {
+			healthy = false // we left it out; it stays out of the count
+		}
+		st.available = healthy
+		if terminated {
+			st.gone, st.available = true, false
+			if queued[id] {
+				e.queue = without(e.queue, []string{id})
+				st.outcome.Status, st.outcome.FinishedAt = InstanceFailed, now
+				st.outcome.Err = &InstanceError{InstanceID: id, ExitCode: -1, Phase: "queued",
+					Err: errors.New("instance was stopped or terminated before its turn (Target.InvalidState)")}
+				e.emit(Event{Kind: EventInstanceFailed, InstanceID: id, Message: st.outcome.Err.Error()})
+			}
+		}
+	}
 }

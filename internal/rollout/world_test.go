@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/clock"
@@ -684,6 +683,12 @@ func (w *world) fleet() Fleet {
 	return f
 }
 
+// fatalT is what simulate needs of *testing.T and *rapid.T.
+type fatalT interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // recorder is an Observer keeping every event.
 type recorder struct{ events []Event }
 
@@ -703,7 +708,7 @@ func (r *recorder) kinds(k EventKind) []Event {
 // each wait the engine asks for; cancelAt (if not zero) cancels the context
 // at that simulated time. It fails the test if the engine stops asking for
 // time without returning, or runs for more than two simulated days.
-func simulate(t testing.TB, w *world, s Spec, cancelAt time.Duration) (Result, error, *recorder) {
+func simulate(t fatalT, w *world, s Spec, cancelAt time.Duration) (Result, error, *recorder) {
 	t.Helper()
 	w.minHealthyPercent = s.Strategy.MinHealthyPercent
 	rec := &recorder{}
@@ -718,6 +723,7 @@ func simulate(t testing.TB, w *world, s Spec, cancelAt time.Duration) (Result, e
 	}()
 	limit := w.start.Add(48 * time.Hour)
 	cancelled := cancelAt <= 0
+	spins := 0
 	for {
 		select {
 		case <-done:
@@ -731,6 +737,12 @@ func simulate(t testing.TB, w *world, s Spec, cancelAt time.Duration) (Result, e
 				cancelled = true
 				cancel()
 				continue
+			}
+			if d.After(w.clock.Now()) {
+				spins = 0
+			} else if spins++; spins > 10000 {
+				cancel()
+				t.Fatalf("engine spins: 10000 waits in a row at %s without time passing", d.Sub(w.start))
 			}
 			if d.After(limit) {
 				cancel()
