@@ -3,6 +3,7 @@ package awsclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,6 +102,9 @@ func (r *commandRunner) Invocations(ctx context.Context, commandByInstance map[s
 	byCommand := map[string][]string{}
 	var out []rollout.Invocation
 	for inst, cmd := range commandByInstance {
+		if cmd == "" {
+			return nil, fmt.Errorf("ssm: no command id for instance %s (was it sent?)", inst)
+		}
 		if inv, ok := r.cached(cmd, inst); ok {
 			out = append(out, inv)
 			continue
