@@ -298,3 +298,36 @@ func TestAuth_missingOrMalformedSignatureIsRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestFaults_replaceInstanceLaunchesAFreshMemberOnTheLaunchVersion(t *testing.T) {
+	s, _, _ := newFrozenSim(t, Options{})
+	tg, ids := seedGroup(s, 2)
+	s.mu.Lock()
+	s.asgs["web-asg"].launchVersion = "v0"
+	s.mu.Unlock()
+	if err := s.Faults().ReplaceInstance(ids[0], time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	s.Advance(59 * time.Second)
+	if snap, _ := s.Instance(ids[0]); snap.State != StateRunning {
+		t.Fatalf("replaced before its moment: %+v", snap)
+	}
+	s.Advance(time.Second)
+	if snap, _ := s.Instance(ids[0]); snap.State != StateTerminated || snap.ASG != "web-asg" {
+		t.Fatalf("not replaced: %+v", snap)
+	}
+	var fresh InstanceSnapshot
+	for _, in := range s.Snapshot().Instances {
+		if in.ID != ids[0] && in.ID != ids[1] {
+			fresh = in
+		}
+	}
+	if fresh.ID == "" || fresh.State != StatePending || fresh.LifecycleState != "Pending" {
+		t.Fatalf("replacement %+v", fresh)
+	}
+	s.Advance(time.Minute)
+	fresh, _ = s.Instance(fresh.ID)
+	if fresh.State != StateRunning || fresh.AppVersion != "v0" || len(fresh.RollingTags) != 0 || fresh.Targets[tg] != TargetHealthy || fresh.LifecycleState != "InService" {
+		t.Fatalf("replacement after launch %+v", fresh)
+	}
+}

@@ -236,3 +236,53 @@ func TestSSM_seededDocumentRunsForTheModelledTimeAndRecordsParameters(t *testing
 		t.Fatalf("want InvalidParameters, got %v", err)
 	}
 }
+
+func TestSSM_outputIsCappedLikeAWS(t *testing.T) {
+	s, cfg, _ := newFrozenSim(t, Options{})
+	ids := s.AddInstances(InstanceConfig{Count: 1, AppVersion: "v1"})
+	long := strings.Repeat("x", 999)
+	var lines []string
+	for i := 0; i < 30; i++ {
+		lines = append(lines, "echo "+long)
+	}
+	for i := 0; i < 10; i++ {
+		lines = append(lines, "fail "+long)
+	}
+	c := ssm.NewFromConfig(cfg)
+	cmd := runShell(t, c, ids, lines...)
+	s.Advance(2 * time.Minute)
+	inv := getInvocation(t, c, cmd, ids[0])
+	if len(*inv.StandardOutputContent) != 24000 || *inv.StandardErrorContent != long+"\n" {
+		t.Fatalf("stdout %d bytes, stderr %d bytes", len(*inv.StandardOutputContent), len(*inv.StandardErrorContent))
+	}
+	list, err := c.ListCommandInvocations(ctx(t), &ssm.ListCommandInvocationsInput{CommandId: aws.String(cmd), Details: true})
+	if err != nil || len(*list.CommandInvocations[0].CommandPlugins[0].Output) != 2500 {
+		t.Fatalf("plugin output: %v", err)
+	}
+}
+
+func TestTiming_lognormalStepsVaryAroundTheMean(t *testing.T) {
+	s := New(Options{RandSeed: 7, TickInterval: -1})
+	defer s.Close()
+	s.SetTiming(Timing{StepMean: 10 * time.Second, StepSigma: 0.5})
+	var sum time.Duration
+	distinct := map[time.Duration]bool{}
+	const n = 4000
+	s.mu.Lock()
+	for i := 0; i < n; i++ {
+		d := s.stepDurationLocked()
+		sum += d
+		distinct[d] = true
+	}
+	s.mu.Unlock()
+	mean := sum / n
+	if mean < 9*time.Second || mean > 11*time.Second || len(distinct) < n/2 {
+		t.Fatalf("mean %v, %d distinct", mean, len(distinct))
+	}
+	s.SetTiming(Timing{StepMean: 3 * time.Second})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.stepDurationLocked(); d != 3*time.Second {
+		t.Fatalf("constant step %v", d)
+	}
+}
