@@ -137,9 +137,18 @@ func TestRun_invariantsHoldForGeneratedFleetsStrategiesAndFaults(t *testing.T) {
 				t.Fatalf("fault-free rollout ended %s: %v", res.Status, err)
 			}
 		}
-		if res.StopReason == "" && !sc.faulty {
+		if res.StopReason == "" {
 			if v := endsSettled(res); len(v) > 0 {
 				t.Fatal(joinLines(v))
+			}
+		}
+		if !sc.faulty && sc.s.Strategy.Mode == ModeBatch {
+			plan, err := PlanSchedule(sc.s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(plan.Batches) != fmt.Sprint(res.Batches) {
+				t.Fatalf("executed batches %v, planned %v", res.Batches, plan.Batches)
 			}
 		}
 	})

@@ -220,6 +220,10 @@ func (e *engine) run() (Result, error) {
 		e.emit(Event{Kind: EventRolloutFinished, Message: "nothing is out of date"})
 		return e.result(), nil
 	}
+	if err := e.ctx.Err(); err != nil {
+		e.cancelled, e.stopReason = true, "cancelled before it started"
+		return e.finish()
+	}
 	e.emit(Event{Kind: EventRolloutStarted, Message: fmt.Sprintf(
 		"rolling out %s to %d of %d instances", e.spec.Release.Version, len(e.queue), len(e.order))})
 	if err := e.suspendProcesses(); err != nil {
@@ -232,6 +236,13 @@ func (e *engine) run() (Result, error) {
 
 	e.startRecovery()
 	for {
+		// A cancellation that came while the loop was busy must be seen
+		// before anything else is decided, so nothing new leaves after it.
+		select {
+		case <-e.done:
+			e.onCancel()
+		default:
+		}
 		now := e.clock.Now()
 		e.healthCache = map[string][]TargetHealth{}
 		e.refreshed = false
