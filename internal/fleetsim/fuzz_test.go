@@ -145,7 +145,8 @@ func FuzzJSONRequest(f *testing.F) {
 		if json.Unmarshal([]byte(body), &v) == nil && service == "monitoring" {
 			b, err := cbor.Marshal(v)
 			if err == nil {
-				creq := httptest.NewRequest(http.MethodPost, cborServicePath+op, bytes.NewReader(b))
+				creq := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(b))
+				creq.URL.Path = cborServicePath + op
 				creq.Header.Set("Smithy-Protocol", "rpc-v2-cbor")
 				creq.Header.Set("Authorization", fuzzAuth(service))
 				serve(t, s, creq, protoCBOR)
