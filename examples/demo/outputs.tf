@@ -12,8 +12,3 @@ output "out_of_date_instance_ids" {
   description = "Instances not on app_version."
   value       = rolling_deployment.web.out_of_date_instance_ids
 }
-
-output "instances" {
-  description = "The fleet as the provider last read it."
-  value       = rolling_deployment.web.instances
-}

@@ -239,17 +239,20 @@ func (m *memory) follow(is fleetsim.InstanceSnapshot) {
 	case phase != "" && !m.away:
 		*m = memory{away: true, startVersion: is.AppVersion}
 	case phase == "" && m.away:
-		// Back from a rollout. Ending on the version it left with after a
-		// rollback means the new version did not stay: rolled back if it had
-		// been installed, failed if it never was. The version coming back
-		// without a rollback seen (sampled too rarely) counts as rolled back.
+		// Back from a rollout. After a rollback: rolled back if a new version
+		// had been installed (in this trip out or an earlier one: the
+		// version it comes back with differs from the one it left with, or
+		// changed on the way), failed if none ever was. Without a rollback
+		// seen (sampled too rarely), coming back to the version it left with
+		// after a change still counts as rolled back.
 		m.away = false
 		switch {
-		case is.AppVersion != m.startVersion:
-		case m.changed:
+		case m.rollingBack && (m.changed || is.AppVersion != m.startVersion):
 			m.outcome = PhaseRolledBack
 		case m.rollingBack:
 			m.outcome = PhaseFailed
+		case m.changed && is.AppVersion == m.startVersion:
+			m.outcome = PhaseRolledBack
 		}
 		return
 	}

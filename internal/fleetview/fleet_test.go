@@ -188,3 +188,21 @@ func TestTracker_recordsCapacityOnlyWhenItChanges(t *testing.T) {
 		t.Errorf("frame totals = total %d in service %d floor %d elapsed %v, want 2 2 1 40", f.Total, f.InService, f.Floor, f.Elapsed)
 	}
 }
+
+func TestTracker_marksInstanceRolledBackWhenAnEarlierBatchIsUndone(t *testing.T) {
+	// Batch 1 finished on v3; a later batch failed, and rollback took the
+	// instance out a second time to put v2 back.
+	got := replay(t,
+		instance("v2", "", "healthy", "healthy"),
+		instance("v2", "draining", "draining", ""),
+		instance("v3", "step:verify", "", ""),
+		instance("v3", "", "healthy", "healthy"),
+		instance("v3", "draining", "draining", ""),
+		instance("v3", "rollback", "", ""),
+		instance("v2", "joining", "initial", ""),
+		instance("v2", "", "healthy", "healthy"),
+	)
+	if got != PhaseRolledBack {
+		t.Errorf("an updated instance rolled back in a second trip shows %q, want %q", got, PhaseRolledBack)
+	}
+}

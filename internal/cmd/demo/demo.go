@@ -35,7 +35,7 @@ type config struct {
 // two cores: a 12-instance rollout takes about 2,000 simulated seconds.
 func defaultConfig(interactive bool) config {
 	if interactive {
-		return config{Interactive: true, Instances: 12, TimeScale: 0.02, BatchSize: 3, MinHealthyPercent: 75, Terraform: "terraform"}
+		return config{Interactive: true, Instances: 12, TimeScale: 0.015, BatchSize: 3, MinHealthyPercent: 75, Terraform: "terraform"}
 	}
 	return config{Instances: 6, TimeScale: 0.005, BatchSize: 2, MinHealthyPercent: 66, Terraform: "terraform"}
 }
@@ -181,8 +181,8 @@ func (d *demo) failAndRollBack(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r := o.LastRollout; r == nil || r.Status != "rolled_back" || r.Failed < 1 {
-		return fmt.Errorf("v3 rollout: last_rollout = %+v, want rolled_back with a failed instance", r)
+	if r := o.LastRollout; r == nil || r.Status != "rolled_back" || r.RolledBack < 1 {
+		return fmt.Errorf("v3 rollout: last_rollout = %+v, want rolled_back", r)
 	}
 	return d.expectVersions("v2", "v2")
 }
@@ -274,18 +274,18 @@ func (d *demo) apply(ctx context.Context, want int, args ...string) error {
 }
 
 // report prints the fleet table and the rollout report after an apply.
-func (d *demo) report(ctx context.Context) (outputs, error) {
+func (d *demo) report(ctx context.Context) (deployment, error) {
 	fmt.Fprintln(d.cfg.Out, "\n--- fleet (from the simulator) ---")
 	printFleet(d.cfg.Out, d.fleet.tracker.View())
-	data, err := d.tf.capture(ctx, "output", "-json")
+	data, err := d.tf.capture(ctx, "show", "-json")
 	if err != nil {
-		return outputs{}, err
+		return deployment{}, err
 	}
-	o, err := parseOutputs(data)
+	o, err := parseState(data)
 	if err != nil {
 		return o, err
 	}
-	fmt.Fprintln(d.cfg.Out, "--- rollout report (terraform output -json) ---")
+	fmt.Fprintln(d.cfg.Out, "--- rollout report (terraform show -json) ---")
 	printRollout(d.cfg.Out, o)
 	return o, nil
 }

@@ -102,10 +102,13 @@ func TestTerraformEnv_isolatesTheDemoFromTheUsersAWSAndCLISettings(t *testing.T)
 // A cancelled run (Ctrl-C) must not leave terraform's children behind: the
 // provider plugin is a child of terraform, not of the demo.
 func TestRunGroup_cancelStopsTheWholeProcessGroup(t *testing.T) {
+	defer func(d time.Duration) { interruptGrace = d }(interruptGrace)
+	interruptGrace = 500 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	// The shell ignores SIGINT only if told to; its background child is the
-	// stand-in for the provider plugin.
+	// The shell's background child ignores SIGINT (as background jobs of a
+	// non-interactive shell do) and stands in for a plugin that does not stop
+	// when asked: only the group kill ends it.
 	cmd := exec.CommandContext(ctx, "sh", "-c", `sleep 60 & echo $! ; wait`)
 	var out syncBuffer
 	cmd.Stdout = &out

@@ -43,42 +43,45 @@ type lastRollout struct {
 	Message    string `json:"message"`
 }
 
-// outputs are the demo configuration's outputs.
-type outputs struct {
-	LastRollout    *lastRollout
-	PlannedBatches [][]string
-	OutOfDate      []string
+// deployment is what the state holds of rolling_deployment.web. It is read
+// with `terraform show -json` rather than from the outputs because a failed
+// apply still records the resource (where every instance ended) but leaves
+// the root outputs as they were.
+type deployment struct {
+	LastRollout    *lastRollout `json:"last_rollout"`
+	PlannedBatches [][]string   `json:"planned_batches"`
+	OutOfDate      []string     `json:"out_of_date_instance_ids"`
 }
 
-// parseOutputs reads `terraform output -json`.
-func parseOutputs(data []byte) (outputs, error) {
-	var raw map[string]struct {
-		Value json.RawMessage `json:"value"`
+// parseState reads rolling_deployment.web from `terraform show -json`.
+func parseState(data []byte) (deployment, error) {
+	var state struct {
+		Values struct {
+			RootModule struct {
+				Resources []struct {
+					Address string          `json:"address"`
+					Values  json.RawMessage `json:"values"`
+				} `json:"resources"`
+			} `json:"root_module"`
+		} `json:"values"`
 	}
-	var out outputs
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return out, fmt.Errorf("reading terraform output -json: %w", err)
+	if err := json.Unmarshal(data, &state); err != nil {
+		return deployment{}, fmt.Errorf("reading terraform show -json: %w", err)
 	}
-	decode := func(name string, v any) error {
-		o, ok := raw[name]
-		if !ok || len(o.Value) == 0 || string(o.Value) == "null" {
-			return nil
+	for _, r := range state.Values.RootModule.Resources {
+		if r.Address == "rolling_deployment.web" {
+			var d deployment
+			if err := json.Unmarshal(r.Values, &d); err != nil {
+				return d, fmt.Errorf("reading rolling_deployment.web from the state: %w", err)
+			}
+			return d, nil
 		}
-		if err := json.Unmarshal(o.Value, v); err != nil {
-			return fmt.Errorf("output %s: %w", name, err)
-		}
-		return nil
 	}
-	for name, v := range map[string]any{"last_rollout": &out.LastRollout, "planned_batches": &out.PlannedBatches, "out_of_date_instance_ids": &out.OutOfDate} {
-		if err := decode(name, v); err != nil {
-			return out, err
-		}
-	}
-	return out, nil
+	return deployment{}, fmt.Errorf("the state has no rolling_deployment.web")
 }
 
 // printRollout prints the rollout report of the last apply.
-func printRollout(w io.Writer, o outputs) {
+func printRollout(w io.Writer, o deployment) {
 	if r := o.LastRollout; r != nil {
 		fmt.Fprintf(w, "last_rollout: %s, %d batches, %d updated, %d failed, %d rolled back (%s .. %s)\n",
 			r.Status, r.Batches, r.Updated, r.Failed, r.RolledBack, r.StartedAt, r.FinishedAt)

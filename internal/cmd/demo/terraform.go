@@ -95,13 +95,18 @@ func (tf *terraform) exec(ctx context.Context, stdout io.Writer, args ...string)
 	return runGroup(ctx, cmd)
 }
 
+// interruptGrace is how long an interrupted terraform may take to stop the
+// provider (which cancels the rollout and puts instances back) before the
+// group is killed.
+var interruptGrace = 30 * time.Second
+
 // runGroup runs cmd in its own process group. When ctx ends it interrupts
 // the group (terraform then stops the provider, which cancels the rollout),
 // gives it a moment, and kills whatever is left of the group.
 func runGroup(ctx context.Context, cmd *exec.Cmd) (int, error) {
 	ownProcessGroup(cmd)
 	cmd.Cancel = func() error { return interruptGroup(cmd.Process.Pid) }
-	cmd.WaitDelay = 10 * time.Second
+	cmd.WaitDelay = interruptGrace
 	if err := cmd.Start(); err != nil {
 		return -1, err
 	}
