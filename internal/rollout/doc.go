@@ -8,4 +8,29 @@
 // and unit tests implement with fakes. It must not import Terraform packages
 // or the AWS SDK, and it never calls time.Now or time.Sleep: every wait goes
 // through the injected Clock and selects on ctx.Done().
+//
+// How Run is built (run.go, group.go, failure.go):
+//
+//   - One goroutine, one select loop. Each iteration advances every group of
+//     instances whose wait is over, then asks decide (no side effects) what
+//     may leave next, applies that decision, and waits on the clock for the
+//     earliest wake-up or on the context. Nothing runs concurrently, so the
+//     capacity accounting needs no locks and a fake clock replays a rollout
+//     exactly (see simulate in world_test.go).
+//   - A group is a set of instances that move through the stages together
+//     (leave, drain, each step, join, health, bake, finish) so every API call
+//     covers all of them. In window mode members that finish a stage early
+//     split off into their own group and go on.
+//   - The capacity floor is enforced at one place, takeNext: an instance that
+//     is in service may leave only while the in-service count stays at or
+//     above ceil(N x min_healthy_percent). Before any departure the fleet's
+//     health is re-read (one DescribeTargetHealth per target group).
+//   - What happens to a failed instance is a pure decision (failureAction):
+//     drop it (gone), leave it alone (never left), restore it (it may be
+//     healthy), roll it back, or leave it out of service, tagged and reported.
+//
+// The safety properties (capacity never below the floor, no instance updated
+// twice, every instance ends updated, rolled back or reported, nothing healthy
+// left deregistered, every tagged instance reported out of service) are checked
+// by property tests on a fake world's own record (property_test.go).
 package rollout

@@ -297,6 +297,7 @@ type decision struct {
 	start         []string // instances to take out now, as one group
 	kind          kind
 	stop          string // stop scheduling, with this reason
+	endRecovery   bool   // earlier runs' instances are settled: start deploying
 	beginRollback bool
 	finish        bool
 }
@@ -307,14 +308,14 @@ func (e *engine) decide(now time.Time) decision {
 	inFlight, deploying := 0, 0
 	for _, g := range e.groups {
 		inFlight += len(g.members)
-		if g.kind == kindDeploy || g.canary {
+		if g.kind == kindDeploy {
 			deploying++
 		}
 	}
 	switch e.phase {
 	case phaseRecovering:
 		if len(e.groups) == 0 {
-			return decision{kind: kindDeploy} // recovery over: apply moves on
+			return decision{endRecovery: true}
 		}
 		return decision{}
 	case phaseDeploying:
@@ -399,7 +400,7 @@ func (e *engine) nextDeparture(now time.Time, inFlight int, k kind) decision {
 // again at once (something changed).
 func (e *engine) apply(d decision, now time.Time) bool {
 	switch {
-	case e.phase == phaseRecovering && len(e.groups) == 0:
+	case d.endRecovery:
 		e.phase = phaseDeploying
 		e.queue = e.pendingQueue()
 		return true
