@@ -129,7 +129,7 @@ func (s *Sim) ec2DescribeInstances(req *apiRequest, x *xmlw) *apiError {
 				return clientErr("InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id)
 			}
 			inst := s.instances[id]
-			if inst == nil {
+			if inst == nil || !s.visibleToEC2Locked(inst) {
 				missing = append(missing, id)
 				continue
 			}
@@ -146,6 +146,9 @@ func (s *Sim) ec2DescribeInstances(req *apiRequest, x *xmlw) *apiError {
 	}
 	var list []*instance
 	for _, inst := range candidates {
+		if !s.visibleToEC2Locked(inst) {
+			continue
+		}
 		ok, ferr := instanceMatches(inst, filters)
 		if ferr != nil {
 			return ferr

@@ -71,14 +71,14 @@ func (f *Faults) SetThrottling(on bool) {
 }
 
 // SetRateLimit gives one action its own token bucket (burst tokens, refilled
-// at perSecond in wall time, since clients retry in wall time) and switches
-// throttling on. perSecond 0 means the bucket never refills.
+// at perSecond in wall time, since clients retry in wall time), whether or
+// not the AWS-like defaults are on. perSecond 0 means the bucket never
+// refills.
 func (f *Faults) SetRateLimit(action string, burst int, perSecond float64) {
 	f.sim.mu.Lock()
 	defer f.sim.mu.Unlock()
-	f.throttling = true
 	f.limits[action] = rateLimit{Burst: burst, PerSecond: perSecond}
-	delete(f.buckets, action)
+	delete(f.buckets, "action:"+action)
 }
 
 // defaultLimit is the bucket an action shares and its size. ELBv2 numbers are
@@ -110,12 +110,11 @@ func defaultLimit(service, action string) (string, rateLimit) {
 
 // takeTokenLocked reports whether the call may proceed under throttling.
 func (f *Faults) takeTokenLocked(service, action string, wall time.Time) bool {
-	if !f.throttling {
-		return true
-	}
 	key, limit := defaultLimit(service, action)
 	if l, ok := f.limits[action]; ok {
-		key, limit = action, l
+		key, limit = "action:"+action, l
+	} else if !f.throttling {
+		return true
 	}
 	b := f.buckets[key]
 	if b == nil {

@@ -242,6 +242,12 @@ func TestFaults_terminatedInstanceAndDeletedTargetGroup(t *testing.T) {
 	if err != nil || out.Reservations[0].Instances[0].State.Name != "terminated" {
 		t.Fatalf("ec2 view: %v", err)
 	}
+	s.Advance(time.Hour)
+	_, err = ec2.NewFromConfig(cfg).DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{InstanceIds: ids[:1]})
+	var gone smithy.APIError
+	if !errors.As(err, &gone) || gone.ErrorCode() != "InvalidInstanceID.NotFound" {
+		t.Fatalf("an hour after termination: %v", err)
+	}
 	if err := s.Faults().DeleteTargetGroup(arn, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,7 @@ type instance struct {
 	id, az, privateIP string
 	state             string
 	launchTime        time.Time
+	terminatedAt      time.Time
 	tags              map[string]string
 	agentOnline       bool
 	appVersion        string
@@ -519,6 +520,9 @@ func (s *Sim) setInstanceStateLocked(inst *instance, state string) {
 		return
 	}
 	inst.state = state
+	if state == StateTerminated {
+		inst.terminatedAt = s.now
+	}
 	switch state {
 	case StateStopped, StateTerminated, StateStopping, StateShuttingDown:
 		inst.appRunning = false
@@ -544,6 +548,15 @@ func (s *Sim) setInstanceStateLocked(inst *instance, state string) {
 		}
 	}
 	s.refreshOutOfServiceLocked(inst)
+}
+
+// terminatedVisibility is how long EC2 keeps listing a terminated instance.
+const terminatedVisibility = time.Hour
+
+// visibleToEC2Locked hides instances terminated more than an hour ago, as
+// DescribeInstances does.
+func (s *Sim) visibleToEC2Locked(inst *instance) bool {
+	return inst.state != StateTerminated || s.now.Sub(inst.terminatedAt) < terminatedVisibility
 }
 
 func containsString(list []string, v string) bool {
