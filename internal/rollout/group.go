@@ -43,7 +43,7 @@ func pollEvery(expected time.Duration) time.Duration {
 func (e *engine) startRecovery() {
 	var ids []string
 	for _, id := range e.order {
-		if st := e.insts[id]; st.inst.Tags[TagPhase] != "" {
+		if st := e.insts[id]; st.inst.Tags[TagPhase] != "" && !st.gone {
 			ids = append(ids, id)
 		}
 	}

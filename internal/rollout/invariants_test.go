@@ -93,7 +93,7 @@ func endsSettled(res Result) []string {
 	var v []string
 	for _, o := range res.Instances {
 		switch o.Status {
-		case InstanceUpdated, InstanceUpToDate, InstanceRolledBack, InstanceFailed, InstanceRecovered:
+		case InstanceUpdated, InstanceUpToDate, InstanceRolledBack, InstanceFailed, InstanceRecovered, InstanceGone:
 		default:
 			v = append(v, fmt.Sprintf("%s ended %s", o.ID, o.Status))
 		}

@@ -177,3 +177,20 @@ func TestRun_terminatedInstanceSeenByTargetHealthIsGone(t *testing.T) {
 		t.Fatalf("others: %+v", res.Instances)
 	}
 }
+
+func TestRun_instanceTerminatedBeforeTheRunIsNeitherDeployedNorCounted(t *testing.T) {
+	// Three instances at 50%: with the terminated one counted, 2 must stay
+	// in service and nothing could move; counted out, 1 may move at a time.
+	w := newWorld(fleetOpts{n: 3})
+	w.terminateAt["i-0002"] = epoch
+	s := baseSpec(w)
+	s.Strategy.MinHealthyPercent = 50
+	res, err, _ := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	if o := statusOf(res, "i-0002"); o.Status != InstanceGone || len(w.installs["i-0002"]) != 0 {
+		t.Fatalf("terminated instance: %+v", o)
+	}
+	if res.Count(InstanceUpdated) != 2 {
+		t.Fatalf("updated %d", res.Count(InstanceUpdated))
+	}
+}

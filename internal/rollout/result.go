@@ -27,6 +27,10 @@ const (
 	// out; it was put back in service (healthy) without finishing its steps
 	// and keeps its old rolling:version, so the next run redeploys it.
 	InstanceInterrupted InstanceStatus = "interrupted"
+	// InstanceGone: terminated (or shutting down) before the run: not
+	// deployed and not counted in the fleet. An instance that disappears
+	// during the run is InstanceFailed instead, with the reason.
+	InstanceGone InstanceStatus = "gone"
 )
 
 // InstanceOutcome is the engine's report on one instance.

@@ -176,11 +176,15 @@ func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
 		}
 		st.available = isInService(st.inst)
 		st.inStandby = st.inst.AutoScalingGroup != "" && st.inst.LifecycleState == "Standby"
-		if needsUpdate(st.inst, s.Release.Version) {
+		switch {
+		case isTerminated(st.inst):
+			st.gone, st.available = true, false
+			st.outcome.Status = InstanceGone
+		case needsUpdate(st.inst, s.Release.Version):
 			st.outcome.Status = InstancePending
 		}
 	}
-	e.queue = orderOutOfDate(s.Fleet.Instances, s.Release.Version, s.Strategy.Order)
+	e.queue = orderOutOfDate(liveInstances(s.Fleet.Instances), s.Release.Version, s.Strategy.Order)
 	e.tolerance = maxFailures(s.Failure, len(e.queue))
 	return e, nil
 }

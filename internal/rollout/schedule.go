@@ -86,6 +86,24 @@ func takeNext(costly []bool, limit, spare int) int {
 	return n
 }
 
+// isTerminated reports whether an instance is gone for good (or going): it
+// is neither deployed nor counted in the fleet.
+func isTerminated(inst Instance) bool {
+	return inst.State == "terminated" || inst.State == "shutting-down"
+}
+
+// liveInstances drops terminated instances: N for the floor counts only
+// instances that can serve.
+func liveInstances(insts []Instance) []Instance {
+	out := make([]Instance, 0, len(insts))
+	for _, inst := range insts {
+		if !isTerminated(inst) {
+			out = append(out, inst)
+		}
+	}
+	return out
+}
+
 // needsUpdate reports whether an instance is out of date: not tagged with the
 // version, or left out of service by an earlier run (rolling:phase is set).
 func needsUpdate(inst Instance, version string) bool {
@@ -202,7 +220,7 @@ func azBalanced(instances []Instance) []string {
 // that was out of service counting as in service again once its batch is done.
 // It fails, saying what would work, when the floor lets nothing move.
 func planBatches(s Spec) ([][]string, error) {
-	insts := s.Fleet.Instances
+	insts := liveInstances(s.Fleet.Instances)
 	n := len(insts)
 	floor := minInService(n, s.Strategy.MinHealthyPercent)
 	available := map[string]bool{}
@@ -272,7 +290,7 @@ func PlanSchedule(s Spec) (Schedule, error) {
 	if err := s.validateShape(); err != nil {
 		return Schedule{}, err
 	}
-	n := len(s.Fleet.Instances)
+	n := len(liveInstances(s.Fleet.Instances))
 	floor := minInService(n, s.Strategy.MinHealthyPercent)
 	batches, err := planBatches(s)
 	if err != nil {
