@@ -190,7 +190,7 @@ func (d *demo) failAndRollBack(ctx context.Context) error {
 // drift adds an instance the way an Auto Scaling scale-out would, from the
 // old launch template, and shows it in the plan.
 func (d *demo) drift(ctx context.Context) error {
-	d.say("Act 4: Auto Scaling launches a new instance from the old launch template (v1) — terraform plan shows the drift")
+	d.say("Act 4: back on app_version = v2, and Auto Scaling launches a new instance from the old launch template (v1) — terraform plan shows the drift")
 	ids := d.fleet.scaleOut()
 	if len(ids) != 1 {
 		return fmt.Errorf("the simulator launched %d instances, want 1", len(ids))
