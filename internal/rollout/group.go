@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -159,11 +160,16 @@ func (e *engine) leave(g *group, now time.Time) {
 		byValue[v] = append(byValue[v], id)
 	}
 	for _, v := range sortedKeys(byValue) {
-		ids := byValue[v]
 		tags := map[string]string{TagPhase: phase, TagRollout: e.spec.RolloutID, TagTargets: v}
-		if err := e.ports.Tags.SetTags(e.ctx, ids, tags); err != nil {
+		failed := e.eachInstance(byValue[v], func(ids []string) error { return e.ports.Tags.SetTags(e.ctx, ids, tags) })
+		for _, id := range sortedKeys(failed) {
+			err := failed[id]
+			if errors.Is(err, ErrNotFound) {
+				e.fail(g, []string{id}, failure{phase: PhaseDraining, err: fmt.Errorf("instance no longer exists: %w", err), gone: true})
+				continue
+			}
 			// Untagged instances must not leave: nothing would say they are out.
-			e.fail(g, ids, failure{phase: PhaseDraining, err: fmt.Errorf("tagging before leaving: %w", err), untouched: true})
+			e.fail(g, []string{id}, failure{phase: PhaseDraining, err: fmt.Errorf("tagging before leaving: %w", err), untouched: true})
 		}
 	}
 	if len(g.members) == 0 {
@@ -343,18 +349,39 @@ func (e *engine) sendStep(g *group, now time.Time) {
 	cmd := e.command(st)
 	ids := append([]string(nil), g.members...)
 	cmds, err := e.ports.Commands.Send(e.ctx, cmd, ids)
-	if err != nil {
-		e.fail(g, ids, failure{phase: PhaseStep, step: st.Name, err: fmt.Errorf("sending the command: %w", err)})
-		return
+	if cmds == nil {
+		cmds = map[string]string{}
 	}
-	var unsent []string
-	for _, id := range ids {
-		if cmds[id] == "" {
-			unsent = append(unsent, id)
+	causes := map[string]error{}
+	if err != nil && len(ids) > 1 {
+		// Instances that did get the command are polled as usual (it
+		// runs); the others are sent one by one so that one bad instance
+		// does not fail the rest.
+		for _, id := range ids {
+			if cmds[id] != "" {
+				continue
+			}
+			one, err1 := e.ports.Commands.Send(e.ctx, cmd, []string{id})
+			if err1 == nil && one[id] != "" {
+				cmds[id] = one[id]
+			}
+			causes[id] = err1
 		}
 	}
-	if len(unsent) > 0 {
-		e.fail(g, unsent, failure{phase: PhaseStep, step: st.Name, err: fmt.Errorf("no command id returned for the instance")})
+	for _, id := range ids {
+		if cmds[id] == "" {
+			cause, ok := causes[id]
+			if !ok {
+				cause = err
+			}
+			if cause == nil {
+				cause = errors.New("no command id returned for the instance")
+			}
+			e.fail(g, []string{id}, failure{phase: PhaseStep, step: st.Name, err: fmt.Errorf("sending the command: %w", cause)})
+		}
+	}
+	if len(g.members) == 0 {
+		return
 	}
 	g.cmds = cmds
 	g.results = map[string]Invocation{}

@@ -194,3 +194,22 @@ func TestRun_instanceTerminatedBeforeTheRunIsNeitherDeployedNorCounted(t *testin
 		t.Fatalf("updated %d", res.Count(InstanceUpdated))
 	}
 }
+
+func TestRun_oneTerminatedInstanceDoesNotFailTheRestOfItsBatch(t *testing.T) {
+	w := newWorld(fleetOpts{n: 3})
+	w.terminateAt["i-0001"] = epoch.Add(15 * time.Second) // while "stop" runs
+	s := baseSpec(w)
+	s.Previous = nil
+	s.Strategy.BatchSize = 3
+	s.Strategy.MinHealthyPercent = 0
+	s.Failure.MaxFailedInstances = 1
+	res, _, _ := simulate(t, w, s, 0)
+	checkInvariants(t, w, s, res)
+	if res.Count(InstanceUpdated) != 2 || statusOf(res, "i-0001").Status != InstanceFailed {
+		t.Fatalf("instances %+v", res.Instances)
+	}
+	// SSM rejected the batch; the engine sent to each instance on its own.
+	if got := w.countCalls("Send deploy"); got != 1+3 {
+		t.Fatalf("Send deploy calls %d, want the batch then one per instance", got)
+	}
+}

@@ -458,6 +458,12 @@ func (w *world) Send(_ context.Context, cmd Command, ids []string) (map[string]s
 	w.settle()
 	step := cmd.Comment[strings.LastIndex(cmd.Comment, ": ")+2:]
 	w.record("Send %s %d", step, len(ids))
+	for _, id := range ids {
+		if w.insts[id].terminated {
+			// Like SSM: one bad instance id rejects the whole call.
+			return nil, fmt.Errorf("InvalidInstanceId: %s is not valid for this command", id)
+		}
+	}
 	w.nextID++
 	cid := fmt.Sprintf("cmd-%04d", w.nextID)
 	c := &fakeCmd{cmd: cmd, step: step, invs: map[string]*fakeInv{}}
@@ -517,14 +523,23 @@ var errTags = errors.New("tagging is broken")
 func (w *world) SetTags(_ context.Context, ids []string, tags map[string]string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.settle()
 	w.record("SetTags %d %s", len(ids), tags[TagPhase])
 	if w.failTags {
 		return errTags
 	}
+	var missing []string
 	for _, id := range ids {
+		if w.insts[id].terminated {
+			missing = append(missing, id) // like awsclient: tag the others, name the missing
+			continue
+		}
 		for k, v := range tags {
 			w.insts[id].tags[k] = v
 		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("instance(s) %s no longer exist: %w", strings.Join(missing, ", "), ErrNotFound)
 	}
 	return nil
 }
