@@ -118,6 +118,21 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 		return
 	}
 
+	if names := spec.Failure.AlarmNames; len(names) > 0 {
+		firing, err := client.Ports(r.data.clock, nil).Alarms.Firing(ctx, names)
+		switch {
+		case errors.Is(err, rollout.ErrNotFound):
+			resp.Diagnostics.AddAttributeError(path.Root("failure").AtName("alarm_names"), "Alarm not found", err.Error())
+			return
+		case err != nil:
+			resp.Diagnostics.AddError("Cannot read the alarms", err.Error())
+			return
+		case len(firing) > 0 && len(sched.Batches) > 0:
+			resp.Diagnostics.AddWarning("Alarm in ALARM",
+				fmt.Sprintf("%s is in ALARM now: the rollout will stop before its first batch unless it recovers.", strings.Join(firing, ", ")))
+		}
+	}
+
 	plan.ID = types.StringValue(strings.Join(plan.targetGroupARNs(ctx, &resp.Diagnostics), ","))
 	plan.PlannedBatches = batchesValue(sched.Batches)
 	plan.ExpectedDuration = types.StringValue(formatDuration(sched.ExpectedDuration))
@@ -311,7 +326,7 @@ func (r *deploymentResource) apply(ctx context.Context, timeout time.Duration, p
 		// The state says exactly where each instance is; the next plan
 		// shows what is left and the next apply resumes.
 		plan.OutOfDateInstanceIDs = stringList(outOfDateIDs(after, version, releaseID))
-		diags.AddError(fmt.Sprintf("Rollout %s %s", rolloutID, result.Status), rolloutErrorDetail(result, runErr))
+		diags.AddError(rolloutErrorSummary(rolloutID, result.Status), rolloutErrorDetail(result, runErr))
 	}
 	diags.Append(out.Set(ctx, plan)...)
 }
@@ -620,6 +635,17 @@ func lastRolloutValue(res rollout.Result, diags *diag.Diagnostics) types.Object 
 	})
 	diags.Append(d...)
 	return obj
+}
+
+func rolloutErrorSummary(id string, status rollout.Status) string {
+	switch status {
+	case rollout.StatusRolledBack:
+		return fmt.Sprintf("Rollout %s failed and was rolled back", id)
+	case rollout.StatusCancelled:
+		return fmt.Sprintf("Rollout %s was cancelled", id)
+	default:
+		return fmt.Sprintf("Rollout %s failed", id)
+	}
 }
 
 // rolloutErrorDetail says what failed, what was done about it (the

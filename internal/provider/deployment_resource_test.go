@@ -205,7 +205,7 @@ func TestAccRollingDeployment_rollsBackOnFailedStep(t *testing.T) {
 				PreConfig: func() { f.sim.Faults().FailDeploy("v2", ids[3]) },
 				Config:    f.config(v2),
 				// The error names the batch, the instance, the step and the exit code.
-				ExpectError: regexp.MustCompile(`(?s)batch 2, ` + ids[3] + `.*deploy.*exit code 1.*[Rr]olled back`),
+				ExpectError: regexp.MustCompile(`(?s)failed and was rolled back.*batch 2, ` + ids[3] + `.*deploy.*exit code 1.*installation failed`),
 			},
 			{
 				PreConfig: func() {

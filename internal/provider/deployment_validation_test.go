@@ -133,6 +133,12 @@ func TestAccRollingDeployment_invalidConfigurationsFailAtPlanWithoutMutatingAWS(
   failure {
     suspend_processes = ["Everything"]
   }`, `value must be one of`},
+		{"alarm that does not exist", `target_group_arns = [` + validTG + `]
+  version = "v2"
+  ` + step + `
+  failure {
+    alarm_names = ["no-such-alarm"]
+  }`, `no-such-alarm`},
 		{"malformed instance id", `target_group_arns = [` + validTG + `]
   instance_ids = ["web-1"]
   version = "v2"

@@ -1,0 +1,80 @@
+package provider
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Some tests run the real terraform CLI on the provider binary built from
+// this tree, as users do with dev_overrides, instead of the in-process server.
+var built struct {
+	once sync.Once
+	dir  string // holds terraform-provider-rolling and terraformrc
+	err  error
+	out  []byte
+}
+
+// cliConfigFile builds the provider once per test binary and returns a
+// terraform CLI config whose dev_overrides point at it.
+func cliConfigFile(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "rolling-provider-bin")
+		if built.err != nil {
+			return
+		}
+		root, _ := filepath.Abs("../..")
+		cmd := exec.Command("go", "build", "-o", filepath.Join(built.dir, "terraform-provider-rolling"), ".")
+		cmd.Dir = root
+		if built.out, built.err = cmd.CombinedOutput(); built.err != nil {
+			return
+		}
+		rc := "provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/rollingdeploy/rolling\" = \"" +
+			built.dir + "\"\n  }\n  direct {}\n}\ndisable_checkpoint = true\n"
+		built.err = os.WriteFile(filepath.Join(built.dir, "terraformrc"), []byte(rc), 0o600)
+	})
+	if built.err != nil {
+		t.Fatalf("building the provider: %v\n%s", built.err, built.out)
+	}
+	return filepath.Join(built.dir, "terraformrc")
+}
+
+// terraformCLI runs terraform in dir with the built provider.
+type terraformCLI struct {
+	t   *testing.T
+	dir string
+	env []string
+}
+
+func newTerraformCLI(t *testing.T, dir string, env ...string) *terraformCLI {
+	t.Helper()
+	if _, err := exec.LookPath("terraform"); err != nil {
+		t.Fatal("terraform is not on PATH")
+	}
+	base := append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfigFile(t), "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1")
+	return &terraformCLI{t: t, dir: dir, env: append(base, env...)}
+}
+
+// run returns combined output and whether terraform exited 0.
+func (c *terraformCLI) run(args ...string) (string, bool) {
+	c.t.Helper()
+	cmd := exec.Command("terraform", args...)
+	cmd.Dir = c.dir
+	cmd.Env = c.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err == nil
+}
+
+// must runs terraform and fails the test when it does not exit 0.
+func (c *terraformCLI) must(args ...string) string {
+	c.t.Helper()
+	out, ok := c.run(args...)
+	if !ok {
+		c.t.Fatalf("terraform %s failed:\n%s", strings.Join(args, " "), out)
+	}
+	return out
+}
