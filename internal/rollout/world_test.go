@@ -233,7 +233,7 @@ func (w *world) settle() {
 func (w *world) apply(c *fakeCmd, inv *fakeInv) {
 	inv.applied = true
 	inst := w.insts[inv.instance]
-	if inst.terminated {
+	if at, ok := w.terminateAt[inst.id]; ok && inst.terminated && !at.After(inv.done) {
 		inv.status, inv.exit = InvocationUndeliverable, -1
 		return
 	}
