@@ -89,6 +89,8 @@ func FuzzQueryRequest(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
+		stop := watchdog(body)
+		defer stop()
 		s, ids, arn := fuzzSim(t)
 		body = strings.NewReplacer("ARN", arn, "ID0", ids[0], "ID1", ids[1], "ID2", ids[2]).Replace(body)
 		service := "elasticloadbalancing"
@@ -128,6 +130,8 @@ func FuzzJSONRequest(f *testing.F) {
 		f.Add(seed.op, seed.body)
 	}
 	f.Fuzz(func(t *testing.T, op, body string) {
+		stop := watchdog(op + " " + body)
+		defer stop()
 		s, ids, _ := fuzzSim(t)
 		body = strings.NewReplacer("ID0", ids[0], "ID1", ids[1]).Replace(body)
 		target, service := "AmazonSSM."+op, "ssm"
@@ -177,4 +181,11 @@ func FuzzParseSeed(f *testing.F) {
 			t.Fatalf("a validated seed failed to apply: %v", err)
 		}
 	})
+}
+
+// watchdog crashes the fuzz worker (so the engine keeps the input) when one
+// iteration runs far longer than any request should.
+func watchdog(input string) func() {
+	t := time.AfterFunc(20*time.Second, func() { panic("fuzz iteration hung on input: " + input) })
+	return func() { t.Stop() }
 }
