@@ -320,8 +320,14 @@ func (r *deploymentResource) apply(ctx context.Context, timeout time.Duration, p
 		diags.AddWarning("Cannot read the fleet after the rollout", err.Error())
 		after = fleet
 	}
-	plan.Instances = instancesValue(after, updatedAt, diags)
-	plan.LastRollout = lastRolloutValue(result, diags)
+	// When the plan found nothing to do it promised the state's instances
+	// and last rollout; only a planned rollout may change them.
+	if plan.Instances.IsUnknown() {
+		plan.Instances = instancesValue(after, updatedAt, diags)
+	}
+	if plan.LastRollout.IsUnknown() {
+		plan.LastRollout = lastRolloutValue(result, diags)
+	}
 	if runErr != nil {
 		// The state says exactly where each instance is; the next plan
 		// shows what is left and the next apply resumes.

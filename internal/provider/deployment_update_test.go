@@ -1,0 +1,111 @@
+package provider
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+)
+
+func (f *testFleet) expectCommandsOn(n int) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		touched := map[string]bool{}
+		for _, c := range f.sim.Recorder().Calls("SendCommand") {
+			for _, id := range c.InstanceIDs {
+				touched[id] = true
+			}
+		}
+		if len(touched) != n {
+			return fmt.Errorf("commands ran on %d instances, want %d", len(touched), n)
+		}
+		return nil
+	}
+}
+
+func TestAccRollingDeployment_strategyOrFailureChangeAloneStartsNoRollout(t *testing.T) {
+	f := newTestFleet(t)
+	tg, _ := f.web(4, "v1")
+	before := deployment{TargetGroups: []string{tg}, Version: "v1"}
+	after := deployment{TargetGroups: []string{tg}, Version: "v1",
+		Strategy: "batch_size = 1\n    min_healthy_percent = 75\n    mode = \"window\"",
+		Failure:  "max_failed_instances = 1\n    rollback = false"}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(before)},
+			{
+				PreConfig: func() { f.sim.Recorder().Reset() },
+				Config:    f.config(after),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(resourceName, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(resourceName, tfjsonpath.New("planned_batches"), knownvalue.ListExact([]knownvalue.Check{})),
+				}},
+				Check: f.expectCommandsOn(0),
+			},
+		},
+	})
+}
+
+func TestAccRollingDeployment_triggersOrStepsChangeRedeploysEveryInstance(t *testing.T) {
+	f := newTestFleet(t)
+	tg, _ := f.web(4, "v1")
+	plain := deployment{TargetGroups: []string{tg}, Version: "v1"}
+	triggered := deployment{TargetGroups: []string{tg}, Version: "v1", Extra: "triggers = { config_hash = \"abc\" }"}
+	slower := triggered
+	slower.StepTimeout = "20m"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(plain)},
+			{
+				PreConfig: func() { f.sim.Recorder().Reset() },
+				Config:    f.config(triggered),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectKnownValue(resourceName, tfjsonpath.New("planned_batches"), knownvalue.ListSizeExact(4)),
+				}},
+				Check: f.expectCommandsOn(4),
+			},
+			{
+				// A changed step (here its timeout) is a new release too.
+				PreConfig: func() { f.sim.Recorder().Reset() },
+				Config:    f.config(slower),
+				Check:     f.expectCommandsOn(4),
+			},
+			{
+				// And an unchanged configuration is a no-op.
+				PreConfig: func() { f.sim.Recorder().Reset() },
+				Config:    f.config(slower),
+				Check:     f.expectCommandsOn(0),
+			},
+		},
+	})
+}
+
+func TestAccRollingDeployment_removedFromStateWhenEveryTargetGroupIsGone(t *testing.T) {
+	f := newTestFleet(t)
+	tg, _ := f.web(2, "v1")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(deployment{TargetGroups: []string{tg}, Version: "v1"})},
+			{
+				PreConfig: func() {
+					if err := f.sim.Faults().DeleteTargetGroup(tg, 0); err != nil {
+						t.Fatal(err)
+					}
+				},
+				// Without the resource in the configuration, a deployment still
+				// in state would plan a destroy: the plan is empty only because
+				// refresh removed it.
+				Config: f.providerConfig(),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+			},
+		},
+	})
+}
