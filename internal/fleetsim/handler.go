@@ -390,6 +390,11 @@ func serverError(req *apiRequest) *apiError {
 }
 
 func (s *Sim) dispatchLocked(req *apiRequest, x *xmlw) (any, *apiError) {
+	formService := req.proto == protoQuery || req.proto == protoEC2
+	switch {
+	case req.service == "ssm" && req.proto != protoJSON, req.service != "ssm" && req.service != "monitoring" && !formService:
+		return nil, clientErr("UnknownOperationException", "%s does not speak this protocol", req.service)
+	}
 	switch req.service {
 	case "elasticloadbalancing":
 		if h := elbActions[req.action]; h != nil {
@@ -408,10 +413,8 @@ func (s *Sim) dispatchLocked(req *apiRequest, x *xmlw) (any, *apiError) {
 			return nil, h(s, req, x)
 		}
 	case "ssm":
-		if req.proto == protoJSON {
-			if h := ssmActions[req.action]; h != nil {
-				return h(s, req)
-			}
+		if h := ssmActions[req.action]; h != nil {
+			return h(s, req)
 		}
 	case "monitoring":
 		return s.cloudWatchLocked(req, x)
