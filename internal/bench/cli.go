@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// CLIOptions size scenario 5.
+type CLIOptions struct {
+	Instances int // default 6
+	BatchSize int // default 2
+	Log       io.Writer
+}
+
+// CLIResult is scenario 5: the same rollout by a bash script of the AWS CLI
+// and by terraform apply, each on a fresh simulator in real time.
+type CLIResult struct {
+	Options   CLIOptions
+	Script    CLIRun
+	Provider  CLIRun
+	ScriptErr error
+	Err       error
+}
+
+// CLIRun is one way of rolling out.
+type CLIRun struct {
+	Wall  time.Duration
+	Calls map[string]int
+}
+
+// Total is every API call of the run.
+func (r CLIRun) Total() int {
+	n := 0
+	for _, c := range r.Calls {
+		n += c
+	}
+	return n
+}
+
+// rolloutScript is what users write today: per batch, leave the target
+// group and wait with the CLI's waiter, run each step and wait for every
+// instance, rejoin and wait until in service.
+const rolloutScript = `#!/usr/bin/env bash
+set -euo pipefail
+aws() { command aws --endpoint-url "$ENDPOINT" --output text "$@"; }
+read -r -a ids <<<"$IDS"
+for ((i = 0; i < ${#ids[@]}; i += BATCH)); do
+  batch=("${ids[@]:i:BATCH}")
+  targets=()
+  for id in "${batch[@]}"; do targets+=("Id=$id"); done
+  aws elbv2 deregister-targets --target-group-arn "$TG" --targets "${targets[@]}"
+  aws elbv2 wait target-deregistered --target-group-arn "$TG" --targets "${targets[@]}"
+  for cmd in "app stop" "app deploy $VERSION" "app start" "app check"; do
+    cid=$(aws ssm send-command --document-name AWS-RunShellScript --instance-ids "${batch[@]}" \
+      --parameters "{\"commands\":[\"$cmd\"]}" --query Command.CommandId)
+    for id in "${batch[@]}"; do
+      aws ssm wait command-executed --command-id "$cid" --instance-id "$id"
+    done
+  done
+  aws elbv2 register-targets --target-group-arn "$TG" --targets "${targets[@]}"
+  aws elbv2 wait target-in-service --target-group-arn "$TG" --targets "${targets[@]}"
+done
+`
+
+// cliFleet is scenario 5's fleet in real time: a 2 s deregistration delay,
+// health checks every 2 s with a threshold of 2, 1 s steps.
+func cliFleet(n int) (*fleetsim.Sim, string, []string) {
+	sim := fleetsim.New(fleetsim.Options{TimeScale: 1, RandSeed: 5})
+	sim.SetTiming(fleetsim.Timing{StepMean: time.Second})
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "cli", Port: 8080,
+		HealthCheckInterval: 2 * time.Second, HealthyThreshold: 2, DeregistrationDelay: 2 * time.Second})
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: n, AppVersion: "v1",
+		Tags: map[string]string{rollout.TagVersion: "v1"}, TargetGroupARNs: []string{arn}})
+	return sim, arn, ids
+}
+
+// checkDeployed fails unless every instance runs v2 and is healthy.
+func checkDeployed(sim *fleetsim.Sim, ids []string) error {
+	for _, id := range ids {
+		inst, ok := sim.Instance(id)
+		if !ok || inst.AppVersion != "v2" {
+			return fmt.Errorf("%s is not on v2 (%+v)", id, inst)
+		}
+	}
+	return nil
+}
+
+// RunCLI runs scenario 5.
+func RunCLI(ctx context.Context, opts CLIOptions) (res CLIResult, err error) {
+	if opts.Instances <= 0 {
+		opts.Instances = 6
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 2
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	res.Options = opts
+	defer func() { res.Err = err }()
+	awsBin, err := exec.LookPath("aws")
+	if err != nil {
+		return res, errors.New("the aws CLI is not on PATH")
+	}
+
+	// The script.
+	fmt.Fprintln(opts.Log, "  bash + AWS CLI")
+	res.Script, res.ScriptErr = runScript(ctx, awsBin, opts)
+
+	// The provider.
+	fmt.Fprintln(opts.Log, "  building the provider")
+	ws, err := newWorkspace(ctx, opts.Log)
+	if err != nil {
+		return res, err
+	}
+	defer ws.remove()
+	sim, arn, ids := cliFleet(opts.Instances)
+	defer sim.Close()
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	// The floor that lets exactly one batch out at a time.
+	minHealthy := (opts.Instances - opts.BatchSize) * 100 / opts.Instances
+	if err := writeConfig(ws.dir, map[string]any{"endpoint": srv.URL, "app_version": "v2", "target_group_arns": []string{arn},
+		"batch_size": opts.BatchSize, "min_healthy_percent": minHealthy}); err != nil {
+		return res, err
+	}
+	fmt.Fprintln(opts.Log, "  terraform apply")
+	sim.Recorder().Reset()
+	wall, _, err := ws.terraform(ctx, 1, "apply", "-auto-approve")
+	res.Provider = CLIRun{Wall: wall, Calls: sim.Recorder().CallCount()}
+	if err != nil {
+		return res, err
+	}
+	if err := checkDeployed(sim, ids); err != nil {
+		return res, fmt.Errorf("after terraform apply: %w", err)
+	}
+	if res.ScriptErr != nil {
+		return res, fmt.Errorf("script: %w", res.ScriptErr)
+	}
+	return res, nil
+}
+
+func runScript(ctx context.Context, awsBin string, opts CLIOptions) (CLIRun, error) {
+	sim, arn, ids := cliFleet(opts.Instances)
+	defer sim.Close()
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	dir, err := os.MkdirTemp("", "rolling-bench-cli-")
+	if err != nil {
+		return CLIRun{}, err
+	}
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "rollout.sh")
+	if err := os.WriteFile(script, []byte(rolloutScript), 0o755); err != nil {
+		return CLIRun{}, err
+	}
+	cmd := exec.CommandContext(ctx, "bash", script)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "PATH="+filepath.Dir(awsBin)+":"+os.Getenv("PATH"),
+		"AWS_ACCESS_KEY_ID=AKIABENCH", "AWS_SECRET_ACCESS_KEY=bench-secret", "AWS_DEFAULT_REGION="+sim.Region(),
+		"AWS_CONFIG_FILE="+filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"),
+		"ENDPOINT="+srv.URL, "TG="+arn, "IDS="+strings.Join(ids, " "), fmt.Sprintf("BATCH=%d", opts.BatchSize), "VERSION=v2")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	sim.Recorder().Reset()
+	start := time.Now()
+	err = cmd.Run()
+	run := CLIRun{Wall: time.Since(start), Calls: sim.Recorder().CallCount()}
+	if err != nil {
+		return run, fmt.Errorf("%v\n%s", err, tail(out.String(), 2000))
+	}
+	return run, checkDeployed(sim, ids)
+}
+
+// Print writes scenario 5's table.
+func (r CLIResult) Print(w io.Writer) {
+	fmt.Fprintf(w, "\n5. Against a bash script of the AWS CLI (%d instances, batch %d, real time: deregistration delay 2s, health 2s x 2, 1 s steps)\n",
+		r.Options.Instances, r.Options.BatchSize)
+	if r.Err != nil {
+		fmt.Fprintf(w, "   ERROR: %v\n", r.Err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "how\twall\tAPI calls\tby action\t")
+	for _, row := range []struct {
+		name string
+		run  CLIRun
+	}{{"bash + aws CLI waiters", r.Script}, {"terraform apply (provider)", r.Provider}} {
+		var by []string
+		for _, a := range SortedActions(row.run.Calls) {
+			by = append(by, fmt.Sprintf("%s %d", a, row.run.Calls[a]))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t\n", row.name, row.run.Wall.Round(100*time.Millisecond), row.run.Total(), strings.Join(by, ", "))
+	}
+	tw.Flush()
+	if r.Script.Wall > 0 && r.Provider.Wall > 0 {
+		speed := float64(r.Script.Wall) / float64(r.Provider.Wall)
+		fmt.Fprintf(w, "   provider %.2fx faster (goal >= %.0fx: %s), %.2fx the API calls\n", speed, GoalCLISpeedup,
+			verdict(r.Err == nil && speed >= GoalCLISpeedup), float64(r.Provider.Total())/float64(max(r.Script.Total(), 1)))
+	}
+}

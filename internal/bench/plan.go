@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// PlanOptions size scenario 4.
+type PlanOptions struct {
+	Instances    int // default 1000
+	TargetGroups int // instances are spread evenly over them; default 4
+	Log          io.Writer
+}
+
+// PlanResult is scenario 4: one apply to get a state, then terraform plan
+// with nothing to do and with a new version (which plans every instance's
+// batch).
+type PlanResult struct {
+	Options    PlanOptions
+	Apply      time.Duration
+	StateBytes int64
+	Plans      []PlanRun
+	Err        error
+}
+
+// PlanRun is one timed terraform plan.
+type PlanRun struct {
+	Name    string
+	Wall    time.Duration
+	PeakRSS int64 // bytes, of the provider process(es) during the plan
+	Calls   int   // AWS API calls the simulator served during it
+}
+
+// planConfig is the configuration of scenarios 4 and 5: the simulator's
+// command convention for steps, static keys and no STS check.
+const planConfig = `terraform {
+  required_providers {
+    rolling = { source = "rollingdeploy/rolling" }
+  }
+}
+
+variable "endpoint" { type = string }
+variable "app_version" { type = string }
+variable "target_group_arns" { type = list(string) }
+variable "batch_size" { type = number }
+variable "min_healthy_percent" { type = number }
+
+provider "rolling" {
+  region                      = "us-east-1"
+  access_key                  = "AKIABENCH"
+  secret_key                  = "bench-secret"
+  skip_credentials_validation = true
+  endpoints {
+    ec2         = var.endpoint
+    elbv2       = var.endpoint
+    ssm         = var.endpoint
+    autoscaling = var.endpoint
+    cloudwatch  = var.endpoint
+    sts         = var.endpoint
+  }
+}
+
+resource "rolling_deployment" "fleet" {
+  target_group_arns = var.target_group_arns
+  version           = var.app_version
+
+  step {
+    name     = "stop"
+    commands = ["app stop"]
+  }
+  step {
+    name     = "deploy"
+    commands = ["app deploy ${var.app_version}"]
+  }
+  step {
+    name     = "start"
+    commands = ["app start"]
+  }
+  step {
+    name     = "verify"
+    commands = ["app check"]
+  }
+
+  strategy {
+    batch_size          = var.batch_size
+    min_healthy_percent = var.min_healthy_percent
+  }
+}
+`
+
+func writeConfig(dir string, vars map[string]any) error {
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(planConfig), 0o644); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(vars, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "terraform.tfvars.json"), data, 0o644)
+}
+
+func totalCalls(sim *fleetsim.Sim) int {
+	n := 0
+	for _, c := range sim.Recorder().CallCount() {
+		n += c
+	}
+	return n
+}
+
+// RunPlan runs scenario 4: the real terraform with the built provider
+// against an in-process simulator holding opts.Instances instances.
+func RunPlan(ctx context.Context, opts PlanOptions) (res PlanResult, err error) {
+	if opts.Instances <= 0 {
+		opts.Instances = 1000
+	}
+	if opts.TargetGroups <= 0 {
+		opts.TargetGroups = 4
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	res.Options = opts
+	defer func() { res.Err = err }()
+
+	fmt.Fprintln(opts.Log, "  building the provider")
+	ws, err := newWorkspace(ctx, opts.Log)
+	if err != nil {
+		return res, err
+	}
+	defer ws.remove()
+
+	// Nothing waits in plan; real time keeps the simulator honest.
+	sim := fleetsim.New(fleetsim.Options{TimeScale: 1, RandSeed: 4})
+	defer sim.Close()
+	var arns []string
+	for i := 0; i < opts.TargetGroups; i++ {
+		arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: fmt.Sprintf("plan-%d", i+1), Port: 8080,
+			HealthCheckInterval: 10 * time.Second, HealthyThreshold: 3, DeregistrationDelay: 30 * time.Second})
+		arns = append(arns, arn)
+		count := opts.Instances / opts.TargetGroups
+		if i < opts.Instances%opts.TargetGroups {
+			count++
+		}
+		sim.AddInstances(fleetsim.InstanceConfig{Count: count, AppVersion: "v1",
+			Tags: map[string]string{rollout.TagVersion: "v1"}, TargetGroupARNs: []string{arn}})
+	}
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+
+	vars := map[string]any{"endpoint": srv.URL, "app_version": "v1", "target_group_arns": arns,
+		"batch_size": max(opts.Instances/10, 1), "min_healthy_percent": 90}
+	if err := writeConfig(ws.dir, vars); err != nil {
+		return res, err
+	}
+	// Every instance is on v1 already: the create adopts the fleet without
+	// a rollout, which is what an existing fleet's first apply does.
+	fmt.Fprintln(opts.Log, "  terraform apply (adopting the fleet)")
+	if res.Apply, _, err = ws.terraform(ctx, 1, "apply", "-auto-approve"); err != nil {
+		return res, err
+	}
+	st, err := os.Stat(filepath.Join(ws.dir, "terraform.tfstate"))
+	if err != nil {
+		return res, err
+	}
+	res.StateBytes = st.Size()
+
+	for _, p := range []struct{ name, version string }{
+		{"plan, nothing to do", "v1"},
+		{"plan, new version (schedules every instance)", "v2"},
+	} {
+		fmt.Fprintf(opts.Log, "  terraform %s\n", p.name)
+		before := totalCalls(sim)
+		took, rss, err := ws.terraform(ctx, 1, "plan", "-var", "app_version="+p.version)
+		if err != nil {
+			return res, err
+		}
+		res.Plans = append(res.Plans, PlanRun{Name: p.name, Wall: took, PeakRSS: rss, Calls: totalCalls(sim) - before})
+	}
+	return res, nil
+}
+
+// Print writes scenario 4's table.
+func (r PlanResult) Print(w io.Writer) {
+	fmt.Fprintf(w, "\n4. Plan and refresh at scale (%d instances in %d target groups; real terraform, built provider via dev_overrides; wall time)\n",
+		r.Options.Instances, r.Options.TargetGroups)
+	if r.Err != nil {
+		fmt.Fprintf(w, "   ERROR: %v\n", r.Err)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measure\tvalue\tgoal\t\tAPI calls\t")
+	for _, p := range r.Plans {
+		fmt.Fprintf(tw, "%s: wall\t%s\t< %s\t%s\t%d\t\n", p.Name, p.Wall.Round(10*time.Millisecond), GoalPlan, verdict(p.Wall < GoalPlan), p.Calls)
+		fmt.Fprintf(tw, "%s: provider peak RSS\t%.1f MB\t< %d MB\t%s\t\t\n", p.Name, float64(p.PeakRSS)/(1<<20), GoalRSSBytes>>20,
+			verdict(p.PeakRSS > 0 && p.PeakRSS < GoalRSSBytes))
+	}
+	if r.StateBytes > 0 {
+		fmt.Fprintf(tw, "state size after apply\t%.1f KB\t< 1 MB\t%s\t\t\n", float64(r.StateBytes)/1024, verdict(r.StateBytes < GoalStateBytes))
+		fmt.Fprintf(tw, "first apply (adopts the fleet)\t%s\t-\t\t\t\n", r.Apply.Round(10*time.Millisecond))
+	}
+	tw.Flush()
+}

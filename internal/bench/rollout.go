@@ -1,0 +1,285 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http/httptest"
+	"sort"
+	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/awsclient"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/clock"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// Fleet is one rollout scenario: the simulated fleet, its AWS timings and
+// the strategy the engine runs with.
+type Fleet struct {
+	Instances    int
+	TargetGroups int // every instance is registered in each; default 1
+
+	DeregistrationDelay time.Duration
+	HealthCheckInterval time.Duration
+	HealthyThreshold    int
+
+	StepMean  time.Duration // run time of one step (one command line)
+	StepSigma float64       // lognormal sigma of the step time; 0 = constant
+	BakeTime  time.Duration
+
+	MinHealthyPercent int
+	BatchSize         int // 0 = as many as the capacity floor allows
+	Mode              rollout.Mode
+
+	// TimeScale is wall seconds per simulated second, for the simulator and
+	// the engine's clock alike.
+	TimeScale  float64
+	Throttling bool // the simulator's AWS-like rate limits
+	Seed       int64
+}
+
+// RealisticFleet is the fleet of scenario 1: a 30 s deregistration delay,
+// health checks every 10 s with a healthy threshold of 3, four steps of 5 s
+// mean (lognormal sigma 0.25), 30 s bake, a 90 % capacity floor, so every
+// size moves in 10 waves.
+func RealisticFleet(n int) Fleet {
+	return Fleet{
+		Instances: n, TargetGroups: 1,
+		DeregistrationDelay: 30 * time.Second, HealthCheckInterval: 10 * time.Second, HealthyThreshold: 3,
+		StepMean: 5 * time.Second, StepSigma: 0.25, BakeTime: 30 * time.Second,
+		MinHealthyPercent: 90, Mode: rollout.ModeWindow, TimeScale: 0.02, Seed: 1,
+	}
+}
+
+// steps deploy v2 the way the simulator understands: each is one command
+// line, so each takes one sample of the step time.
+func steps(version string) []rollout.Step {
+	return []rollout.Step{
+		{Name: "stop", Commands: []string{"app stop"}},
+		{Name: "deploy", Commands: []string{"app deploy " + version}},
+		{Name: "start", Commands: []string{"app start"}},
+		{Name: "verify", Commands: []string{"app check"}},
+	}
+}
+
+// stepsPerInstance is len(steps(...)), each one line.
+const stepsPerInstance = 4
+
+// Result is what one rollout measured.
+type Result struct {
+	Fleet     Fleet
+	Status    rollout.Status
+	Err       error
+	Sim       time.Duration // simulated time of rollout.Run
+	Wall      time.Duration
+	Bound     time.Duration // LowerBound of the fleet
+	Waves     int
+	PerWave   time.Duration
+	Updated   int
+	Calls     map[string]int // per action, rollout.Run only
+	Discovery int            // calls of the DiscoverFleet before the run
+	Throttled int            // calls the simulator answered with a throttling error
+	MaxOut    int            // most instances out of service at once
+	Floor     int            // capacity floor in instances
+}
+
+// Ratio is simulated rollout time over the lower bound.
+func (r Result) Ratio() float64 {
+	if r.Bound <= 0 {
+		return math.NaN()
+	}
+	return float64(r.Sim) / float64(r.Bound)
+}
+
+// TotalCalls is every API call of the run.
+func (r Result) TotalCalls() int {
+	n := 0
+	for _, c := range r.Calls {
+		n += c
+	}
+	return n
+}
+
+// CallsPerInstance counts the run's calls plus the fleet discovery a
+// terraform apply makes before it, per instance.
+func (r Result) CallsPerInstance() float64 {
+	if r.Fleet.Instances == 0 {
+		return 0
+	}
+	return float64(r.TotalCalls()+r.Discovery) / float64(r.Fleet.Instances)
+}
+
+// simDelivery is fleetsim's default SSM delivery delay (Timing.Delivery):
+// every step waits for it before its command line starts.
+const simDelivery = 500 * time.Millisecond
+
+// PerInstanceMinimum is the least time one instance can be out of service
+// with these AWS settings: draining for the deregistration delay, each step
+// delivered and run (at its mean time), healthy_threshold checks interval
+// apart after registering again, then the bake.
+func (f Fleet) PerInstanceMinimum() time.Duration {
+	th := max(f.HealthyThreshold, 1)
+	return f.DeregistrationDelay + stepsPerInstance*(simDelivery+f.StepMean) +
+		time.Duration(th)*f.HealthCheckInterval + f.BakeTime
+}
+
+// Waves is how many instance departures must follow one another: the
+// instances divided by how many may be out at once under the capacity floor
+// (ceil(N x min_healthy_percent) stay in) and the batch size.
+func (f Fleet) Waves() (waves, floor int) {
+	floor = int(math.Ceil(float64(f.Instances) * float64(f.MinHealthyPercent) / 100))
+	out := f.Instances - floor
+	if f.BatchSize > 0 {
+		out = min(out, f.BatchSize)
+	}
+	if out < 1 {
+		return 0, floor
+	}
+	return (f.Instances + out - 1) / out, floor
+}
+
+// LowerBound is the strategy's theoretical minimum: waves x the per-instance
+// minimum. Step time variance is not in it (the mean is), so batch mode,
+// which waits for the slowest of each batch, cannot reach it.
+func (f Fleet) LowerBound() time.Duration {
+	w, _ := f.Waves()
+	return time.Duration(w) * f.PerInstanceMinimum()
+}
+
+// Env is a simulator serving HTTP on 127.0.0.1 with one fleet on v1.
+type Env struct {
+	Sim    *fleetsim.Sim
+	URL    string
+	TGARNs []string
+	IDs    []string
+	close  func()
+}
+
+// Close stops the server and the simulator.
+func (e *Env) Close() { e.close() }
+
+// NewEnv seeds a simulator with f's fleet, every instance running v1 and
+// healthy in every target group.
+func NewEnv(f Fleet) *Env {
+	sim := fleetsim.New(fleetsim.Options{TimeScale: f.TimeScale, Throttling: f.Throttling, RandSeed: f.Seed})
+	sim.SetTiming(fleetsim.Timing{StepMean: f.StepMean, StepSigma: f.StepSigma, Delivery: simDelivery})
+	var arns []string
+	for i := 0; i < max(f.TargetGroups, 1); i++ {
+		arns = append(arns, sim.AddTargetGroup(fleetsim.TargetGroupConfig{
+			Name: fmt.Sprintf("bench-%d", i+1), Port: int32(8080 + i),
+			HealthCheckInterval: f.HealthCheckInterval, HealthyThreshold: f.HealthyThreshold,
+			DeregistrationDelay: f.DeregistrationDelay,
+		}))
+	}
+	ids := sim.AddInstances(fleetsim.InstanceConfig{
+		Count: f.Instances, AppVersion: "v1", Tags: map[string]string{rollout.TagVersion: "v1"},
+		TargetGroupARNs: arns,
+	})
+	srv := httptest.NewServer(sim)
+	return &Env{Sim: sim, URL: srv.URL, TGARNs: arns, IDs: ids, close: func() { srv.Close(); sim.Close() }}
+}
+
+// Client is an awsclient for the simulator, as the provider would build it.
+func (e *Env) Client(ctx context.Context) (*awsclient.Client, error) {
+	eps := map[string]string{}
+	for _, k := range []string{"ec2", "elbv2", "ssm", "autoscaling", "cloudwatch", "sts"} {
+		eps[k] = e.URL
+	}
+	return awsclient.New(ctx, awsclient.Config{
+		Region: e.Sim.Region(), AccessKey: "AKIABENCH", SecretKey: "bench-secret", Endpoints: eps,
+		UserAgentVersion: "bench",
+	})
+}
+
+// throttlingCodes are the codes fleetsim throttles with (AWS's).
+var throttlingCodes = map[string]bool{"Throttling": true, "RequestLimitExceeded": true, "ThrottlingException": true}
+
+// RunRollout seeds f's fleet and rolls v2 out over it with the engine, the
+// way the provider's apply does (discover, then Run), and measures it.
+func RunRollout(ctx context.Context, f Fleet) (Result, error) {
+	env := NewEnv(f)
+	defer env.Close()
+	return RunRolloutEnv(ctx, f, env)
+}
+
+// RunRolloutEnv is RunRollout on a fleet already seeded by NewEnv(f).
+func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
+	res := Result{Fleet: f, Bound: f.LowerBound(), PerWave: f.PerInstanceMinimum()}
+	res.Waves, res.Floor = f.Waves()
+
+	client, err := env.Client(ctx)
+	if err != nil {
+		return res, fmt.Errorf("client: %w", err)
+	}
+	env.Sim.Recorder().Reset()
+	fleet, err := client.DiscoverFleet(ctx, env.TGARNs, nil)
+	if err != nil {
+		return res, fmt.Errorf("discover: %w", err)
+	}
+	for _, n := range env.Sim.Recorder().CallCount() {
+		res.Discovery += n
+	}
+	spec := rollout.Spec{
+		RolloutID: "bench",
+		Fleet:     fleet,
+		Release:   rollout.Release{Version: "v2", Steps: steps("v2")},
+		Previous:  &rollout.Release{Version: "v1", Steps: steps("v1")},
+		Strategy: rollout.Strategy{
+			BatchSize: max(f.Instances-res.Floor, 1), MinHealthyPercent: f.MinHealthyPercent,
+			Mode: f.Mode, BakeTime: f.BakeTime,
+		},
+	}
+	if f.BatchSize > 0 {
+		spec.Strategy.BatchSize = f.BatchSize
+	}
+	sched, err := rollout.PlanSchedule(spec)
+	if err != nil {
+		return res, fmt.Errorf("schedule: %w", err)
+	}
+	if f.Mode == rollout.ModeBatch && len(sched.Batches) != res.Waves {
+		// The bound would be for another schedule than the one run.
+		return res, fmt.Errorf("engine plans %d batches, the bound assumes %d waves", len(sched.Batches), res.Waves)
+	}
+
+	env.Sim.Recorder().Reset()
+	simStart, wallStart := env.Sim.Now(), time.Now()
+	out, runErr := rollout.Run(ctx, spec, client.Ports(clock.Scaled(f.TimeScale), nopObserver{}))
+	res.Sim, res.Wall = env.Sim.Now().Sub(simStart), time.Since(wallStart)
+	res.Status, res.Err = out.Status, runErr
+	res.Updated = out.Count(rollout.InstanceUpdated)
+	rec := env.Sim.Recorder()
+	res.Calls = rec.CallCount()
+	res.MaxOut = rec.MaxOutOfService()
+	for _, c := range rec.Calls("") {
+		if throttlingCodes[c.ErrorCode] {
+			res.Throttled++
+		}
+	}
+	if runErr != nil {
+		return res, fmt.Errorf("rollout %s: %w", out.Status, runErr)
+	}
+	if res.Updated != f.Instances {
+		return res, fmt.Errorf("rollout %s updated %d of %d instances", out.Status, res.Updated, f.Instances)
+	}
+	return res, nil
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Event(rollout.Event) {}
+
+// SortedActions lists the actions of calls, most called first.
+func SortedActions(calls map[string]int) []string {
+	var out []string
+	for a := range calls {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if calls[out[i]] != calls[out[j]] {
+			return calls[out[i]] > calls[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
+}

@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// smokeScale runs 1 simulated second in 2 wall milliseconds: a 10-instance
+// rollout of the realistic fleet (about 19 simulated minutes) then takes a
+// few wall seconds.
+const smokeScale = 0.002
+
+func TestLowerBound_isWavesTimesThePerInstanceMinimum(t *testing.T) {
+	f := RealisticFleet(100) // floor 90 -> 10 out at once -> 10 waves
+	waves, floor := f.Waves()
+	if waves != 10 || floor != 90 {
+		t.Fatalf("waves %d floor %d, want 10 and 90", waves, floor)
+	}
+	// 30 s drain + 4 x (0.5 s delivery + 5 s step) + 3 x 10 s health + 30 s bake.
+	if got, want := f.PerInstanceMinimum(), 112*time.Second; got != want {
+		t.Fatalf("per instance %s, want %s", got, want)
+	}
+	if got, want := f.LowerBound(), 1120*time.Second; got != want {
+		t.Fatalf("bound %s, want %s", got, want)
+	}
+	f.BatchSize = 4 // a smaller batch than the floor allows sets the waves
+	if waves, _ := f.Waves(); waves != 25 {
+		t.Fatalf("waves with batch 4: %d, want 25", waves)
+	}
+}
+
+func TestRunRollouts_smallFleetGivesSaneFigures(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := RunRollouts(ctx, Options{Sizes: []int{10}, TimeScale: smokeScale, Throttled: true, ThrottledSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Runs) != 2 {
+		t.Fatalf("%d runs, want batch and window", len(rep.Runs))
+	}
+	for _, r := range rep.Runs {
+		if r.Status != rollout.StatusSucceeded || r.Updated != 10 {
+			t.Fatalf("%s: status %s, %d updated", r.Fleet.Mode, r.Status, r.Updated)
+		}
+		// Nothing beats AWS's own delays (a small slack for the variance of
+		// step times in window mode), and the run must have been measured
+		// in simulated time, not wall time.
+		if r.Ratio() < 0.9 || r.Ratio() > 10 {
+			t.Fatalf("%s: ratio %.3f (sim %s, bound %s) is not plausible", r.Fleet.Mode, r.Ratio(), r.Sim, r.Bound)
+		}
+		if r.Sim < 100*r.Wall {
+			t.Fatalf("%s: simulated %s for %s of wall time: not time-scaled", r.Fleet.Mode, r.Sim, r.Wall)
+		}
+		// The capacity floor of 9 of 10 means one instance out at a time.
+		if r.MaxOut != 1 {
+			t.Fatalf("%s: %d instances out at once, floor allows 1", r.Fleet.Mode, r.MaxOut)
+		}
+		// Every instance leaves and rejoins once, and runs each step once.
+		if r.Calls["DeregisterTargets"] != 10 || r.Calls["RegisterTargets"] != 10 || r.Calls["SendCommand"] != 40 {
+			t.Fatalf("%s: calls %v", r.Fleet.Mode, r.Calls)
+		}
+		if r.Discovery == 0 || r.CallsPerInstance() <= float64(r.TotalCalls())/10 {
+			t.Fatalf("%s: discovery calls %d not counted", r.Fleet.Mode, r.Discovery)
+		}
+	}
+	if th := rep.Throttled; th == nil || th.Err != nil || th.Updated != 10 || !th.Fleet.Throttling {
+		t.Fatalf("throttled run: %+v", th)
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	for _, want := range []string{"1. Overhead", "2. Window vs batch", "3. API economy", "SendCommand 40", "rate limits on"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}

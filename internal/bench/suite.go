@@ -1,0 +1,241 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// Goals of issue 7, checked by the table (never by tests: a slow machine
+// must not fail the build, and a missed goal is a finding to report).
+const (
+	GoalRatio100        = 1.05
+	GoalRatio1000       = 1.10
+	GoalWindowSpeedup   = 0.20 // window at least 20 % faster than batch at 100
+	GoalCallsPerInst    = 4.0
+	GoalPlan            = 3 * time.Second
+	GoalRSSBytes        = 150 << 20
+	GoalStateBytes      = 1 << 20
+	GoalCLISpeedup      = 2.0
+	throttledFleetSize  = 1000
+	speedupCompareSize  = 100
+	nominalStepCheckFor = 100
+)
+
+// Options choose what the rollout scenarios (1-3) run.
+type Options struct {
+	Sizes     []int   // fleet sizes; default 10, 100, 1000
+	TimeScale float64 // wall seconds per simulated second; default 0.02
+	// Throttled adds the scenario-3 run with the simulator's AWS-like rate
+	// limits on, at ThrottledSize instances (default 1,000).
+	Throttled     bool
+	ThrottledSize int
+	// NominalSteps adds a window run at 100 instances whose steps take the
+	// engine's nominal 30 s, isolating the engine's own overhead from its
+	// guess of how long a step runs.
+	NominalSteps bool
+	// Progress, when set, gets a line per finished run.
+	Progress io.Writer
+}
+
+// Report holds every rollout run of scenarios 1-3.
+type Report struct {
+	Runs      []Result // per size: batch then window
+	Nominal   *Result
+	Throttled *Result
+}
+
+// RunRollouts runs scenarios 1-3. A rollout that fails is kept in the report
+// with its error (the table shows it) and also returned as the error.
+func RunRollouts(ctx context.Context, o Options) (Report, error) {
+	if len(o.Sizes) == 0 {
+		o.Sizes = []int{10, 100, 1000}
+	}
+	if o.TimeScale <= 0 {
+		o.TimeScale = 0.02
+	}
+	var rep Report
+	var errs []string
+	run := func(f Fleet, label string) Result {
+		r, err := RunRollout(ctx, f)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", label, err))
+			if r.Err == nil {
+				r.Err = err
+			}
+		}
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "  %-34s sim %-10s wall %-8s ratio %.3f\n", label,
+				r.Sim.Round(time.Second), r.Wall.Round(100*time.Millisecond), r.Ratio())
+		}
+		return r
+	}
+	for _, n := range o.Sizes {
+		for _, mode := range []rollout.Mode{rollout.ModeBatch, rollout.ModeWindow} {
+			f := RealisticFleet(n)
+			f.Mode, f.TimeScale = mode, o.TimeScale
+			rep.Runs = append(rep.Runs, run(f, fmt.Sprintf("%d instances, %s", n, mode)))
+		}
+	}
+	if o.NominalSteps {
+		f := RealisticFleet(nominalStepCheckFor)
+		f.TimeScale, f.StepMean = o.TimeScale, 30*time.Second
+		r := run(f, fmt.Sprintf("%d instances, window, 30 s steps", nominalStepCheckFor))
+		rep.Nominal = &r
+	}
+	if o.Throttled {
+		n := o.ThrottledSize
+		if n <= 0 {
+			n = throttledFleetSize
+		}
+		f := RealisticFleet(n)
+		f.TimeScale, f.Throttling = o.TimeScale, true
+		r := run(f, fmt.Sprintf("%d instances, window, throttled", n))
+		rep.Throttled = &r
+	}
+	if len(errs) > 0 {
+		return rep, fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return rep, nil
+}
+
+// run finds the run of n instances in mode.
+func (rep Report) run(n int, mode rollout.Mode) (Result, bool) {
+	for _, r := range rep.Runs {
+		if r.Fleet.Instances == n && r.Fleet.Mode == mode {
+			return r, true
+		}
+	}
+	return Result{}, false
+}
+
+// WindowSpeedup is 1 - window/batch simulated time at n instances.
+func (rep Report) WindowSpeedup(n int) (float64, bool) {
+	b, ok1 := rep.run(n, rollout.ModeBatch)
+	w, ok2 := rep.run(n, rollout.ModeWindow)
+	if !ok1 || !ok2 || b.Sim <= 0 || b.Err != nil || w.Err != nil {
+		return 0, false
+	}
+	return 1 - float64(w.Sim)/float64(b.Sim), true
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "MISSED"
+}
+
+func ratioGoal(n int) (float64, bool) {
+	switch {
+	case n >= 1000:
+		return GoalRatio1000, true
+	case n >= 100:
+		return GoalRatio100, true
+	}
+	return 0, false
+}
+
+func status(r Result) string {
+	if r.Err != nil {
+		return "ERROR: " + r.Err.Error()
+	}
+	return string(r.Status)
+}
+
+// Print writes scenarios 1-3 as one table each.
+func (rep Report) Print(w io.Writer) {
+	if len(rep.Runs) > 0 {
+		f := rep.Runs[0].Fleet
+		fmt.Fprintf(w, "\n1. Overhead against the lower bound (simulated time; deregistration delay %s, health %s x %d, "+
+			"%d steps of %s mean (lognormal sigma %.2f) + %s SSM delivery, bake %s, min_healthy_percent %d, time scale %g)\n",
+			f.DeregistrationDelay, f.HealthCheckInterval, f.HealthyThreshold, stepsPerInstance, f.StepMean, f.StepSigma,
+			simDelivery, f.BakeTime, f.MinHealthyPercent, f.TimeScale)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "instances\tmode\tbatch\twaves\tper wave\tlower bound\tsimulated\twall\tratio\tgoal\t\tstatus\t")
+		rows := append([]Result(nil), rep.Runs...)
+		if rep.Nominal != nil {
+			rows = append(rows, *rep.Nominal)
+		}
+		for _, r := range rows {
+			goal, verdictText := "-", ""
+			if g, ok := ratioGoal(r.Fleet.Instances); ok && r.Fleet.Mode == rollout.ModeWindow {
+				goal = fmt.Sprintf("<= %.2f", g)
+				verdictText = verdict(r.Err == nil && r.Ratio() <= g)
+			}
+			mode := string(r.Fleet.Mode)
+			if r.Fleet.StepMean != RealisticFleet(0).StepMean {
+				mode += fmt.Sprintf(" (%s steps)", r.Fleet.StepMean)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t\n", r.Fleet.Instances, mode,
+				r.Fleet.Instances-r.Floor, r.Waves, r.PerWave, r.Bound, r.Sim.Round(100*time.Millisecond),
+				r.Wall.Round(100*time.Millisecond), r.Ratio(), goal, verdictText, status(r))
+		}
+		tw.Flush()
+		fmt.Fprintln(w, "   (the goal applies to window mode; batch mode waits for the slowest step of each batch, which the mean-based bound leaves out)")
+
+		fmt.Fprintf(w, "\n2. Window vs batch (same runs, step sigma %.2f)\n", f.StepSigma)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "instances\tbatch\twindow\twindow faster by\tgoal\t\t")
+		for _, n := range sizes(rep.Runs) {
+			b, _ := rep.run(n, rollout.ModeBatch)
+			wr, _ := rep.run(n, rollout.ModeWindow)
+			sp, ok := rep.WindowSpeedup(n)
+			goal, v := "-", ""
+			if n == speedupCompareSize {
+				goal, v = fmt.Sprintf(">= %.0f%%", GoalWindowSpeedup*100), verdict(ok && sp >= GoalWindowSpeedup)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.1f%%\t%s\t%s\t\n", n, b.Sim.Round(time.Second), wr.Sim.Round(time.Second), sp*100, goal, v)
+		}
+		tw.Flush()
+	}
+
+	fmt.Fprintln(w, "\n3. API economy (calls per instance = (rollout calls + the fleet discovery before it) / instances)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "instances\tmode\tbatch\tcalls\tper instance\tgoal\t\tthrottled\tby action\t")
+	rows := append([]Result(nil), rep.Runs...)
+	if rep.Throttled != nil {
+		rows = append(rows, *rep.Throttled)
+	}
+	for _, r := range rows {
+		batch := r.Fleet.Instances - r.Floor
+		goal, v := "-", ""
+		if r.Fleet.Instances >= 100 && batch >= 10 {
+			goal, v = fmt.Sprintf("<= %.0f", GoalCallsPerInst), verdict(r.Err == nil && r.CallsPerInstance() <= GoalCallsPerInst)
+		}
+		mode := string(r.Fleet.Mode)
+		if r.Fleet.Throttling {
+			mode += " (rate limits on)"
+			goal, v = "0 errors surfaced", verdict(r.Err == nil)
+		}
+		var by []string
+		for _, a := range SortedActions(r.Calls) {
+			by = append(by, fmt.Sprintf("%s %d", a, r.Calls[a]))
+		}
+		by = append(by, fmt.Sprintf("discovery %d", r.Discovery))
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.2f\t%s\t%s\t%d\t%s\t\n", r.Fleet.Instances, mode, batch,
+			r.TotalCalls()+r.Discovery, r.CallsPerInstance(), goal, v, r.Throttled, strings.Join(by, ", "))
+	}
+	tw.Flush()
+	if rep.Throttled != nil {
+		fmt.Fprintf(w, "   throttled run: %s, %d throttling answers retried by the SDK, simulated %s (bound %s, ratio %.3f)\n",
+			status(*rep.Throttled), rep.Throttled.Throttled, rep.Throttled.Sim.Round(time.Second), rep.Throttled.Bound, rep.Throttled.Ratio())
+	}
+}
+
+func sizes(rs []Result) []int {
+	var out []int
+	seen := map[int]bool{}
+	for _, r := range rs {
+		if !seen[r.Fleet.Instances] {
+			seen[r.Fleet.Instances] = true
+			out = append(out, r.Fleet.Instances)
+		}
+	}
+	return out
+}

@@ -1,0 +1,203 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// providerAddress is the address main.go serves the provider under; the dev
+// override must name exactly it.
+const providerAddress = "registry.terraform.io/rollingdeploy/rolling"
+
+// providerBinary is the file name terraform looks for in a dev override dir.
+const providerBinary = "terraform-provider-rolling"
+
+// envTimeScale is provider.EnvTimeScale, spelled here so that the benchmark
+// does not link the provider package for one constant.
+const envTimeScale = "ROLLING_TIME_SCALE"
+
+// workspace is a directory with a built provider, a CLI config overriding
+// the provider with it, and room for Terraform configurations.
+type workspace struct {
+	dir      string // the configuration and state
+	binDir   string // the provider binary
+	cliFile  string
+	tfBin    string
+	log      io.Writer
+	provider sync.Once
+}
+
+// newWorkspace builds the provider from the module root into a temporary
+// directory. The caller removes dir.
+func newWorkspace(ctx context.Context, log io.Writer) (*workspace, error) {
+	tf, err := exec.LookPath("terraform")
+	if err != nil {
+		return nil, errors.New("terraform is not on PATH")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "rolling-bench-")
+	if err != nil {
+		return nil, err
+	}
+	w := &workspace{dir: filepath.Join(dir, "config"), binDir: filepath.Join(dir, "bin"), tfBin: tf, log: log}
+	w.cliFile = filepath.Join(dir, "terraformrc")
+	for _, d := range []string{w.dir, w.binDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	rc := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    %q = %q\n  }\n  direct {}\n}\n", providerAddress, w.binDir)
+	if err := os.WriteFile(w.cliFile, []byte(rc), 0o644); err != nil {
+		return nil, err
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(w.binDir, providerBinary), ".")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the provider: %v\n%s", err, out)
+	}
+	return w, nil
+}
+
+// remove deletes the workspace (configuration, state, binary).
+func (w *workspace) remove() { os.RemoveAll(filepath.Dir(w.dir)) }
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			bytes.Contains(data, []byte("module github.com/rollingdeploy/terraform-provider-rolling")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run the benchmarks inside the terraform-provider-rolling repository")
+		}
+		dir = parent
+	}
+}
+
+// env is terraform's environment: the dev override, the time scale, none
+// of the user's AWS settings or CLI arguments.
+func (w *workspace) env(timeScale float64) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "AWS_") || strings.HasPrefix(name, "TF_") || name == envTimeScale {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "TF_CLI_CONFIG_FILE="+w.cliFile, "CHECKPOINT_DISABLE=1", "TF_INPUT=0",
+		fmt.Sprintf("%s=%g", envTimeScale, timeScale))
+}
+
+// terraform runs one terraform command and returns its wall time and the
+// provider processes' peak resident set size during it.
+func (w *workspace) terraform(ctx context.Context, timeScale float64, args ...string) (time.Duration, int64, error) {
+	args = append([]string{args[0], "-no-color"}, args[1:]...)
+	cmd := exec.CommandContext(ctx, w.tfBin, args...)
+	cmd.Dir = w.dir
+	cmd.Env = w.env(timeScale)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	peak := newPeakRSS(filepath.Join(w.binDir, providerBinary))
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	stop := peak.watch()
+	err := cmd.Wait()
+	took := time.Since(start)
+	stop()
+	if err != nil {
+		return took, peak.max(), fmt.Errorf("terraform %s: %v\n%s", strings.Join(args, " "), err, tail(out.String(), 3000))
+	}
+	return took, peak.max(), nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// peakRSS follows the peak resident set (VmHWM) of every process running
+// one executable. The kernel keeps VmHWM as a high-water mark, so polling
+// every few milliseconds loses nothing but what a process allocates in its
+// last few milliseconds.
+type peakRSS struct {
+	exe  string
+	mu   sync.Mutex
+	peak int64
+}
+
+func newPeakRSS(exe string) *peakRSS { return &peakRSS{exe: exe} }
+
+func (p *peakRSS) watch() (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			p.sample()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func (p *peakRSS) sample() {
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		// Only our binary: other engineers' tests run providers too.
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err != nil || exe != p.exe {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				var kb int64
+				if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb); err == nil {
+					p.mu.Lock()
+					p.peak = max(p.peak, kb<<10)
+					p.mu.Unlock()
+				}
+			}
+		}
+	}
+}
+
+func (p *peakRSS) max() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peak
+}

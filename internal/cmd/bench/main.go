@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/bench"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sizes := fs.String("sizes", "10,100,1000", "fleet sizes of scenarios 1-3, comma separated")
+	scale := fs.Float64("scale", 0.02, "wall seconds per simulated second in scenarios 1-3")
+	plan := fs.Bool("plan", true, "scenario 4: terraform plan at 1,000 instances (builds the provider)")
+	planSize := fs.Int("plan-instances", 1000, "instances of scenario 4, spread over 4 target groups")
+	cli := fs.Bool("cli", false, "scenario 5: a bash script of the AWS CLI against the provider (real time, minutes)")
+	only := fs.String("only", "", "run only these scenarios, e.g. 4,5")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	want := func(n int) bool {
+		if *only == "" {
+			return n <= 3 || (n == 4 && *plan) || (n == 5 && *cli)
+		}
+		return strings.Contains(*only, strconv.Itoa(n))
+	}
+	var ns []int
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 2 {
+			fmt.Fprintf(stderr, "bench: bad size %q (want integers >= 2)\n", s)
+			return 2
+		}
+		ns = append(ns, n)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	fmt.Fprintf(stdout, "rolling benchmarks: go run ./internal/cmd/bench %s\n%s\n", strings.Join(args, " "), bench.Machine())
+	failed := false
+	if want(1) || want(2) || want(3) {
+		fmt.Fprintln(stderr, "scenarios 1-3: rollouts against the fleet simulator")
+		rep, err := bench.RunRollouts(ctx, bench.Options{
+			Sizes: ns, TimeScale: *scale, Throttled: want(3), NominalSteps: want(1), Progress: stderr,
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			failed = true
+		}
+		rep.Print(stdout)
+	}
+	if want(4) {
+		fmt.Fprintln(stderr, "scenario 4: terraform plan at scale")
+		r, err := bench.RunPlan(ctx, bench.PlanOptions{Instances: *planSize, TargetGroups: 4, Log: stderr})
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: plan: %v\n", err)
+			failed = true
+		}
+		r.Print(stdout)
+	}
+	if want(5) {
+		fmt.Fprintln(stderr, "scenario 5: AWS CLI script against the provider")
+		r, err := bench.RunCLI(ctx, bench.CLIOptions{Log: stderr})
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: cli: %v\n", err)
+			failed = true
+		}
+		r.Print(stdout)
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
