@@ -271,6 +271,10 @@ func (s *Sim) asgExitStandby(req *apiRequest, x *xmlw) *apiError {
 	if err != nil {
 		return err
 	}
+	if g.isSuspended("Launch") {
+		// Leaving Standby goes through Pending, which the Launch process owns.
+		return clientErr("ValidationError", "Instances cannot exit standby while the Launch process is suspended for AutoScalingGroup %s", g.name)
+	}
 	if g.desired+len(insts) > g.max {
 		return clientErr("ValidationError", "AutoScalingGroup %s has min-size=%d, max-size=%d, and desired-size=%d. To exit standby %d instances, please update the AutoScalingGroup sizes appropriately.",
 			g.name, g.min, g.max, g.desired, len(insts))

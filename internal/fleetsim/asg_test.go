@@ -150,6 +150,17 @@ func TestAutoScaling_setDesiredCapacityAndValidationErrors(t *testing.T) {
 	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationError" {
 		t.Fatalf("unknown group: %v", err)
 	}
+	if _, err := c.EnterStandby(ctx(t), &autoscaling.EnterStandbyInput{AutoScalingGroupName: aws.String("web-asg"), InstanceIds: ids[:1], ShouldDecrementDesiredCapacity: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Advance(time.Minute)
+	if _, err := c.SuspendProcesses(ctx(t), &autoscaling.SuspendProcessesInput{AutoScalingGroupName: aws.String("web-asg"), ScalingProcesses: []string{"Launch"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ExitStandby(ctx(t), &autoscaling.ExitStandbyInput{AutoScalingGroupName: aws.String("web-asg"), InstanceIds: ids[:1]})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationError" {
+		t.Fatalf("exit standby with Launch suspended: %v", err)
+	}
 	p := autoscaling.NewDescribeAutoScalingInstancesPaginator(c, &autoscaling.DescribeAutoScalingInstancesInput{MaxRecords: aws.Int32(3)})
 	n, pages := 0, 0
 	for p.HasMorePages() {
