@@ -4,6 +4,9 @@
 # commands (the simulator's command convention) with your own.
 
 terraform {
+  # sensitive_parameters in step blocks are write-only attributes.
+  required_version = ">= 1.11"
+
   required_providers {
     rolling = {
       source = "rollingdeploy/rolling"
@@ -86,7 +89,7 @@ resource "rolling_deployment" "web" {
   step {
     name     = "deploy"
     commands = ["app deploy ${var.app_version}"]
-    timeout  = "5m"
+    timeout  = "10m"
   }
   step {
     name     = "start"
@@ -101,7 +104,10 @@ resource "rolling_deployment" "web" {
     batch_size          = var.batch_size
     min_healthy_percent = var.min_healthy_percent
     bake_time           = "30s"
-    health_timeout      = "10m"
+    # Generous bounds: a rollout that waits this long has a problem worth a
+    # failure, not a slow health check (5 x 30 s) or a 300 s drain.
+    health_timeout = "30m"
+    drain_timeout  = "15m"
   }
 
   failure {

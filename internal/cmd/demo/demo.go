@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -53,6 +54,9 @@ type demo struct {
 // an error when anything expected did not happen.
 func run(ctx context.Context, cfg config) (err error) {
 	out := cfg.Out
+	if _, err := exec.LookPath(cfg.Terraform); err != nil {
+		return fmt.Errorf("the demo runs the real terraform CLI (>= 1.11), and %q was not found: install it from https://developer.hashicorp.com/terraform/install", cfg.Terraform)
+	}
 	root, err := findRoot(mustGetwd())
 	if err != nil {
 		return err
@@ -103,7 +107,9 @@ func run(ctx context.Context, cfg config) (err error) {
     Time runs %gx faster than real time (ROLLING_TIME_SCALE=%g).
     AWS endpoint: %s
     Live page:    %s   <- open it to watch the rollout
-    Work dir:     %s (copied from examples/demo; terraform uses dev_overrides, no init)
+    Work dir:     %s (copied from examples/demo)
+    terraform takes the provider just built through dev_overrides (no init, no registry), and
+    says so in a warning before every command.
 `, cfg.Instances, tgWeb, tgWebTLS, len(f.asgIDs), asgName, alarm, 1/cfg.TimeScale, cfg.TimeScale, f.endpoint, f.pageURL, workDir)
 
 	for _, act := range []func(context.Context) error{d.adopt, d.rollOut, d.failAndRollBack, d.drift} {
