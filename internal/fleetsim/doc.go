@@ -43,6 +43,23 @@
 //   - Pagination where AWS paginates (opaque tokens), with AWS's page-size
 //     ranges.
 //
+// # AWS-RunShellScript convention
+//
+// Each line of the commands parameter runs in order, taking a run time drawn
+// from Timing (constant or lognormal); the first failing line ends the
+// invocation with its exit code:
+//
+//	app stop              the application stops (health checks start failing)
+//	app start             the installed version starts
+//	app deploy VERSION    installs VERSION; exit 1 + stderr if Faults.FailDeploy
+//	app check             exit 0 iff the app runs and its version is healthy
+//	sleep S               takes S simulated seconds
+//	exit N                exits N
+//	echo TEXT             TEXT to stdout
+//	fail MESSAGE          MESSAGE to stderr, exit 1
+//	LINE || true          runs LINE and ignores its failure
+//	anything else         succeeds after the run time
+//
 // # Simplified
 //
 //   - Time is simulated: Options.TimeScale wall seconds per simulated second.

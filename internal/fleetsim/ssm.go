@@ -423,8 +423,13 @@ func appendCapped(b *strings.Builder, text string, limit int) {
 	}
 }
 
-// applyLineLocked is the command convention of AWS-RunShellScript here.
+// applyLineLocked is the command convention of AWS-RunShellScript here. A
+// trailing "|| true" makes a line's failure harmless, as in a shell.
 func (s *Sim) applyLineLocked(inv *invocation, inst *instance, line string) int {
+	if rest, ok := strings.CutSuffix(line, "|| true"); ok {
+		s.applyLineLocked(inv, inst, strings.TrimSpace(rest))
+		return 0
+	}
 	verb, arg := splitVerb(line)
 	switch verb {
 	case "app":
