@@ -84,5 +84,6 @@
 //     lifecycle hooks.
 //   - CloudWatch alarms are only stored states (no metrics).
 //   - STS accepts any web identity token of plausible length; temporary
-//     credentials expire in wall time.
+//     credentials report a wall-clock Expiration (so SDK caches refresh) but
+//     are not refused after it.
 package fleetsim

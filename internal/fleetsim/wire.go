@@ -63,8 +63,6 @@ func clientErr(code, format string, args ...any) *apiError {
 
 func (r *apiRequest) get(name string) string { return r.form.Get(name) }
 
-func (r *apiRequest) has(name string) bool { _, ok := r.form[name]; return ok }
-
 // indexedGroups collects `prefix.N.rest=value` form fields into one map of
 // rest -> value per N, ordered by N. prefix is e.g. "Targets.member" or
 // "Filter".
