@@ -46,7 +46,8 @@ type demo struct {
 	cfg   config
 	fleet *fleet
 	tf    *terraform
-	vars  []string // -var flags common to every plan and apply
+	vars  []string      // -var flags common to every plan and apply
+	lines chan struct{} // a line read from cfg.In; closed at its end
 }
 
 // run tells the story: adopt v1, roll out v2 in planned batches, fail v3 on
@@ -325,25 +326,25 @@ func (d *demo) pause(ctx context.Context) error {
 	return d.waitEnter(ctx)
 }
 
-var stdinLines chan struct{}
-
+// waitEnter waits for a line on the input (or its end) or for ctx.
 func (d *demo) waitEnter(ctx context.Context) error {
-	if stdinLines == nil {
+	if d.lines == nil {
 		// One reader for the whole run: a goroutine blocked on a terminal
 		// read cannot be cancelled, so never start a second one.
-		stdinLines = make(chan struct{})
+		lines := make(chan struct{})
+		d.lines = lines
 		go func(in io.Reader) {
 			sc := bufio.NewScanner(in)
 			for sc.Scan() {
-				stdinLines <- struct{}{}
+				lines <- struct{}{}
 			}
-			close(stdinLines)
+			close(lines)
 		}(d.cfg.In)
 	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-stdinLines:
+	case <-d.lines:
 		return nil
 	}
 }
