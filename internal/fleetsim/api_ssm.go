@@ -188,7 +188,7 @@ func (s *Sim) ssmSendCommand(req *apiRequest) (any, *apiError) {
 		}
 	}
 	c := &command{
-		id: s.uuidLocked(), docName: in.DocumentName, docVersion: version, params: params, instanceIDs: ids,
+		id: s.uuidLocked(), docName: in.DocumentName, docVersion: version, params: params, instanceIDs: in.InstanceIds, resolved: ids,
 		targets: in.Targets, comment: in.Comment, timeoutSeconds: timeout, maxConcurrency: in.MaxConcurrency,
 		maxErrors: in.MaxErrors, cwOutput: in.CloudWatchOutputConfig, requestedAt: s.now,
 		expiresAfter: s.now.Add(time.Duration(timeout+exec) * time.Second), shell: doc.shell,

@@ -103,7 +103,7 @@ func TestEC2_createDescribeAndDeleteTags(t *testing.T) {
 	s, cfg, _ := newFrozenSim(t, Options{})
 	ids := s.AddInstances(InstanceConfig{Count: 3, AppVersion: "v1", Tags: map[string]string{"Name": "web"}})
 	c := ec2.NewFromConfig(cfg)
-	_, err := c.CreateTags(ctx(t), &ec2.CreateTagsInput{Resources: ids[:2], Tags: []ec2types.Tag{
+	_, err := c.CreateTags(ctx(t), &ec2.CreateTagsInput{Resources: ids, Tags: []ec2types.Tag{
 		{Key: aws.String("rolling:phase"), Value: aws.String("deploy")}, {Key: aws.String("rolling:rollout"), Value: aws.String("r-1")}}})
 	if err != nil {
 		t.Fatal(err)
@@ -123,8 +123,8 @@ func TestEC2_createDescribeAndDeleteTags(t *testing.T) {
 		pages++
 		n += len(out.Tags)
 	}
-	if n != 4 {
-		t.Fatalf("rolling tags: %d", n)
+	if n != 6 || pages != 2 {
+		t.Fatalf("rolling tags: %d over %d pages", n, pages)
 	}
 	_, err = c.DeleteTags(ctx(t), &ec2.DeleteTagsInput{Resources: ids[:1], Tags: []ec2types.Tag{{Key: aws.String("rolling:phase")},
 		{Key: aws.String("rolling:rollout"), Value: aws.String("other")}}})

@@ -348,3 +348,40 @@ func TestFaults_replaceInstanceLaunchesAFreshMemberOnTheLaunchVersion(t *testing
 		t.Fatalf("replacement after launch %+v", fresh)
 	}
 }
+
+func TestFaults_stoppedInstanceStartsAgainAndRejoinsThroughInitial(t *testing.T) {
+	s, cfg, _ := newFrozenSim(t, Options{})
+	arn := s.AddTargetGroup(TargetGroupConfig{Name: "web", HealthCheckInterval: 10 * time.Second, HealthyThreshold: 2})
+	ids := s.AddInstances(InstanceConfig{Count: 1, AppVersion: "v1", TargetGroupARNs: []string{arn}})
+	c := elbv2.NewFromConfig(cfg)
+	if err := s.Faults().StopInstance(ids[0], 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Faults().StartInstance(ids[0], 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.Advance(30 * time.Second)
+	if h := targetStates(t, c, arn)[ids[0]]; h.State != elbtypes.TargetHealthStateEnumInitial {
+		t.Fatalf("just started: %+v", h)
+	}
+	s.Advance(20 * time.Second)
+	if h := targetStates(t, c, arn)[ids[0]]; h.State != elbtypes.TargetHealthStateEnumHealthy {
+		t.Fatalf("after two checks: %+v", h)
+	}
+	if snap, _ := s.Instance(ids[0]); !snap.AppRunning || snap.State != StateRunning {
+		t.Fatalf("%+v", snap)
+	}
+}
+
+func TestFaults_clearRemovesEveryFault(t *testing.T) {
+	s, cfg, _ := newFrozenSim(t, Options{})
+	s.Faults().ServerErrors("", 1)
+	s.Faults().SetRateLimit("DescribeInstances", 0, 0)
+	s.Faults().SetThrottling(true)
+	s.Faults().Clear()
+	for i := 0; i < 3; i++ {
+		if _, err := ec2.NewFromConfig(cfg).DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{}); err != nil {
+			t.Fatalf("after Clear: %v", err)
+		}
+	}
+}

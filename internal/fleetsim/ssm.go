@@ -124,7 +124,8 @@ type command struct {
 	docName         string
 	docVersion      string
 	params          map[string][]string
-	instanceIDs     []string
+	instanceIDs     []string // as requested (empty when Targets were used)
+	resolved        []string // instances that get an invocation
 	targets         []keyValues
 	comment         string
 	timeoutSeconds  int
@@ -205,7 +206,7 @@ func (s *Sim) sendCommandLocked(c *command) {
 	s.commandList = append(s.commandList, c)
 	c.byInstance = map[string]*invocation{}
 	c.status, c.details = "Pending", DetailsPending
-	for _, id := range c.instanceIDs {
+	for _, id := range c.resolved {
 		inv := &invocation{cmd: c, instanceID: id, status: InvPending, details: DetailsPending, responseCode: -1, requestedAt: s.now}
 		if inst := s.instances[id]; inst != nil {
 			inv.instanceName = inst.privateIP

@@ -286,3 +286,38 @@ func TestTiming_lognormalStepsVaryAroundTheMean(t *testing.T) {
 		t.Fatalf("constant step %v", d)
 	}
 }
+
+func TestSSM_sendCommandByTagTargetsAndListCommandsPaginates(t *testing.T) {
+	s, cfg, _ := newFrozenSim(t, Options{})
+	web := s.AddInstances(InstanceConfig{Count: 3, AppVersion: "v1", Tags: map[string]string{"Name": "web"}})
+	s.AddInstances(InstanceConfig{Count: 2, AppVersion: "v1", Tags: map[string]string{"Name": "db"}})
+	c := ssm.NewFromConfig(cfg)
+	out, err := c.SendCommand(ctx(t), &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunShellScript"),
+		Targets: []ssmtypes.Target{{Key: aws.String("tag:Name"), Values: []string{"web"}}}, Parameters: map[string][]string{"commands": {"echo hi"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Command.TargetCount != 3 {
+		t.Fatalf("targets resolved to %d instances", out.Command.TargetCount)
+	}
+	s.Advance(time.Minute)
+	if inv := getInvocation(t, c, *out.Command.CommandId, web[2]); inv.Status != ssmtypes.CommandInvocationStatusSuccess {
+		t.Fatalf("%s", inv.Status)
+	}
+	for i := 0; i < 4; i++ {
+		runShell(t, c, web[:1], "echo again")
+	}
+	p := ssm.NewListCommandsPaginator(c, &ssm.ListCommandsInput{InstanceId: aws.String(web[0]), MaxResults: aws.Int32(2)})
+	n, pages := 0, 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		n += len(page.Commands)
+	}
+	if n != 5 || pages != 3 {
+		t.Fatalf("%d commands over %d pages", n, pages)
+	}
+}
