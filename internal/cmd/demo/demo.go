@@ -333,6 +333,10 @@ func (d *demo) waitEnter(ctx context.Context) error {
 		// read cannot be cancelled, so never start a second one.
 		lines := make(chan struct{})
 		d.lines = lines
+		if d.cfg.In == nil {
+			close(lines)
+			return nil
+		}
 		go func(in io.Reader) {
 			sc := bufio.NewScanner(in)
 			for sc.Scan() {
