@@ -155,3 +155,52 @@ func TestSeed_fileBuildsTheFleetAndRejectsTypos(t *testing.T) {
 		t.Fatalf("unknown target group: %v", err)
 	}
 }
+
+func TestAdmin_everyFaultKindAppliesOverHTTP(t *testing.T) {
+	s, _, url := newFrozenSim(t, Options{})
+	arn := s.AddTargetGroup(TargetGroupConfig{Name: "web"})
+	s.AddAutoScalingGroup(AutoScalingGroupConfig{Name: "asg", TargetGroupARNs: []string{arn}, Max: 9, LaunchVersion: "v1"})
+	ids := s.AddInstances(InstanceConfig{Count: 4, AppVersion: "v1", AutoScalingGroup: "asg"})
+	s.AddAlarm("a", "OK")
+	for _, body := range []string{
+		`{"kind":"throttling","on":true}`,
+		`{"kind":"rate_limit","action":"DescribeInstances","burst":5,"per_second":1}`,
+		`{"kind":"server_errors","action":"DescribeTags","rate":0.5}`,
+		`{"kind":"slow","action":"DescribeTags","rate":0.5,"delay":"10ms"}`,
+		`{"kind":"fail_deploy","version":"v2","instances":["` + ids[0] + `"]}`,
+		`{"kind":"never_healthy","version":"v3"}`,
+		`{"kind":"hang","match":"app deploy"}`,
+		`{"kind":"agent","instance":"` + ids[1] + `","online":false}`,
+		`{"kind":"stop","instance":"` + ids[1] + `","after":"1m"}`,
+		`{"kind":"start","instance":"` + ids[1] + `","after":"2m"}`,
+		`{"kind":"terminate","instance":"` + ids[2] + `"}`,
+		`{"kind":"replace","instance":"` + ids[3] + `","after":30}`,
+		`{"kind":"alarm","alarm":"a","after_calls":3}`,
+		`{"kind":"delete_target_group","target_group":"web","after":"1h"}`,
+		`{"kind":"clear"}`,
+	} {
+		var e map[string]any
+		if code := adminDo(t, "POST", url+"/_sim/faults", body, &e); code != 200 {
+			t.Fatalf("%s: %d %v", body, code, e)
+		}
+	}
+	if snap, _ := s.Instance(ids[2]); snap.State != StateTerminated {
+		t.Fatalf("terminate: %+v", snap)
+	}
+	s.Advance(time.Minute)
+	if snap, _ := s.Instance(ids[3]); snap.State != StateTerminated {
+		t.Fatalf("replace after 30s: %+v", snap)
+	}
+	if snap, _ := s.Instance(ids[1]); snap.State != StateStopped || snap.AgentOnline {
+		t.Fatalf("stop after 1m: %+v", snap)
+	}
+	s.Advance(time.Hour)
+	if len(s.Snapshot().TargetGroups) != 0 {
+		t.Fatal("target group not deleted after 1h")
+	}
+	for _, bad := range []string{`{"kind":"stop","instance":"i-nope"}`, `{"kind":"alarm","alarm":"nope"}`, `{"kind":"rate_limit"}`, `{"kind":"stop","after":"soon"}`, `not json`} {
+		if code := adminDo(t, "POST", url+"/_sim/faults", bad, nil); code != 400 {
+			t.Fatalf("%s accepted with %d", bad, code)
+		}
+	}
+}
