@@ -4,7 +4,15 @@
 //	fleetsim -seed fleet.json [-addr 127.0.0.1:0] [-timescale 0.01]
 //
 // Its first stdout line is "endpoint: http://127.0.0.1:PORT"; it serves
-// until SIGINT or SIGTERM. It owns only flag parsing, listening and
+// until SIGINT or SIGTERM. testdata/demo-seed.json is a complete seed (two
+// target groups behind one ALB, an Auto Scaling group, plain instances, an
+// alarm and a custom SSM document); fleetsim.Seed documents every field.
+// Point any AWS client at the endpoint, for example
+//
+//	aws --endpoint-url http://127.0.0.1:PORT elbv2 describe-target-groups
+//
+// and watch or steer the fleet through the admin API (GET /_sim/fleet,
+// GET /_sim/recorder, POST /_sim/faults, POST /_sim/advance). It owns only flag parsing, listening and
 // shutdown; the simulator itself lives in internal/fleetsim. It must not
 // import the provider, the rollout engine or awsclient.
 package main
