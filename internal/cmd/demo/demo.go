@@ -166,6 +166,9 @@ func (d *demo) rollOut(ctx context.Context) error {
 	if o.LastRollout == nil || o.LastRollout.Status != "succeeded" || o.LastRollout.Updated != d.cfg.Instances {
 		return fmt.Errorf("v2 rollout: last_rollout = %+v, want succeeded with %d updated", o.LastRollout, d.cfg.Instances)
 	}
+	if err := d.expectFloorHeld(); err != nil {
+		return err
+	}
 	return d.expectVersions("v2", "v2")
 }
 
@@ -190,6 +193,9 @@ func (d *demo) failAndRollBack(ctx context.Context) error {
 	}
 	if r := o.LastRollout; r == nil || r.Status != "rolled_back" || r.RolledBack < 1 {
 		return fmt.Errorf("v3 rollout: last_rollout = %+v, want rolled_back", r)
+	}
+	if err := d.expectFloorHeld(); err != nil {
+		return err
 	}
 	return d.expectVersions("v2", "v2")
 }
@@ -310,6 +316,19 @@ func (d *demo) expectVersions(app, tag string) error {
 		return fmt.Errorf("want every instance on %s: %s", app, strings.Join(wrong, "; "))
 	}
 	fmt.Fprintf(d.cfg.Out, "    check: all %d instances run %s.\n", d.cfg.Instances, app)
+	return nil
+}
+
+// expectFloorHeld checks that no target group ever had fewer healthy
+// instances than min_healthy_percent of the fleet, rounded up.
+func (d *demo) expectFloorHeld() error {
+	floor := (d.cfg.MinHealthyPercent*d.cfg.Instances + 99) / 100
+	low, group := d.fleet.minInService()
+	if low < floor {
+		return fmt.Errorf("target group %s fell to %d healthy instances, below the floor of %d (%d%% of %d)",
+			group, low, floor, d.cfg.MinHealthyPercent, d.cfg.Instances)
+	}
+	fmt.Fprintf(d.cfg.Out, "    check: in-service capacity never fell below the floor (lowest %d, floor %d).\n", low, floor)
 	return nil
 }
 

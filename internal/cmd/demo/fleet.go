@@ -24,6 +24,7 @@ const (
 type fleet struct {
 	sim      *fleetsim.Sim
 	tracker  *fleetview.Tracker
+	tgARNs   []string
 	endpoint string // AWS API
 	pageURL  string
 	asgIDs   []string
@@ -57,6 +58,9 @@ func startFleet(ctx context.Context, instances int, timeScale float64, minHealth
 	f.asgIDs = sim.AddInstances(fleetsim.InstanceConfig{Count: inASG, AppVersion: "v1", Tags: onV1, AutoScalingGroup: asgName})
 	f.plainIDs = sim.AddInstances(fleetsim.InstanceConfig{Count: instances - inASG, AppVersion: "v1", Tags: onV1, TargetGroupARNs: arns})
 	sim.AddAlarm(alarm, "OK")
+	f.tgARNs = arns
+	// Capacity is judged from here on, not from the empty groups of a moment ago.
+	sim.Recorder().Reset()
 
 	f.tracker = fleetview.NewTracker(sim, fleetview.Options{Title: "make demo", MinHealthyPercent: minHealthyPercent})
 	apiURL, stopAPI, err := serve(sim)
@@ -115,4 +119,16 @@ func (f *fleet) scaleOut() []string {
 	return f.sim.AddInstances(fleetsim.InstanceConfig{
 		Count: 1, AppVersion: "v1", Tags: map[string]string{"Name": "web"}, AutoScalingGroup: asgName,
 	})
+}
+
+// minInService is the lowest healthy count any target group had since the
+// fleet was seeded, as the simulator recorded it (every change, not samples).
+func (f *fleet) minInService() (min int, group string) {
+	min = -1
+	for _, arn := range f.tgARNs {
+		if n := f.sim.Recorder().MinInService(arn); min < 0 || n < min {
+			min, group = n, arn
+		}
+	}
+	return min, group
 }
