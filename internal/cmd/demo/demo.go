@@ -105,7 +105,7 @@ func run(ctx context.Context, cfg config) (err error) {
 ==> Fleet simulator running in-process
     %d instances in 3 Availability Zones, in target groups %q and %q (%d of them in Auto Scaling group %q),
     alarm %q; 300 s deregistration delay, health checks every 30 s x 5, steps of ~3 s.
-    Time runs %gx faster than real time (ROLLING_TIME_SCALE=%g).
+    Time runs %.0fx faster than real time (ROLLING_TIME_SCALE=%g).
     AWS endpoint: %s
     Live page:    %s   <- open it to watch the rollout
     Work dir:     %s (copied from examples/demo)
