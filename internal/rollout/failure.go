@@ -61,6 +61,21 @@ func (e *engine) canRollback() bool {
 
 // fail takes ids out of g and deals with them according to failureAction.
 func (e *engine) fail(g *group, ids []string, f failure) {
+	// An instance can fail more than once in one stage (in two target
+	// groups, say); only the first failure, while it is still a member,
+	// decides what happens to it.
+	member := map[string]bool{}
+	for _, id := range g.members {
+		member[id] = true
+	}
+	var current []string
+	for _, id := range ids {
+		if member[id] {
+			current = append(current, id)
+			member[id] = false
+		}
+	}
+	ids = current
 	if len(ids) == 0 {
 		return
 	}
@@ -88,7 +103,9 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 		}
 	}
 	g.members = kept
-	registered := g.stage >= stageJoin && g.stage <= stageFinish
+	// Members are registered while leaving (failures there happen before
+	// or instead of deregistration) and from joining on.
+	registered := g.stage == stageLeave || (g.stage >= stageJoin && g.stage <= stageFinish)
 	act := failureAction(g.kind, f, e.canRollback(), e.cancelled)
 	now := e.clock.Now()
 
@@ -107,8 +124,15 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 		case actUntouched:
 			st.out = false
 			if g.kind == kindRollback {
-				e.portErrs = append(e.portErrs, ierr) // still updated and in service
-				continue
+				if st.outcome.Status == InstanceUpdated {
+					e.portErrs = append(e.portErrs, ierr) // still updated and in service
+					continue
+				}
+				// Its deploy failed and it could not even be taken out
+				// for the rollback: take it out as a failed instance.
+				leaveOut = append(leaveOut, id)
+				e.closeAsLeftOut(st, ierr, now)
+				break
 			}
 			e.closePhase(st, now)
 			// It never left, so it is as much out of service as before.
@@ -116,7 +140,7 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 		case actRestore:
 			st.onRestore, st.restoreErr = InstanceFailed, ierr
 			if g.kind == kindRollback {
-				st.onRestore, st.restoreErr = st.outcome.Status, nil
+				st.onRestore, st.restoreErr = rollbackRestoreStatus(st)
 				e.portErrs = append(e.portErrs, ierr)
 			}
 			restore = append(restore, id)
@@ -141,10 +165,7 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 			} else if st.outcome.Err != nil {
 				ierr.Err = joinCause(ierr.Err, "rolling back after: "+st.outcome.Err.Error())
 			}
-			ierr.LeftOutOfService = true
-			e.closePhase(st, now)
-			st.out, st.available = false, false
-			st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, true, ierr, now
+			e.closeAsLeftOut(st, ierr, now)
 		}
 		if act != actUntouched || g.kind != kindRollback {
 			e.emit(Event{Kind: EventInstanceFailed, Batch: g.batch, InstanceID: id, Phase: f.phase, Message: ierr.Error()})
@@ -154,16 +175,18 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 		e.takeOut(leaveOut)
 	}
 	if len(rollback) > 0 {
-		rg := &group{kind: kindRollback, batch: g.batch, members: rollback, steps: e.spec.Previous.Steps,
-			version: e.spec.Previous.Version, stage: stageSend, wakeAt: now}
+		stage := stageSend
 		if registered {
-			rg.stage = stageLeave
+			stage = stageLeave
 		}
+		rg := e.freshGroup(kindRollback, g.batch, stage, now)
+		rg.steps, rg.version = e.spec.Previous.Steps, e.spec.Previous.Version
+		rg.members = append(rg.members, rollback...)
 		e.emit(Event{Kind: EventRollbackStarted, Batch: g.batch, Message: "rolling back " + strings.Join(rollback, ", ") + " to " + e.spec.Previous.Version})
-		e.groups = append(e.groups, rg)
 	}
 	if len(restore) > 0 {
-		e.groups = append(e.groups, &group{kind: kindRestore, batch: g.batch, members: restore, stage: stageJoin, wakeAt: now})
+		rg := e.freshGroup(kindRestore, g.batch, stageJoin, now)
+		rg.members = append(rg.members, restore...)
 	}
 	if g.kind == kindDeploy && e.failures > e.tolerance && e.phase == phaseDeploying {
 		e.stop(fmt.Sprintf("%d instances failed, more than the %d tolerated", e.failures, e.tolerance))
@@ -209,6 +232,38 @@ func without(ids, drop []string) []string {
 	return out
 }
 
+// closeAsLeftOut records that an instance stays out of service, failed.
+func (e *engine) closeAsLeftOut(st *instState, ierr *InstanceError, now time.Time) {
+	ierr.LeftOutOfService = true
+	e.closePhase(st, now)
+	st.out, st.available = false, false
+	st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, true, ierr, now
+}
+
+// rollbackRestoreStatus is where an instance taken out for a rollback ends
+// if it is put back without being rolled back: still updated when it was,
+// else failed with the error that sent it to rollback.
+func rollbackRestoreStatus(st *instState) (InstanceStatus, error) {
+	if st.outcome.Status == InstanceUpdated {
+		return InstanceUpdated, nil
+	}
+	return InstanceFailed, st.outcome.Err
+}
+
+// freshGroup returns a group of this kind, batch and stage created in this
+// loop iteration and not yet advanced, or a new one: instances failing one
+// by one at the same moment then still share their API calls.
+func (e *engine) freshGroup(k kind, batch int, st stage, now time.Time) *group {
+	for _, g := range e.groups {
+		if g.fresh && g.kind == k && g.batch == batch && g.stage == st && g.wakeAt.Equal(now) {
+			return g
+		}
+	}
+	g := &group{kind: k, batch: batch, stage: st, wakeAt: now, fresh: true}
+	e.groups = append(e.groups, g)
+	return g
+}
+
 func joinCause(err error, cause string) error {
 	if err == nil {
 		return errors.New(cause)
@@ -245,12 +300,9 @@ func (e *engine) restoreAfterCancel(g *group, ids []string) {
 	for _, id := range ids {
 		drop[id] = true
 		st := e.insts[id]
-		switch {
-		case g.kind == kindRollback && st.outcome.Status == InstanceUpdated:
-			st.onRestore = InstanceUpdated // still on the new version
-		case g.kind == kindRollback:
-			st.onRestore, st.restoreErr = InstanceFailed, st.outcome.Err
-		default:
+		if g.kind == kindRollback {
+			st.onRestore, st.restoreErr = rollbackRestoreStatus(st)
+		} else {
 			st.onRestore = InstanceInterrupted
 		}
 	}
@@ -261,7 +313,8 @@ func (e *engine) restoreAfterCancel(g *group, ids []string) {
 		}
 	}
 	g.members = kept
-	e.groups = append(e.groups, &group{kind: kindRestore, batch: g.batch, members: ids, stage: stageJoin, wakeAt: e.clock.Now()})
+	rg := e.freshGroup(kindRestore, g.batch, stageJoin, e.clock.Now())
+	rg.members = append(rg.members, ids...)
 }
 
 // takeOut removes instances that are registered again but must stay out:
@@ -302,6 +355,8 @@ type observation struct {
 	healthy bool   // healthy in every registration (and InService)
 	gone    string // why the instance is considered terminated/replaced
 	why     string // why it is not healthy, for errors
+	// unknown: a read failed, so neither healthy nor unhealthy is known.
+	unknown bool
 }
 
 // observe reads target health (one call per target group, shared by all
@@ -346,7 +401,7 @@ func (e *engine) observe(g *group, now time.Time) map[string]observation {
 		o := observation{drained: true, healthy: true}
 		for _, arn := range sortedKeys(st.targets) {
 			if err := rowErr[arn]; err != nil {
-				o.drained, o.healthy, o.why = false, false, "reading target health: "+e.mask.Err(err).Error()
+				o.drained, o.healthy, o.unknown, o.why = false, false, true, "reading target health: "+e.mask.Err(err).Error()
 				continue
 			}
 			for _, t := range st.targets[arn] {
@@ -371,7 +426,7 @@ func (e *engine) observe(g *group, now time.Time) map[string]observation {
 			ls, ok := states[id]
 			switch {
 			case statesErr != nil:
-				o.drained, o.healthy, o.why = false, false, "reading lifecycle states: "+e.mask.Err(statesErr).Error()
+				o.drained, o.healthy, o.unknown, o.why = false, false, true, "reading lifecycle states: "+e.mask.Err(statesErr).Error()
 			case !ok || strings.HasPrefix(ls, "Terminat") || strings.HasPrefix(ls, "Detach"):
 				o.gone = fmt.Sprintf("instance is no longer in Auto Scaling group %s (terminated or replaced)", st.inst.AutoScalingGroup)
 			default:

@@ -30,8 +30,13 @@ const (
 	drainMargin    = 30 * time.Second
 	deliveryMargin = time.Minute // SSM may take this long to deliver a command
 	restoreMargin  = 30 * time.Second
-	maxPollEvery   = 15 * time.Second
-	minPollEvery   = time.Second
+	unknownGrace   = 30 * time.Second // extra polls when health cannot be read at the deadline
+	// finishAttempts and finishRetryAfter bound the retries of the final
+	// tag writes (5s, 10s, 20s, ... apart).
+	finishAttempts   = 6
+	finishRetryAfter = 5 * time.Second
+	maxPollEvery     = 15 * time.Second
+	minPollEvery     = time.Second
 )
 
 // pollEvery is the interval of polls once the expected time has passed:
@@ -120,6 +125,7 @@ func (e *engine) advanceGroups(now time.Time) {
 }
 
 func (e *engine) runStage(g *group, now time.Time) {
+	g.fresh = false
 	switch g.stage {
 	case stageLeave:
 		e.leave(g, now)
@@ -377,7 +383,9 @@ func (e *engine) sendStep(g *group, now time.Time) {
 			if cause == nil {
 				cause = errors.New("no command id returned for the instance")
 			}
-			e.fail(g, []string{id}, failure{phase: PhaseStep, step: st.Name, err: fmt.Errorf("sending the command: %w", cause)})
+			// The step never started on it, so its application is as the
+			// previous step left it: put it back if that is healthy.
+			e.fail(g, []string{id}, failure{phase: PhaseStep, step: st.Name, err: fmt.Errorf("sending the command: %w", cause), restore: true})
 		}
 	}
 	if len(g.members) == 0 {
@@ -506,18 +514,54 @@ func (e *engine) join(g *group, now time.Time) {
 		e.enterPhase(g.members, PhaseJoining, g.batch, now)
 		e.setPhaseTag(g.members, PhaseJoining)
 	}
-	for _, arn := range sortedKeys(e.ownTargets(g.members)) {
-		targets := e.ownTargets(g.members)[arn]
+	// A registration that fails is retried at every health poll until the
+	// health deadline: a transient error must not leave a healthy
+	// instance out of service.
+	g.joinErr = e.register(g.members)
+	if len(g.members) == 0 {
+		return
+	}
+	var expected time.Duration
+	for _, id := range g.members {
+		for arn := range e.insts[id].targets {
+			expected = max(expected, healthExpected(e.tgs[arn]))
+		}
+	}
+	timeout := e.healthTimeout()
+	if g.kind == kindRestore {
+		// A restored instance's application is already running (or not):
+		// it passes within a couple of check rounds or never. This keeps a
+		// cancelled run's cleanup short.
+		timeout = min(timeout, 2*expected+restoreMargin)
+	}
+	g.stage = stageHealth
+	g.since = now
+	g.healthTimeout = timeout
+	g.deadline = now.Add(timeout)
+	g.wakeAt = now.Add(expected)
+	if len(g.joinErr) > 0 {
+		g.wakeAt = now.Add(min(expected, minPollEvery)) // retry registering soon
+	}
+}
+
+// register puts instances back in their target groups: Register for the
+// registrations the engine removed (one call per target group), ExitStandby
+// for Auto Scaling members in standby (one call per group). It returns the
+// error of each instance that could not be put back.
+func (e *engine) register(ids []string) map[string]error {
+	errs := map[string]error{}
+	own := e.ownTargets(ids)
+	for _, arn := range sortedKeys(own) {
+		targets := own[arn]
 		failed := e.eachInstance(targetIDs(targets), func(ids []string) error {
 			return e.ports.LB.Register(e.ctx, arn, targetsOf(targets, ids))
 		})
-		for _, id := range sortedKeys(failed) {
-			err := failed[id]
-			e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("registering in %s: %w", arn, err)})
+		for id, err := range failed {
+			errs[id] = fmt.Errorf("registering in %s: %w", arn, err)
 		}
 	}
 	byASG := map[string][]string{}
-	for _, id := range g.members {
+	for _, id := range ids {
 		st := e.insts[id]
 		if st.inst.AutoScalingGroup != "" && st.inStandby {
 			byASG[st.inst.AutoScalingGroup] = append(byASG[st.inst.AutoScalingGroup], id)
@@ -528,35 +572,13 @@ func (e *engine) join(g *group, now time.Time) {
 		failed := e.eachInstance(ids, func(ids []string) error { return e.ports.Standby.ExitStandby(e.ctx, name, ids) })
 		for _, id := range ids {
 			if err, bad := failed[id]; bad {
-				e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("exiting standby in %s: %w", name, err)})
+				errs[id] = fmt.Errorf("exiting standby in %s: %w", name, err)
 				continue
 			}
 			e.insts[id].inStandby = false
 		}
 	}
-	if len(g.members) == 0 {
-		return
-	}
-	var expected time.Duration
-	for _, id := range g.members {
-		for arn := range e.insts[id].targets {
-			expected = max(expected, healthExpected(e.tgs[arn]))
-		}
-	}
-	timeout := e.spec.Strategy.HealthTimeout
-	if timeout <= 0 {
-		timeout = DefaultHealthTimeout
-	}
-	if g.kind == kindRestore {
-		// A restored instance's application is already running (or not):
-		// it passes within a couple of check rounds or never. This keeps a
-		// cancelled run's cleanup short.
-		timeout = min(timeout, 2*expected+restoreMargin)
-	}
-	g.stage = stageHealth
-	g.since = now
-	g.deadline = now.Add(timeout)
-	g.wakeAt = now.Add(expected)
+	return errs
 }
 
 func (e *engine) healthPoll(ids []string) time.Duration {
@@ -570,13 +592,33 @@ func (e *engine) healthPoll(ids []string) time.Duration {
 }
 
 func (e *engine) waitHealthy(g *group, now time.Time) {
+	if len(g.joinErr) > 0 {
+		before := len(g.joinErr)
+		g.joinErr = e.register(sortedKeys(g.joinErr))
+		if len(g.joinErr) < before {
+			// The health checks of a late registration start now.
+			g.deadline = maxTime(g.deadline, now.Add(g.healthTimeout))
+		}
+	}
 	obs := e.observe(g, now)
 	var waiting []string
 	for _, id := range append([]string(nil), g.members...) {
 		o := obs[id]
+		if err, unjoined := g.joinErr[id]; unjoined && o.gone == "" {
+			if now.Before(g.deadline.Add(unknownGrace)) {
+				waiting = append(waiting, id)
+			} else {
+				delete(g.joinErr, id)
+				e.fail(g, []string{id}, failure{phase: PhaseJoining, err: err})
+			}
+			continue
+		}
 		switch {
 		case o.gone != "":
 			e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("%s", o.gone), gone: true})
+		case o.unknown && now.Before(g.deadline.Add(unknownGrace)):
+			// A failed read at the deadline says nothing: read again.
+			waiting = append(waiting, id)
 		case !o.healthy && !now.Before(g.deadline):
 			e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("not healthy in every target group after %s: %s",
 				now.Sub(g.since).Round(time.Second), o.why)})
@@ -593,7 +635,7 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 			ng.stage, ng.wakeAt = stageHealth, now // re-observed (cached) and moved on at once
 		}
 		g.wakeAt = now.Add(e.healthPoll(g.members))
-		if g.wakeAt.After(g.deadline) {
+		if now.Before(g.deadline) && g.wakeAt.After(g.deadline) {
 			g.wakeAt = g.deadline
 		}
 		return
@@ -624,11 +666,20 @@ func (e *engine) bakePoll(ids []string) time.Duration {
 
 func (e *engine) bake(g *group, now time.Time) {
 	obs := e.observe(g, now)
+	unknown := false
 	for _, id := range append([]string(nil), g.members...) {
 		o := obs[id]
 		switch {
 		case o.gone != "":
 			e.fail(g, []string{id}, failure{phase: PhaseBaking, err: fmt.Errorf("%s", o.gone), gone: true})
+		case o.unknown:
+			// A failed read says nothing about the instance: read again.
+			// Past the bound it counts as a failure, on the safe side.
+			if !now.Before(g.bakeEnd.Add(max(e.healthTimeout(), unknownGrace))) {
+				e.fail(g, []string{id}, failure{phase: PhaseBaking, err: fmt.Errorf("health unknown after baking: %s", o.why)})
+			} else {
+				unknown = true
+			}
 		case !o.healthy:
 			e.fail(g, []string{id}, failure{phase: PhaseBaking, err: fmt.Errorf("became unhealthy while baking: %s", o.why)})
 		}
@@ -636,25 +687,56 @@ func (e *engine) bake(g *group, now time.Time) {
 	if len(g.members) == 0 {
 		return
 	}
-	if now.Before(g.bakeEnd) && !e.cancelled {
-		g.wakeAt = minTime(g.bakeEnd, now.Add(e.bakePoll(g.members)))
+	if (now.Before(g.bakeEnd) && !e.cancelled) || unknown {
+		g.wakeAt = now.Add(e.bakePoll(g.members))
+		if unknown {
+			g.wakeAt = now.Add(minPollEvery) // a read failed: try again soon
+		}
+		if now.Before(g.bakeEnd) {
+			g.wakeAt = minTime(g.bakeEnd, g.wakeAt)
+		}
 		return
 	}
 	g.stage = stageFinish
 	g.wakeAt = now
 }
 
+func (e *engine) healthTimeout() time.Duration {
+	if t := e.spec.Strategy.HealthTimeout; t > 0 {
+		return t
+	}
+	return DefaultHealthTimeout
+}
+
 // finishGroup writes the outcome to the tags: the version (deploy,
 // rollback), and removes the out-of-service tags.
 func (e *engine) finishGroup(g *group, now time.Time) {
 	ids := append([]string(nil), g.members...)
-	if g.version != "" {
+	// The tags are the record of where an instance is: a transient error
+	// is retried a few times (the instances stay counted as out meanwhile)
+	// before it is reported.
+	var tagErr error
+	if g.version != "" && !g.versionTagged {
 		if err := e.ports.Tags.SetTags(e.ctx, ids, map[string]string{TagVersion: g.version}); err != nil {
-			e.portErrs = append(e.portErrs, fmt.Errorf("tagging %s with %s=%s: %w", strings.Join(ids, ", "), TagVersion, g.version, e.mask.Err(err)))
+			tagErr = fmt.Errorf("tagging %s with %s=%s: %w", strings.Join(ids, ", "), TagVersion, g.version, e.mask.Err(err))
+		} else {
+			g.versionTagged = true
 		}
 	}
-	if err := e.ports.Tags.RemoveTags(e.ctx, ids, []string{TagPhase, TagRollout, TagTargets}); err != nil {
-		e.portErrs = append(e.portErrs, fmt.Errorf("removing %s from %s: %w", TagPhase, strings.Join(ids, ", "), e.mask.Err(err)))
+	if tagErr == nil {
+		if err := e.ports.Tags.RemoveTags(e.ctx, ids, []string{TagPhase, TagRollout, TagTargets}); err != nil {
+			tagErr = fmt.Errorf("removing %s from %s: %w", TagPhase, strings.Join(ids, ", "), e.mask.Err(err))
+		}
+	}
+	staleTags := false
+	if tagErr != nil {
+		g.finishTries++
+		if g.finishTries < finishAttempts && !errors.Is(tagErr, ErrNotFound) {
+			g.wakeAt = now.Add(finishRetryAfter << (g.finishTries - 1))
+			return
+		}
+		e.portErrs = append(e.portErrs, tagErr)
+		staleTags = true
 	}
 	for _, id := range ids {
 		st := e.insts[id]
@@ -665,6 +747,7 @@ func (e *engine) finishGroup(g *group, now time.Time) {
 		o := &st.outcome
 		o.FinishedAt = now
 		o.OutOfService = false
+		o.StaleTags = staleTags
 		switch g.kind {
 		case kindDeploy:
 			e.updatedSeq++
@@ -713,6 +796,13 @@ func (e *engine) splitOff(g *group, ids []string) *group {
 	ng := *g
 	ng.members = append([]string(nil), ids...)
 	ng.cmds, ng.results = nil, nil
+	ng.joinErr = map[string]error{}
+	for _, id := range ids {
+		if err, ok := g.joinErr[id]; ok {
+			ng.joinErr[id] = err
+			delete(g.joinErr, id)
+		}
+	}
 	g.members = without(g.members, ids)
 	e.groups = append(e.groups, &ng)
 	return &ng
@@ -775,6 +865,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -132,8 +132,8 @@ func TestRun_processesAreResumedEvenWhenTheRolloutFails(t *testing.T) {
 	w.failStep["i-0001"] = "deploy"
 	s := baseSpec(w)
 	s.Previous = nil
-	res, _, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	res, err, _ := simulate(t, w, s, 0)
+	checkInvariants(t, w, s, res, err)
 	if w.countCalls("ResumeProcesses") != 1 {
 		t.Fatalf("calls %v", w.calls)
 	}
@@ -148,7 +148,7 @@ func TestRun_terminatedAutoScalingInstanceIsReportedGoneAndDoesNotWedgeTheRun(t 
 	s.Strategy.Order = OrderSorted
 	s.Failure.MaxFailedInstances = 1
 	res, err, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "no longer in its Auto Scaling group") {
 		t.Fatalf("gone instance: %+v", o)
@@ -167,8 +167,8 @@ func TestRun_terminatedInstanceSeenByTargetHealthIsGone(t *testing.T) {
 	s.Previous = nil
 	s.Strategy.Order = OrderSorted
 	s.Failure.MaxFailedInstances = 1
-	res, _, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	res, err, _ := simulate(t, w, s, 0)
+	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "Target.InvalidState") {
 		t.Fatalf("gone instance: %+v", o)
@@ -203,8 +203,8 @@ func TestRun_oneTerminatedInstanceDoesNotFailTheRestOfItsBatch(t *testing.T) {
 	s.Strategy.BatchSize = 3
 	s.Strategy.MinHealthyPercent = 0
 	s.Failure.MaxFailedInstances = 1
-	res, _, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	res, err, _ := simulate(t, w, s, 0)
+	checkInvariants(t, w, s, res, err)
 	if res.Count(InstanceUpdated) != 2 || statusOf(res, "i-0001").Status != InstanceFailed {
 		t.Fatalf("instances %+v", res.Instances)
 	}

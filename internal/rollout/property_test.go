@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -87,7 +88,10 @@ func drawScenario(t *rapid.T) scenario {
 		st.CanaryPause = time.Duration(rapid.IntRange(0, 120).Draw(t, "canaryPause")) * time.Second
 	}
 	st.BakeTime = time.Duration(rapid.IntRange(0, 120).Draw(t, "bake")) * time.Second
-	st.HealthTimeout = time.Duration(rapid.IntRange(60, 600).Draw(t, "healthTimeout")) * time.Second
+	st.HealthTimeout = time.Duration(o.threshold)*o.interval + time.Duration(rapid.IntRange(1, 600).Draw(t, "healthTimeoutExtra"))*time.Second
+	if rapid.IntRange(0, 19).Draw(t, "badHealthTimeout") == 0 {
+		st.HealthTimeout = time.Duration(o.threshold) * o.interval // invalid: Validate must say so
+	}
 	st.PauseBetweenBatches = time.Duration(rapid.IntRange(0, 60).Draw(t, "pause")) * time.Second
 	f := &s.Failure
 	if rapid.Bool().Draw(t, "failByPercent") {
@@ -99,6 +103,11 @@ func drawScenario(t *rapid.T) scenario {
 	if rapid.IntRange(0, 4).Draw(t, "alarm") == 0 {
 		f.AlarmNames = []string{"web-5xx"}
 		w.alarmAt = epoch.Add(time.Duration(rapid.IntRange(0, 7200).Draw(t, "alarmAt")) * time.Second)
+		faulty = true
+	}
+	if rapid.IntRange(0, 3).Draw(t, "flaky") == 0 {
+		w.flakyEvery = rapid.IntRange(3, 12).Draw(t, "flakyEvery")
+		w.flakyState = rapid.Uint64().Draw(t, "flakySeed")
 		faulty = true
 	}
 	var cancelAt time.Duration
@@ -124,8 +133,18 @@ func TestRun_invariantsHoldForGeneratedFleetsStrategiesAndFaults(t *testing.T) {
 			}
 			return
 		}
-		res, err, _ := simulate(t, sc.w, sc.s, sc.cancelAt)
-		if v := invariantViolations(sc.w, sc.s, res); len(v) > 0 {
+		res, err, rec := simulate(t, sc.w, sc.s, sc.cancelAt)
+		if v := invariantViolations(sc.w, sc.s, res, err); len(v) > 0 {
+			if os.Getenv("ROLLOUT_DEBUG") != "" {
+				for _, e := range rec.events {
+					if e.Kind != EventPoll {
+						fmt.Println(e.Time.Sub(epoch), e.Kind, e.Batch, e.InstanceID, e.Phase, e.Message)
+					}
+				}
+				for _, c := range sc.w.calls {
+					fmt.Println(c)
+				}
+			}
 			t.Fatalf("invariants:\n%s", joinLines(v))
 		}
 		succeeded := res.Status == StatusSucceeded || res.Status == StatusNoop

@@ -48,6 +48,11 @@ type InstanceOutcome struct {
 	FinishedAt   time.Time
 	// PhaseDurations: draining, step:<name>, joining, baking.
 	PhaseDurations map[string]time.Duration
+	// StaleTags is true when the instance's provider tags could not be
+	// brought up to date after retries (the run's error says which write
+	// failed): it may still carry rolling:phase although it is in service.
+	// The next run recovers it.
+	StaleTags bool
 }
 
 // Result is the engine's report on a rollout.

@@ -86,7 +86,7 @@ func TestRun_resumeLeavesAnInstanceOutWhenItCannotBeRecoveredOrRedeployed(t *tes
 	s := baseSpec(w)
 	s.Previous = nil
 	res, err, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	checkInvariants(t, w, s, res, err)
 	if o := statusOf(res, "i-0002"); err == nil || o.Status != InstanceFailed || !o.OutOfService {
 		t.Fatalf("outcome %+v, err %v", o, err)
 	}

@@ -125,9 +125,21 @@ type group struct {
 	wakeAt   time.Time
 	deadline time.Time
 	bakeEnd  time.Time
-	since    time.Time // when the current wait began, for messages
-	canary   bool
+	since    time.Time        // when the current wait began, for messages
+	joinErr  map[string]error // members not yet put back (retried while waiting healthy)
+	// healthTimeout is this group's bound on becoming healthy.
+	healthTimeout time.Duration
+
+	finishTries   int
+	versionTagged bool
+	fresh         bool // created in this iteration, not yet advanced
+	canary        bool
 }
+
+// resumeAttempts: a group left suspended stops replacing unhealthy
+// instances, so resuming is retried (immediately: the SDK already backs
+// off); suspending too, since failing it aborts the run.
+const resumeAttempts = 3
 
 // alarmCheckInterval is how often alarms are read while instances are out
 // or the rollout is paused; they are also read before every departure.
@@ -183,6 +195,9 @@ func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
 		case needsUpdate(st.inst, s.Release.Version):
 			st.outcome.Status = InstancePending
 		}
+		// An earlier run left it out: so it is reported until this run
+		// puts it back.
+		st.outcome.OutOfService = st.inst.Tags[TagPhase] != "" && !st.gone
 	}
 	e.queue = orderOutOfDate(liveInstances(s.Fleet.Instances), s.Release.Version, s.Strategy.Order)
 	e.tolerance = maxFailures(s.Failure, len(e.queue))
@@ -583,7 +598,13 @@ func (e *engine) suspendProcesses() error {
 	}
 	sort.Strings(names)
 	for _, g := range names {
-		if err := e.ports.Standby.SuspendProcesses(e.ctx, g, procs); err != nil {
+		var err error
+		for attempt := 0; attempt < resumeAttempts; attempt++ {
+			if err = e.ports.Standby.SuspendProcesses(e.ctx, g, procs); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("suspending processes of Auto Scaling group %s: %w", g, e.mask.Err(err))
 		}
 		e.suspended = append(e.suspended, g)
@@ -600,7 +621,13 @@ func (e *engine) resumeProcesses() {
 	}
 	ctx := context.WithoutCancel(e.ctx)
 	for _, g := range e.suspended {
-		if err := e.ports.Standby.ResumeProcesses(ctx, g, procs); err != nil {
+		var err error
+		for attempt := 0; attempt < resumeAttempts; attempt++ {
+			if err = e.ports.Standby.ResumeProcesses(ctx, g, procs); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			e.portErrs = append(e.portErrs, fmt.Errorf("resuming processes of Auto Scaling group %s (resume them by hand): %w", g, e.mask.Err(err)))
 		}
 	}

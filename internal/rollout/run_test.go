@@ -15,7 +15,7 @@ func mustSucceed(t *testing.T, w *world, s Spec, res Result, err error) {
 	if res.Status != StatusSucceeded {
 		t.Fatalf("status %s (%s)", res.Status, res.StopReason)
 	}
-	if v := invariantViolations(w, s, res); len(v) > 0 {
+	if v := invariantViolations(w, s, res, err); len(v) > 0 {
 		t.Fatalf("invariants:\n%s", joinLines(v))
 	}
 }
@@ -89,9 +89,9 @@ func statusOf(res Result, id string) InstanceOutcome {
 	return InstanceOutcome{}
 }
 
-func checkInvariants(t *testing.T, w *world, s Spec, res Result) {
+func checkInvariants(t *testing.T, w *world, s Spec, res Result, runErr error) {
 	t.Helper()
-	if v := invariantViolations(w, s, res); len(v) > 0 {
+	if v := invariantViolations(w, s, res, runErr); len(v) > 0 {
 		t.Fatalf("invariants:\n%s", joinLines(v))
 	}
 }
@@ -104,7 +104,7 @@ func TestRun_failedStepWithoutRollbackStaysOutOfServiceAndStopsTheRollout(t *tes
 	s.Previous = nil
 	s.Sensitive = []string{"s3cr3t-token"}
 	res, err, rec := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusFailed || !strings.Contains(res.StopReason, "1 instances failed, more than the 0 tolerated") {
 		t.Fatalf("status %s, stop reason %q", res.Status, res.StopReason)
 	}
@@ -141,7 +141,7 @@ func TestRun_failureBeyondToleranceRollsBackUpdatedAndFailedInstancesNewestFirst
 	s.Strategy.Order = OrderSorted
 	s.Failure.Rollback = true
 	res, err, rec := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusRolledBack || err == nil {
 		t.Fatalf("status %s, err %v", res.Status, err)
 	}
@@ -178,7 +178,7 @@ func TestRun_toleratedFailureDoesNotStopTheRollout(t *testing.T) {
 	s.Previous = nil
 	s.Failure.MaxFailedInstances = 1
 	res, err, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusFailed || res.StopReason != "" || err == nil {
 		t.Fatalf("status %s, stop %q, err %v", res.Status, res.StopReason, err)
 	}
@@ -199,7 +199,7 @@ func TestRun_instanceThatNeverGetsHealthyIsDeregisteredAfterTheHealthTimeout(t *
 	s.Strategy.HealthTimeout = 2 * time.Minute
 	s.Strategy.Order = OrderSorted
 	res, err, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	var ierr *InstanceError
 	if o.Status != InstanceFailed || !o.OutOfService || !errors.As(err, &ierr) || ierr.Phase != PhaseJoining {
@@ -221,8 +221,8 @@ func TestRun_instanceThatNeverGetsHealthyIsRolledBackWhenRollbackIsOn(t *testing
 	s.Strategy.HealthTimeout = 2 * time.Minute
 	s.Strategy.Order = OrderSorted
 	s.Failure.Rollback = true
-	res, _, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	res, err, _ := simulate(t, w, s, 0)
+	checkInvariants(t, w, s, res, err)
 	if o := statusOf(res, "i-0000"); o.Status != InstanceRolledBack || !w.inService(w.insts["i-0000"]) {
 		t.Fatalf("outcome %+v", o)
 	}
@@ -237,7 +237,7 @@ func TestRun_alarmStopsSchedulingButLetsInFlightInstancesFinish(t *testing.T) {
 	s.Strategy.Order = OrderSorted
 	s.Failure.AlarmNames = []string{"web-5xx"}
 	res, err, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusFailed || !strings.Contains(res.StopReason, "alarm in ALARM: web-5xx") || err == nil {
 		t.Fatalf("status %s, stop %q", res.Status, res.StopReason)
 	}
@@ -251,8 +251,8 @@ func TestRun_alarmAlreadyFiringStopsBeforeAnythingLeaves(t *testing.T) {
 	w.alarmAt = epoch
 	s := baseSpec(w)
 	s.Failure.AlarmNames = []string{"web-5xx"}
-	res, _, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	res, err, _ := simulate(t, w, s, 0)
+	checkInvariants(t, w, s, res, err)
 	if res.Count(InstancePending) != 2 || w.countCalls("Deregister") != 0 {
 		t.Fatalf("pending %d, calls %v", res.Count(InstancePending), w.calls)
 	}
@@ -263,7 +263,7 @@ func TestRun_cancelDuringDrainingRejoinsHealthyInstancesAsInterrupted(t *testing
 	s := baseSpec(w)
 	s.Strategy.BatchSize = 2
 	res, err, _ := simulate(t, w, s, 30*time.Second)
-	checkInvariants(t, w, s, res)
+	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusCancelled || err == nil {
 		t.Fatalf("status %s, err %v", res.Status, err)
 	}
@@ -280,8 +280,8 @@ func TestRun_cancelDuringAStepLetsItFinishThenRejoinsWhatIsHealthy(t *testing.T)
 	s := baseSpec(w)
 	// Cancel while "stop" runs: it finishes, "deploy" never starts, the app
 	// is stopped, so the instance cannot rejoin and is left out, reported.
-	res, _, _ := simulate(t, w, s, 5*time.Second)
-	checkInvariants(t, w, s, res)
+	res, err, _ := simulate(t, w, s, 5*time.Second)
+	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	if res.Status != StatusCancelled || o.Status != InstanceFailed || !o.OutOfService {
 		t.Fatalf("status %s, outcome %+v", res.Status, o)
@@ -297,8 +297,8 @@ func TestRun_cancelGraceCancelsHungStepsAndLeavesThemOut(t *testing.T) {
 	s := baseSpec(w)
 	s.Strategy.CancelGracePeriod = 20 * time.Second
 	start := w.now()
-	res, _, _ := simulate(t, w, s, 5*time.Second)
-	checkInvariants(t, w, s, res)
+	res, err, _ := simulate(t, w, s, 5*time.Second)
+	checkInvariants(t, w, s, res, err)
 	if w.countCalls("Cancel") != 1 || res.FinishedAt.Sub(start) > 5*time.Minute {
 		t.Fatalf("cancel calls %d, finished after %s", w.countCalls("Cancel"), res.FinishedAt.Sub(start))
 	}
@@ -308,8 +308,8 @@ func TestRun_cancelDuringBakeKeepsTheNewVersion(t *testing.T) {
 	w := newWorld(fleetOpts{n: 2})
 	s := baseSpec(w)
 	s.Strategy.BakeTime = 10 * time.Minute
-	res, _, _ := simulate(t, w, s, 5*time.Minute)
-	checkInvariants(t, w, s, res)
+	res, err, _ := simulate(t, w, s, 5*time.Minute)
+	checkInvariants(t, w, s, res, err)
 	if o := statusOf(res, res.Batches[0][0]); o.Status != InstanceUpdated {
 		t.Fatalf("outcome %+v", o)
 	}
@@ -322,7 +322,7 @@ func TestRun_hungStepTimesOutAndIsCancelled(t *testing.T) {
 	s.Previous = nil
 	s.Strategy.Order = OrderSorted
 	res, err, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	checkInvariants(t, w, s, res, err)
 	var ierr *InstanceError
 	if !errors.As(err, &ierr) || ierr.Status != string(InvocationTimedOut) {
 		t.Fatalf("err %v", err)
@@ -348,7 +348,7 @@ func TestRun_untaggableInstancesNeverLeave(t *testing.T) {
 	w.failTags = true
 	s := baseSpec(w)
 	res, err, _ := simulate(t, w, s, 0)
-	checkInvariants(t, w, s, res)
+	checkInvariants(t, w, s, res, err)
 	if err == nil || w.countCalls("Deregister") != 0 {
 		t.Fatalf("err %v, calls %v", err, w.calls)
 	}

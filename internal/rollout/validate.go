@@ -103,6 +103,17 @@ func (s Spec) shapeProblems() []string {
 		}
 	}
 
+	if st.HealthTimeout > 0 {
+		// Nomad's rule of thumb, adapted: the bound on becoming healthy
+		// must leave room for the checks themselves.
+		for _, tg := range s.Fleet.TargetGroups {
+			if need := healthExpected(tg); st.HealthTimeout <= need {
+				add("health_timeout (%s) must be longer than healthy_threshold x interval of target group %s (%s)",
+					st.HealthTimeout, tg.Name, need)
+				break
+			}
+		}
+	}
 	return append(p, validateFleet(s.Fleet)...)
 }
 

@@ -47,6 +47,10 @@ type world struct {
 	terminateAt map[string]time.Time
 	alarmAt     time.Time // zero = never
 	failTags    bool
+	// flakyEvery > 0 makes every flakyEvery-th mutating or reading call
+	// fail with a transient error before it does anything.
+	flakyEvery int
+	flakyState uint64 // xorshift state, seeded by the test
 
 	// Capacity floor checked at every removal.
 	minHealthyPercent int
@@ -376,6 +380,24 @@ func (w *world) record(format string, args ...any) {
 	w.calls = append(w.calls, fmt.Sprintf(format, args...))
 }
 
+// flaky reports whether this call fails transiently (nothing done).
+func (w *world) flaky() error {
+	if w.flakyEvery <= 0 {
+		return nil
+	}
+	// Pseudo-random (seeded) rather than periodic: a period could line up
+	// with the engine's retry cycle and fail every retry forever.
+	x := w.flakyState | 1
+	x ^= x << 13
+	x ^= x >> 7
+	x ^= x << 17
+	w.flakyState = x
+	if x%uint64(w.flakyEvery) == 0 {
+		return fmt.Errorf("Throttling: rate exceeded: %w", ErrThrottled)
+	}
+	return nil
+}
+
 func (w *world) countCalls(prefix string) int {
 	n := 0
 	for _, c := range w.calls {
@@ -393,6 +415,9 @@ func (w *world) Deregister(_ context.Context, arn string, targets []Target) erro
 	defer w.mu.Unlock()
 	w.settle()
 	w.record("Deregister %s %d", arn, len(targets))
+	if err := w.flaky(); err != nil {
+		return err
+	}
 	tg, ok := w.tgs[arn]
 	if !ok {
 		return fmt.Errorf("target group %s: %w", arn, ErrNotFound)
@@ -414,6 +439,9 @@ func (w *world) Register(_ context.Context, arn string, targets []Target) error 
 	defer w.mu.Unlock()
 	w.settle()
 	w.record("Register %s %d", arn, len(targets))
+	if err := w.flaky(); err != nil {
+		return err
+	}
 	tg, ok := w.tgs[arn]
 	if !ok {
 		return fmt.Errorf("target group %s: %w", arn, ErrNotFound)
@@ -437,6 +465,9 @@ func (w *world) TargetHealth(_ context.Context, arn string) ([]TargetHealth, err
 	defer w.mu.Unlock()
 	w.settle()
 	w.record("TargetHealth %s", arn)
+	if err := w.flaky(); err != nil {
+		return nil, err
+	}
 	tg, ok := w.tgs[arn]
 	if !ok {
 		return nil, fmt.Errorf("target group %s: %w", arn, ErrNotFound)
@@ -458,6 +489,9 @@ func (w *world) Send(_ context.Context, cmd Command, ids []string) (map[string]s
 	w.settle()
 	step := cmd.Comment[strings.LastIndex(cmd.Comment, ": ")+2:]
 	w.record("Send %s %d", step, len(ids))
+	if err := w.flaky(); err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
 		if w.insts[id].terminated {
 			// Like SSM: one bad instance id rejects the whole call.
@@ -487,6 +521,9 @@ func (w *world) Invocations(_ context.Context, byInstance map[string]string) ([]
 	defer w.mu.Unlock()
 	w.settle()
 	w.record("Invocations %d", len(byInstance))
+	if err := w.flaky(); err != nil {
+		return nil, err
+	}
 	var out []Invocation
 	for id, cid := range byInstance {
 		c, ok := w.cmds[cid]
@@ -505,6 +542,9 @@ func (w *world) Cancel(_ context.Context, byInstance map[string]string) error {
 	defer w.mu.Unlock()
 	w.settle()
 	w.record("Cancel %d", len(byInstance))
+	if err := w.flaky(); err != nil {
+		return err
+	}
 	for id, cid := range byInstance {
 		if c, ok := w.cmds[cid]; ok {
 			if inv := c.invs[id]; !inv.status.Terminal() {
@@ -525,6 +565,9 @@ func (w *world) SetTags(_ context.Context, ids []string, tags map[string]string)
 	defer w.mu.Unlock()
 	w.settle()
 	w.record("SetTags %d %s", len(ids), tags[TagPhase])
+	if err := w.flaky(); err != nil {
+		return err
+	}
 	if w.failTags {
 		return errTags
 	}
@@ -548,6 +591,9 @@ func (w *world) RemoveTags(_ context.Context, ids []string, keys []string) error
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.record("RemoveTags %d", len(ids))
+	if err := w.flaky(); err != nil {
+		return err
+	}
 	if w.failTags {
 		return errTags
 	}
@@ -566,6 +612,9 @@ func (w *world) EnterStandby(_ context.Context, group string, ids []string) erro
 	defer w.mu.Unlock()
 	w.settle()
 	w.record("EnterStandby %s %d", group, len(ids))
+	if err := w.flaky(); err != nil {
+		return err
+	}
 	for _, id := range ids {
 		inst := w.insts[id]
 		if inst.asg != group || w.lifecycle(inst) != "InService" {
@@ -593,6 +642,9 @@ func (w *world) ExitStandby(_ context.Context, group string, ids []string) error
 	defer w.mu.Unlock()
 	w.settle()
 	w.record("ExitStandby %s %d", group, len(ids))
+	if err := w.flaky(); err != nil {
+		return err
+	}
 	for _, id := range ids {
 		inst := w.insts[id]
 		if inst.asg != group || inst.lifecycle != "Standby" || inst.terminated {
@@ -616,6 +668,9 @@ func (w *world) LifecycleStates(_ context.Context, ids []string) (map[string]str
 	defer w.mu.Unlock()
 	w.settle()
 	w.record("LifecycleStates %d", len(ids))
+	if err := w.flaky(); err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
 	for _, id := range ids {
 		if inst, ok := w.insts[id]; ok && inst.asg != "" && !inst.terminated {
@@ -629,6 +684,9 @@ func (w *world) SuspendProcesses(_ context.Context, group string, _ []string) er
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.record("SuspendProcesses %s", group)
+	if err := w.flaky(); err != nil {
+		return err
+	}
 	w.suspended[group]++
 	return nil
 }
@@ -637,6 +695,9 @@ func (w *world) ResumeProcesses(_ context.Context, group string, _ []string) err
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.record("ResumeProcesses %s", group)
+	if err := w.flaky(); err != nil {
+		return err
+	}
 	w.suspended[group]--
 	w.resumeCalls++
 	return nil
@@ -648,6 +709,9 @@ func (w *world) Firing(_ context.Context, names []string) ([]string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.record("Firing")
+	if err := w.flaky(); err != nil {
+		return nil, err
+	}
 	if !w.alarmAt.IsZero() && !w.now().Before(w.alarmAt) && len(names) > 0 {
 		return names[:1], nil
 	}
