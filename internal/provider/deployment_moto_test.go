@@ -72,21 +72,7 @@ func TestAccRollingDeployment_motoConformanceHappyPath(t *testing.T) {
 		t.Fatalf("RegisterTargets: %v", err)
 	}
 
-	providerCfg := fmt.Sprintf(`
-provider "rolling" {
-  region     = "us-east-1"
-  access_key = "testing"
-  secret_key = "testing"
-  endpoints {
-    ec2         = %[1]q
-    elbv2       = %[1]q
-    ssm         = %[1]q
-    autoscaling = %[1]q
-    cloudwatch  = %[1]q
-    sts         = %[1]q
-  }
-}
-`, url)
+	providerCfg := endpointsProvider(url, "testing", "testing")
 	config := func(version string) string {
 		return providerCfg + fmt.Sprintf(`
 resource "rolling_deployment" "web" {

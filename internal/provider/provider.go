@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -180,15 +181,7 @@ func (p *rollingProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 			"assume_role": schema.ListNestedBlock{
 				MarkdownDescription: "Assume an IAM role with STS AssumeRole, using the credentials found otherwise.",
 				Validators:          []validator.List{listvalidator.SizeAtMost(1)},
-				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
-					"role_arn": schema.StringAttribute{
-						Required: true, MarkdownDescription: "ARN of the role to assume.",
-						Validators: []validator.String{validate.RoleARN()},
-					},
-					"session_name": schema.StringAttribute{
-						Optional: true, MarkdownDescription: "Session name. Defaults to a generated one.",
-						Validators: []validator.String{stringvalidator.RegexMatches(regexpSessionName, "must be 2 to 64 letters, digits or +=,.@-_")},
-					},
+				NestedObject: schema.NestedBlockObject{Attributes: roleAttributes(map[string]schema.Attribute{
 					"external_id": schema.StringAttribute{
 						Optional: true, MarkdownDescription: "External id the role's trust policy requires.",
 						Validators: []validator.String{stringvalidator.LengthBetween(2, 1224)},
@@ -201,27 +194,19 @@ func (p *rollingProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 						ElementType: types.StringType, Optional: true,
 						MarkdownDescription: "Session tags.",
 					},
-				}},
+				})},
 			},
 			"assume_role_with_web_identity": schema.ListNestedBlock{
 				MarkdownDescription: "Assume an IAM role with STS AssumeRoleWithWebIdentity (OIDC), as in CI systems.",
 				Validators:          []validator.List{listvalidator.SizeAtMost(1)},
-				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
-					"role_arn": schema.StringAttribute{
-						Required: true, MarkdownDescription: "ARN of the role to assume.",
-						Validators: []validator.String{validate.RoleARN()},
-					},
-					"session_name": schema.StringAttribute{
-						Optional: true, MarkdownDescription: "Session name. Defaults to a generated one.",
-						Validators: []validator.String{stringvalidator.RegexMatches(regexpSessionName, "must be 2 to 64 letters, digits or +=,.@-_")},
-					},
+				NestedObject: schema.NestedBlockObject{Attributes: roleAttributes(map[string]schema.Attribute{
 					"web_identity_token_file": schema.StringAttribute{
 						Optional: true, MarkdownDescription: "File holding the OIDC token; read again on every refresh.",
 					},
 					"web_identity_token": schema.StringAttribute{
 						Optional: true, Sensitive: true, MarkdownDescription: "The OIDC token itself.",
 					},
-				}},
+				})},
 			},
 			"endpoints": schema.ListNestedBlock{
 				MarkdownDescription: "Per-service endpoint URLs, for emulators (the bundled fleet simulator, moto, LocalStack) or VPC endpoints.",
@@ -237,6 +222,32 @@ func (p *rollingProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 			},
 		},
 	}
+}
+
+// providerDataFrom is what resources and data sources keep from Configure;
+// nil before the provider is configured (validation runs that early).
+func providerDataFrom(data any, diags *diag.Diagnostics) *providerData {
+	if data == nil {
+		return nil
+	}
+	pd, ok := data.(*providerData)
+	if !ok {
+		diags.AddError("Unexpected provider data", fmt.Sprintf("got %T", data))
+	}
+	return pd
+}
+
+// roleAttributes adds the attributes both role blocks share.
+func roleAttributes(attrs map[string]schema.Attribute) map[string]schema.Attribute {
+	attrs["role_arn"] = schema.StringAttribute{
+		Required: true, MarkdownDescription: "ARN of the role to assume.",
+		Validators: []validator.String{validate.RoleARN()},
+	}
+	attrs["session_name"] = schema.StringAttribute{
+		Optional: true, MarkdownDescription: "Session name. Defaults to a generated one.",
+		Validators: []validator.String{stringvalidator.RegexMatches(regexpSessionName, "must be 2 to 64 letters, digits or +=,.@-_")},
+	}
+	return attrs
 }
 
 // ValidateConfig checks what single-attribute validators cannot.

@@ -47,6 +47,16 @@ func (f *testFleet) accessKeysSeen(action string) []string {
 	return out
 }
 
+// readWith reads the data source once through a provider configured with
+// providerBody, then runs check.
+func (f *testFleet) readWith(t *testing.T, providerBody string, check resource.TestCheckFunc) {
+	t.Helper()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps:                    []resource.TestStep{{Config: f.dataSourceConfig(providerBody), Check: check}},
+	})
+}
+
 func expectKeys(f *testFleet, action string, want ...string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		got := f.accessKeysSeen(action)
@@ -60,35 +70,23 @@ func expectKeys(f *testFleet, action string, want ...string) resource.TestCheckF
 func TestAccProvider_staticKeysValidatedWithGetCallerIdentity(t *testing.T) {
 	f := newTestFleet(t)
 	f.web(1, "v1")
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: f.factories(),
-		Steps: []resource.TestStep{{
-			Config: f.dataSourceConfig(`access_key = "AKIDSTATIC"
-  secret_key = "static-secret"`),
-			Check: resource.ComposeTestCheckFunc(
-				expectKeys(f, "GetCallerIdentity", "AKIDSTATIC"),
-				expectKeys(f, "DescribeTargetGroups", "AKIDSTATIC"),
-			),
-		}},
-	})
+	f.readWith(t, `access_key = "AKIDSTATIC"
+  secret_key = "static-secret"`, resource.ComposeTestCheckFunc(
+		expectKeys(f, "GetCallerIdentity", "AKIDSTATIC"),
+		expectKeys(f, "DescribeTargetGroups", "AKIDSTATIC"),
+	))
 }
 
 func TestAccProvider_skipCredentialsValidationMakesNoSTSCall(t *testing.T) {
 	f := newTestFleet(t)
 	f.web(1, "v1")
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: f.factories(),
-		Steps: []resource.TestStep{{
-			Config: f.dataSourceConfig(`access_key = "AKIDSTATIC"
+	f.readWith(t, `access_key = "AKIDSTATIC"
   secret_key = "static-secret"
-  skip_credentials_validation = true`),
-			Check: func(*terraform.State) error {
-				if n := len(f.sim.Recorder().Calls("GetCallerIdentity")); n != 0 {
-					return fmt.Errorf("%d GetCallerIdentity calls with skip_credentials_validation", n)
-				}
-				return nil
-			},
-		}},
+  skip_credentials_validation = true`, func(*terraform.State) error {
+		if n := len(f.sim.Recorder().Calls("GetCallerIdentity")); n != 0 {
+			return fmt.Errorf("%d GetCallerIdentity calls with skip_credentials_validation", n)
+		}
+		return nil
 	})
 }
 
@@ -104,15 +102,9 @@ func TestAccProvider_profileFromSharedFiles(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("[profile deploy]\nregion = us-east-1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: f.factories(),
-		Steps: []resource.TestStep{{
-			Config: f.dataSourceConfig(fmt.Sprintf(`profile = "deploy"
+	f.readWith(t, fmt.Sprintf(`profile = "deploy"
   shared_config_files      = [%q]
-  shared_credentials_files = [%q]`, conf, creds)),
-			Check: expectKeys(f, "DescribeTargetGroups", "AKIDPROFILE"),
-		}},
-	})
+  shared_credentials_files = [%q]`, conf, creds), expectKeys(f, "DescribeTargetGroups", "AKIDPROFILE"))
 }
 
 func TestAccProvider_environmentCredentials(t *testing.T) {
@@ -121,22 +113,13 @@ func TestAccProvider_environmentCredentials(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDFROMENV")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
 	t.Setenv("AWS_PROFILE", "")
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: f.factories(),
-		Steps: []resource.TestStep{{
-			Config: f.dataSourceConfig(""),
-			Check:  expectKeys(f, "DescribeTargetGroups", "AKIDFROMENV"),
-		}},
-	})
+	f.readWith(t, "", expectKeys(f, "DescribeTargetGroups", "AKIDFROMENV"))
 }
 
 func TestAccProvider_assumeRoleSignsWithTemporaryCredentials(t *testing.T) {
 	f := newTestFleet(t)
 	f.web(1, "v1")
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: f.factories(),
-		Steps: []resource.TestStep{{
-			Config: f.dataSourceConfig(`access_key = "AKIDBASE"
+	f.readWith(t, `access_key = "AKIDBASE"
   secret_key = "base-secret"
   assume_role {
     role_arn     = "arn:aws:iam::123456789012:role/rolling-deployer"
@@ -144,20 +127,17 @@ func TestAccProvider_assumeRoleSignsWithTemporaryCredentials(t *testing.T) {
     external_id  = "ext-123"
     duration     = "30m"
     tags         = { team = "web" }
-  }`),
-			Check: resource.ComposeTestCheckFunc(
-				expectKeys(f, "AssumeRole", "AKIDBASE"),
-				func(*terraform.State) error {
-					for _, key := range f.accessKeysSeen("DescribeTargetGroups") {
-						if key == "AKIDBASE" || key == "" {
-							return fmt.Errorf("DescribeTargetGroups signed with %q, want the assumed role's temporary key", key)
-						}
-					}
-					return nil
-				},
-			),
-		}},
-	})
+  }`, resource.ComposeTestCheckFunc(
+		expectKeys(f, "AssumeRole", "AKIDBASE"),
+		func(*terraform.State) error {
+			for _, key := range f.accessKeysSeen("DescribeTargetGroups") {
+				if key == "AKIDBASE" || key == "" {
+					return fmt.Errorf("DescribeTargetGroups signed with %q, want the assumed role's temporary key", key)
+				}
+			}
+			return nil
+		},
+	))
 }
 
 func TestAccProvider_webIdentityTokenFile(t *testing.T) {
@@ -167,24 +147,18 @@ func TestAccProvider_webIdentityTokenFile(t *testing.T) {
 	if err := os.WriteFile(token, []byte("eyJhbGciOiJub25lIn0.eyJzdWIiOiJjaSJ9."), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: f.factories(),
-		Steps: []resource.TestStep{{
-			Config: f.dataSourceConfig(fmt.Sprintf(`assume_role_with_web_identity {
+	f.readWith(t, fmt.Sprintf(`assume_role_with_web_identity {
     role_arn                = "arn:aws:iam::123456789012:role/ci"
     session_name            = "ci-run"
     web_identity_token_file = %q
-  }`, token)),
-			Check: func(*terraform.State) error {
-				if n := len(f.sim.Recorder().Calls("AssumeRoleWithWebIdentity")); n == 0 {
-					return fmt.Errorf("no AssumeRoleWithWebIdentity call")
-				}
-				if keys := f.accessKeysSeen("DescribeTargetGroups"); len(keys) != 1 || keys[0] == "" {
-					return fmt.Errorf("DescribeTargetGroups signed by %v, want the web identity session's key", keys)
-				}
-				return nil
-			},
-		}},
+  }`, token), func(*terraform.State) error {
+		if n := len(f.sim.Recorder().Calls("AssumeRoleWithWebIdentity")); n == 0 {
+			return fmt.Errorf("no AssumeRoleWithWebIdentity call")
+		}
+		if keys := f.accessKeysSeen("DescribeTargetGroups"); len(keys) != 1 || keys[0] == "" {
+			return fmt.Errorf("DescribeTargetGroups signed by %v, want the web identity session's key", keys)
+		}
+		return nil
 	})
 }
 
@@ -196,18 +170,12 @@ func TestAccProvider_hcpTerraformDynamicCredentials(t *testing.T) {
 	t.Setenv("TFC_WORKLOAD_IDENTITY_TOKEN", "eyJhbGciOiJub25lIn0.eyJ0ZXJyYWZvcm1fcnVuX3BoYXNlIjoiYXBwbHkifQ.")
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: f.factories(),
-		Steps: []resource.TestStep{{
-			Config: f.dataSourceConfig(""),
-			Check: func(*terraform.State) error {
-				calls := f.sim.Recorder().Calls("AssumeRoleWithWebIdentity")
-				if len(calls) == 0 {
-					return fmt.Errorf("TFC dynamic credentials made no AssumeRoleWithWebIdentity call")
-				}
-				return nil
-			},
-		}},
+	f.readWith(t, "", func(*terraform.State) error {
+		calls := f.sim.Recorder().Calls("AssumeRoleWithWebIdentity")
+		if len(calls) == 0 {
+			return fmt.Errorf("TFC dynamic credentials made no AssumeRoleWithWebIdentity call")
+		}
+		return nil
 	})
 }
 
@@ -229,26 +197,20 @@ func TestAccProvider_retriesThrottlingAdaptively(t *testing.T) {
 	f.web(1, "v1")
 	f.sim.Faults().SetRateLimit("DescribeTargetGroups", 1, 0.5)
 	f.sim.Faults().SetThrottling(true)
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: f.factories(),
-		Steps: []resource.TestStep{{
-			Config: f.dataSourceConfig(`access_key = "AKIDSTATIC"
+	f.readWith(t, `access_key = "AKIDSTATIC"
   secret_key = "static-secret"
   retry_mode  = "adaptive"
-  max_retries = 10`),
-			Check: func(*terraform.State) error {
-				throttled := 0
-				for _, c := range f.sim.Recorder().Calls("DescribeTargetGroups") {
-					if c.ErrorCode != "" {
-						throttled++
-					}
-				}
-				if throttled == 0 {
-					return fmt.Errorf("the simulator never throttled: the test proves nothing")
-				}
-				return nil
-			},
-		}},
+  max_retries = 10`, func(*terraform.State) error {
+		throttled := 0
+		for _, c := range f.sim.Recorder().Calls("DescribeTargetGroups") {
+			if c.ErrorCode != "" {
+				throttled++
+			}
+		}
+		if throttled == 0 {
+			return fmt.Errorf("the simulator never throttled: the test proves nothing")
+		}
+		return nil
 	})
 }
 

@@ -76,11 +76,17 @@ func (f *testFleet) factories() map[string]func() (tfprotov6.ProviderServer, err
 
 // providerConfig points every service at the simulator.
 func (f *testFleet) providerConfig() string {
+	return endpointsProvider(f.url, "AKIDROLLINGTEST", "not-a-secret")
+}
+
+// endpointsProvider is a provider block with static keys and every service
+// at url.
+func endpointsProvider(url, accessKey, secretKey string) string {
 	return fmt.Sprintf(`
 provider "rolling" {
   region     = "us-east-1"
-  access_key = "AKIDROLLINGTEST"
-  secret_key = "not-a-secret"
+  access_key = %[2]q
+  secret_key = %[3]q
   endpoints {
     ec2         = %[1]q
     elbv2       = %[1]q
@@ -90,7 +96,7 @@ provider "rolling" {
     sts         = %[1]q
   }
 }
-`, f.url)
+`, url, accessKey, secretKey)
 }
 
 // web seeds a target group with n instances on version v1 (tagged as
