@@ -613,6 +613,18 @@ func instancesValue(f rollout.Fleet, updatedAt map[string]string, diags *diag.Di
 	return m
 }
 
+// failedCount counts instances that failed, including those rolled back
+// afterwards.
+func failedCount(res rollout.Result) int {
+	n := 0
+	for _, o := range res.Instances {
+		if o.Err != nil || o.Status == rollout.InstanceFailed {
+			n++
+		}
+	}
+	return n
+}
+
 func lastRolloutValue(res rollout.Result, diags *diag.Diagnostics) types.Object {
 	ts := func(t time.Time) types.String {
 		if t.IsZero() {
@@ -627,7 +639,7 @@ func lastRolloutValue(res rollout.Result, diags *diag.Diagnostics) types.Object 
 		"finished_at": ts(res.FinishedAt),
 		"batches":     types.Int64Value(int64(len(res.Batches))),
 		"updated":     types.Int64Value(int64(res.Count(rollout.InstanceUpdated))),
-		"failed":      types.Int64Value(int64(res.Count(rollout.InstanceFailed))),
+		"failed":      types.Int64Value(int64(failedCount(res))),
 		"rolled_back": types.Int64Value(int64(res.Count(rollout.InstanceRolledBack))),
 		"message":     types.StringValue(res.StopReason),
 	})
