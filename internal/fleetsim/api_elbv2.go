@@ -255,6 +255,10 @@ func (s *Sim) elbDescribeTargetHealth(req *apiRequest, x *xmlw) *apiError {
 			s.writeTargetHealth(x, t.key, t.state, t.reason)
 		}
 	} else {
+		byID := map[string][]*target{} // one pass, so asking for N targets stays O(N)
+		for _, t := range sortedTargets(tg) {
+			byID[t.key.id] = append(byID[t.key.id], t)
+		}
 		for _, k := range keys {
 			inst := s.instances[k.id]
 			if inst == nil {
@@ -262,11 +266,10 @@ func (s *Sim) elbDescribeTargetHealth(req *apiRequest, x *xmlw) *apiError {
 				return clientErr("InvalidTarget", "The following targets are not valid instances: '%s'", k.id)
 			}
 			matched := false
-			for _, t := range sortedTargets(tg) {
-				if t.key.id == k.id && (k.port == 0 || k.port == t.key.port) {
+			for _, t := range byID[k.id] {
+				if k.port == 0 || k.port == t.key.port {
 					matched = true
-					reason := t.reason
-					s.writeTargetHealth(x, t.key, t.state, reason)
+					s.writeTargetHealth(x, t.key, t.state, t.reason)
 				}
 			}
 			if !matched {
