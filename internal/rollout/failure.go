@@ -109,7 +109,7 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 	act := failureAction(g.kind, f, e.canRollback(), e.cancelled)
 	now := e.clock.Now()
 
-	var leaveOut, rollback, restore []string
+	var leaveOut, rollback, restore, untag []string
 	for _, id := range ids {
 		st := e.insts[id]
 		ierr := e.instanceError(g, st, f)
@@ -123,6 +123,13 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 			st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, false, ierr, now
 		case actUntouched:
 			st.out = false
+			// A batched write may have tagged it before failing on another
+			// instance: an instance that stays in service gets our tags
+			// taken off again.
+			staysIn := !st.outcome.OutOfService && (g.kind != kindRollback || st.outcome.Status == InstanceUpdated)
+			if staysIn {
+				untag = append(untag, id)
+			}
 			if g.kind == kindRollback {
 				if st.outcome.Status == InstanceUpdated {
 					e.portErrs = append(e.portErrs, ierr) // still updated and in service
@@ -173,6 +180,14 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 	}
 	if registered && len(leaveOut) > 0 {
 		e.takeOut(leaveOut)
+	}
+	if len(untag) > 0 {
+		if err := e.ports.Tags.RemoveTags(e.ctx, untag, []string{TagPhase, TagRollout, TagTargets}); err != nil {
+			e.portErrs = append(e.portErrs, fmt.Errorf("removing %s from %s, which stayed in service: %w", TagPhase, strings.Join(untag, ", "), e.mask.Err(err)))
+			for _, id := range untag {
+				e.insts[id].outcome.StaleTags = true
+			}
+		}
 	}
 	if len(rollback) > 0 {
 		stage := stageSend

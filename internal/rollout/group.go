@@ -30,7 +30,11 @@ const (
 	drainMargin    = 30 * time.Second
 	deliveryMargin = time.Minute // SSM may take this long to deliver a command
 	restoreMargin  = 30 * time.Second
-	unknownGrace   = 30 * time.Second // extra polls when health cannot be read at the deadline
+	// unknownGrace (or the health timeout, if longer) is how long past its
+	// deadline a health wait goes on when health cannot be read or an
+	// instance cannot be registered: transient API errors must not leave a
+	// healthy instance out.
+	unknownGrace = 30 * time.Second
 	// finishAttempts and finishRetryAfter bound the retries of the final
 	// tag writes (5s, 10s, 20s, ... apart).
 	finishAttempts   = 6
@@ -605,7 +609,7 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 	for _, id := range append([]string(nil), g.members...) {
 		o := obs[id]
 		if err, unjoined := g.joinErr[id]; unjoined && o.gone == "" {
-			if now.Before(g.deadline.Add(unknownGrace)) {
+			if now.Before(g.deadline.Add(max(unknownGrace, g.healthTimeout))) {
 				waiting = append(waiting, id)
 			} else {
 				delete(g.joinErr, id)
@@ -616,7 +620,7 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 		switch {
 		case o.gone != "":
 			e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("%s", o.gone), gone: true})
-		case o.unknown && now.Before(g.deadline.Add(unknownGrace)):
+		case o.unknown && now.Before(g.deadline.Add(max(unknownGrace, g.healthTimeout))):
 			// A failed read at the deadline says nothing: read again.
 			waiting = append(waiting, id)
 		case !o.healthy && !now.Before(g.deadline):

@@ -15,8 +15,8 @@ import (
 //   - every instance still carrying rolling:phase is reported OutOfService
 //     (or StaleTags: its tags could not be written after retries);
 //   - no instance whose application is healthy is left deregistered;
-//   - every suspended Auto Scaling process was resumed, or the error says
-//     which group to resume by hand.
+//   - every suspended Auto Scaling process was resumed, or the error (or a
+//     warning) says which group to resume by hand.
 func invariantViolations(w *world, s Spec, res Result, runErr error) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -85,7 +85,8 @@ func invariantViolations(w *world, s Spec, res Result, runErr error) []string {
 		}
 	}
 	for g, n := range w.suspended {
-		reported := runErr != nil && strings.Contains(runErr.Error(), "resuming processes of Auto Scaling group "+g)
+		what := "resuming processes of Auto Scaling group " + g
+		reported := (runErr != nil && strings.Contains(runErr.Error(), what)) || strings.Contains(strings.Join(res.Warnings, "\n"), what)
 		if n != 0 && !reported {
 			bad("Auto Scaling group %s: %d suspensions not resumed, and the error does not say so", g, n)
 		}

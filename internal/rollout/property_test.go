@@ -106,7 +106,7 @@ func drawScenario(t *rapid.T) scenario {
 		faulty = true
 	}
 	if rapid.IntRange(0, 3).Draw(t, "flaky") == 0 {
-		w.flakyEvery = rapid.IntRange(3, 12).Draw(t, "flakyEvery")
+		w.flakyEvery = rapid.IntRange(4, 20).Draw(t, "flakyEvery")
 		w.flakyState = rapid.Uint64().Draw(t, "flakySeed")
 		faulty = true
 	}

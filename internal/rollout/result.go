@@ -67,6 +67,11 @@ type Result struct {
 	Instances []InstanceOutcome
 	// StopReason says why scheduling stopped early ("" when it did not).
 	StopReason string
+	// Warnings are problems that did not stop a successful rollout but
+	// need attention (an Auto Scaling group whose processes could not be
+	// resumed, tags that could not be cleaned up). Masked. When the
+	// rollout did not succeed they are part of the error instead.
+	Warnings []string
 }
 
 // Count counts instances by status.

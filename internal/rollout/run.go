@@ -663,8 +663,8 @@ func (e *engine) finish() (Result, error) {
 	e.emit(Event{Kind: EventRolloutFinished, Message: fmt.Sprintf("%s: %d updated, %d failed, %d rolled back, %d pending",
 		res.Status, res.Count(InstanceUpdated), res.Count(InstanceFailed), res.Count(InstanceRolledBack), res.Count(InstancePending))})
 	if res.Status == StatusSucceeded || res.Status == StatusNoop {
-		if len(e.portErrs) > 0 {
-			return res, errors.Join(e.portErrs...)
+		for _, err := range e.portErrs {
+			res.Warnings = append(res.Warnings, e.mask.String(err.Error()))
 		}
 		return res, nil
 	}
