@@ -433,17 +433,20 @@ func (e *engine) apply(d decision, now time.Time) bool {
 		e.beginRollback()
 		return true
 	case len(d.start) > 0:
-		if d.kind == kindDeploy && e.alarmFiring() {
-			return true // stopped; decide again
-		}
 		if !e.refreshed {
 			// The decision rested on what the engine last saw; look at the
 			// fleet again (one call per target group) and decide afresh,
 			// so an instance that failed on its own is not counted as
-			// capacity.
+			// capacity. Without a fresh view nothing leaves: try again soon.
 			e.refreshed = true
-			e.refreshAvailability(now)
+			if !e.refreshAvailability(now) {
+				e.pauseUntil = maxTime(e.pauseUntil, now.Add(minPollEvery))
+				return false
+			}
 			return true
+		}
+		if d.kind == kindDeploy && e.alarmFiring() {
+			return true // stopped; decide again
 		}
 		e.startGroup(d.start, d.kind, now)
 		return true
@@ -717,19 +720,17 @@ func (e *engine) result() Result {
 }
 
 // refreshAvailability re-reads the health of every target group and updates
-// which instances the engine counts as in service. Instances it has out are
+// which instances the engine counts as in service; false when it could not. Instances it has out are
 // left alone. An instance reported Target.InvalidState is terminated: it no
 // longer counts in the fleet, and if it was still to be updated it is
 // reported failed (not out of service) and dropped from the queue.
-func (e *engine) refreshAvailability(now time.Time) {
+func (e *engine) refreshAvailability(now time.Time) bool {
 	rows := map[string]map[Target]TargetHealth{}
 	for _, tg := range e.spec.Fleet.TargetGroups {
 		hs, err := e.targetHealth(tg.ARN)
 		if err != nil {
-			// Without a fresh view nothing may be assumed healthy that was
-			// not before; keep the old view (it only shrinks on failures).
-			e.emit(Event{Kind: EventPoll, Message: "reading target health failed: " + err.Error()})
-			return
+			e.emit(Event{Kind: EventPoll, Message: "reading target health before a departure failed, will retry: " + err.Error()})
+			return false
 		}
 		m := map[Target]TargetHealth{}
 		for _, h := range hs {
@@ -773,4 +774,5 @@ func (e *engine) refreshAvailability(now time.Time) {
 			}
 		}
 	}
+	return true
 }
