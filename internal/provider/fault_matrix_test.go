@@ -78,6 +78,8 @@ type faultScenario struct {
 	// dropSecondGroup: the converging apply no longer lists the second
 	// target group (it was deleted).
 	dropSecondGroup bool
+	// verify, when set, checks more after the faulty apply.
+	verify func(h *faultHarness) error
 	// revokesCredentials: instances the provider had taken out before its
 	// key was revoked cannot be put back by it; they must stay tracked
 	// (rolling:phase) instead.
@@ -131,7 +133,7 @@ func faultScenarios() []faultScenario {
 		}},
 		{name: "5xx_send_command/batch/no_rollback", mode: "batch", inject: func(h *faultHarness) {
 			h.sim.Faults().ServerErrors("SendCommand", 0.3)
-		}},
+		}, verify: eachStepSentOncePerInstance},
 		{name: "5xx_register_targets/window/rollback", mode: "window", rollback: true, inject: func(h *faultHarness) {
 			h.sim.Faults().ServerErrors("RegisterTargets", 0.3)
 			h.sim.Faults().ServerErrors("DeregisterTargets", 0.3)
@@ -425,6 +427,11 @@ func runFaultScenario(t *testing.T, sc faultScenario, totals *matrixTotals) {
 	// still in force.
 	afterFault := func() {
 		totals.stranded.Add(int64(h.checkNoneStranded(sc)))
+		if sc.verify != nil {
+			if err := sc.verify(h); err != nil {
+				t.Error(err)
+			}
+		}
 		if sc.rolledBack {
 			// Instances an Auto Scaling group launched meanwhile were never
 			// deployed by this resource: the next apply picks them up.
@@ -708,4 +715,31 @@ func (h *faultHarness) stateMismatches(sc faultScenario, st stateView, wantConve
 		problems = append(problems, fmt.Sprintf("out_of_date_instance_ids is %v, the tags say %v", got, wantOutOfDate))
 	}
 	return problems
+}
+
+// eachStepSentOncePerInstance: a SendCommand answered 5xx did nothing and
+// is retried; the retries must not run a step twice on an instance (4 steps
+// x 6 instances, in one call per step per batch of 2).
+func eachStepSentOncePerInstance(h *faultHarness) error {
+	perInstance := map[string]int{}
+	accepted, refused := 0, 0
+	for _, c := range h.sim.Recorder().Calls("SendCommand") {
+		if c.ErrorCode != "" {
+			refused++
+			continue
+		}
+		accepted++
+		for _, id := range c.InstanceIDs {
+			perInstance[id]++
+		}
+	}
+	if refused == 0 {
+		return fmt.Errorf("no SendCommand was refused: the fault did not bite")
+	}
+	for _, id := range h.ids {
+		if perInstance[id] != 4 {
+			return fmt.Errorf("%s received %d commands for 4 steps (%d accepted, %d refused calls)", id, perInstance[id], accepted, refused)
+		}
+	}
+	return nil
 }
