@@ -213,3 +213,15 @@ func TestRun_oneTerminatedInstanceDoesNotFailTheRestOfItsBatch(t *testing.T) {
 		t.Fatalf("Send deploy calls %d, want the batch then one per instance", got)
 	}
 }
+
+func TestRun_nothingLeavesWhileFleetHealthCannotBeRead(t *testing.T) {
+	w := newWorld(fleetOpts{n: 2})
+	w.failHealthReads = 3
+	s := baseSpec(w)
+	res, err, rec := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	first := rec.kinds(EventBatchStarted)[0]
+	if got := first.Time.Sub(epoch); got != 3*time.Second {
+		t.Fatalf("first departure at %s, want after the 3 failed reads (1s apart)", got)
+	}
+}

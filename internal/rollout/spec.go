@@ -102,11 +102,14 @@ type Strategy struct {
 	Mode                Mode
 	CanarySize          int           // 0 = no canary batch
 	CanaryPause         time.Duration // pause after the canary batch
-	PauseBetweenBatches time.Duration
+	PauseBetweenBatches time.Duration // batch mode only; window mode has no batches to pause between
 	BakeTime            time.Duration
-	HealthTimeout       time.Duration // bound on rejoin -> healthy; 0 = DefaultHealthTimeout
-	DrainTimeout        time.Duration // 0 = from the target groups' deregistration delay
-	Order               Order
+	// HealthTimeout bounds rejoin -> healthy; 0 = DefaultHealthTimeout.
+	// It must be longer than healthy_threshold x interval of every target
+	// group (Validate says so).
+	HealthTimeout time.Duration
+	DrainTimeout  time.Duration // 0 = from the target groups' deregistration delay
+	Order         Order
 	// CancelGracePeriod is how long steps already running may go on after
 	// the context is cancelled before they are cancelled too; the instances
 	// are then rejoined when healthy. 0 = DefaultCancelGracePeriod.

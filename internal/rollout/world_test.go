@@ -51,6 +51,8 @@ type world struct {
 	// fail with a transient error before it does anything.
 	flakyEvery int
 	flakyState uint64 // xorshift state, seeded by the test
+	// failHealthReads makes the next that many TargetHealth calls fail.
+	failHealthReads int
 
 	// Capacity floor checked at every removal.
 	minHealthyPercent int
@@ -467,6 +469,10 @@ func (w *world) TargetHealth(_ context.Context, arn string) ([]TargetHealth, err
 	w.record("TargetHealth %s", arn)
 	if err := w.flaky(); err != nil {
 		return nil, err
+	}
+	if w.failHealthReads > 0 {
+		w.failHealthReads--
+		return nil, fmt.Errorf("HealthUnavailable: %w", ErrThrottled)
 	}
 	tg, ok := w.tgs[arn]
 	if !ok {
