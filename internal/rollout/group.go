@@ -492,7 +492,7 @@ func (e *engine) waitStep(g *group, now time.Time) {
 		_ = e.ports.Commands.Cancel(e.ctx, pending) // best effort; the instance stays out either way
 		ids := sortedKeys(pending)
 		if cut == "timeout" {
-			e.fail(g, ids, failure{phase: PhaseStep, step: st.Name, status: string(InvocationTimedOut),
+			e.fail(g, ids, failure{phase: PhaseStep, step: st.Name, status: string(InvocationTimedOut), exit: -1,
 				err: fmt.Errorf("no result within the step timeout %s", stepTimeout(st))})
 		} else {
 			e.restoreAfterCancel(g, ids)

@@ -324,7 +324,7 @@ func TestRun_hungStepTimesOutAndIsCancelled(t *testing.T) {
 	res, err, _ := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	var ierr *InstanceError
-	if !errors.As(err, &ierr) || ierr.Status != string(InvocationTimedOut) {
+	if !errors.As(err, &ierr) || ierr.Status != string(InvocationTimedOut) || strings.Contains(err.Error(), "exit code") {
 		t.Fatalf("err %v", err)
 	}
 	if d := statusOf(res, "i-0000").PhaseDurations["step:deploy"]; d < 5*time.Minute || d > 7*time.Minute {
