@@ -198,6 +198,7 @@ func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
 		// An earlier run left it out: so it is reported until this run
 		// puts it back.
 		st.outcome.OutOfService = st.inst.Tags[TagPhase] != "" && !st.gone
+		st.outcome.Phase = st.inst.Tags[TagPhase]
 	}
 	e.queue = orderOutOfDate(liveInstances(s.Fleet.Instances), s.Release.Version, s.Strategy.Order)
 	e.tolerance = maxFailures(s.Failure, len(e.queue))
