@@ -225,3 +225,23 @@ func TestRun_nothingLeavesWhileFleetHealthCannotBeRead(t *testing.T) {
 		t.Fatalf("first departure at %s, want after the 3 failed reads (1s apart)", got)
 	}
 }
+
+func TestRun_stopsWithAClearReasonWhenTheFloorLetsNothingMoreLeave(t *testing.T) {
+	// 4 instances at 75%: 3 must stay in service. i-0000 is down, so it goes
+	// first at no cost; it fails (tolerated) and stays out, and then none of
+	// the three healthy ones may leave.
+	w := newWorld(fleetOpts{n: 4, unhealthy: map[int]bool{0: true}})
+	w.badVersion["i-0000"] = "v2"
+	s := baseSpec(w)
+	s.Previous = nil
+	s.Strategy.MinHealthyPercent = 75
+	s.Failure.MaxFailedInstances = 1
+	res, err, _ := simulate(t, w, s, 0)
+	checkInvariants(t, w, s, res, err)
+	if !strings.Contains(res.StopReason, "capacity floor: none of the 3 remaining instances may leave") || err == nil {
+		t.Fatalf("stop reason %q, err %v", res.StopReason, err)
+	}
+	if res.Count(InstancePending) != 3 {
+		t.Fatalf("instances %+v", res.Instances)
+	}
+}

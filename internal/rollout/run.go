@@ -408,8 +408,8 @@ func (e *engine) nextDeparture(now time.Time, inFlight int, k kind) decision {
 	n := takeNext(costly, limit, spare)
 	if n == 0 {
 		if inFlight == 0 {
-			return decision{stop: fmt.Sprintf("capacity floor: %d of the %d remaining instances could not leave: %s",
-				len(e.queue), alive, floorError(alive, e.inServiceCount(), st.MinHealthyPercent, minInService(alive, st.MinHealthyPercent)))}
+			return decision{stop: fmt.Sprintf("capacity floor: none of the %d remaining instances may leave: %s",
+				len(e.queue), floorError(alive, e.inServiceCount(), st.MinHealthyPercent, minInService(alive, st.MinHealthyPercent)))}
 		}
 		return decision{}
 	}
