@@ -35,6 +35,8 @@ const (
 	// instance cannot be registered: transient API errors must not leave a
 	// healthy instance out.
 	unknownGrace = 30 * time.Second
+	// firstPollAfter is the first poll of a step not seen run before.
+	firstPollAfter = 2 * time.Second
 	// finishAttempts and finishRetryAfter bound the retries of the final
 	// tag writes (5s, 10s, 20s, ... apart).
 	finishAttempts   = 6
@@ -399,7 +401,49 @@ func (e *engine) sendStep(g *group, now time.Time) {
 	g.results = map[string]Invocation{}
 	g.stage = stageStepWait
 	g.deadline = now.Add(stepTimeout(st) + deliveryMargin)
-	g.wakeAt = now.Add(expectedStepTime(st))
+	g.sentAt = now
+	g.wakeAt = now.Add(e.firstStepPoll(g, st))
+}
+
+// stepKey names a step for learning its duration: deploy and rollback steps
+// are different scripts even when they share a name.
+func (g *group) stepKey(st Step) string {
+	if g.kind == kindRollback {
+		return "rollback:" + st.Name
+	}
+	return "deploy:" + st.Name
+}
+
+// firstStepPoll is when a just-sent step is first polled. Once the step has
+// run in this rollout, that is its observed duration: later batches are
+// polled when the step should be done. The first time, nothing is known but
+// that SSM commands often take seconds, so polls double from firstPollAfter
+// (2s, 4s, 8s, ...) up to the usual interval: a short step is not held for
+// the nominal 30 s, and a long one costs a handful of extra calls.
+func (e *engine) firstStepPoll(g *group, st Step) time.Duration {
+	if d, ok := e.stepTimes[g.stepKey(st)]; ok {
+		return min(d, stepTimeout(st))
+	}
+	return min(firstPollAfter, stepTimeout(st))
+}
+
+// learnStepTime records how long the step took this time (as seen by the
+// polls, so an upper bound). The estimate only grows: a step seen done at
+// its first poll may have finished earlier, but cannot be told apart.
+func (e *engine) learnStepTime(g *group, st Step, now time.Time) {
+	took := now.Sub(g.sentAt)
+	if took <= 0 {
+		return
+	}
+	if prev, ok := e.stepTimes[g.stepKey(st)]; !ok || took > prev {
+		e.stepTimes[g.stepKey(st)] = took
+	}
+}
+
+// nextStepPoll is the wait before the next poll of a step still running
+// after elapsed: doubling while the step is young, then pollEvery.
+func nextStepPoll(elapsed time.Duration, st Step) time.Duration {
+	return min(max(elapsed, minPollEvery), pollEvery(expectedStepTime(st)), maxPollEvery)
 }
 
 // command turns a step into an SSM command: commands become
@@ -463,6 +507,7 @@ func (e *engine) waitStep(g *group, now time.Time) {
 		// In window mode the instances that are done go on without
 		// waiting for slower ones of the same departure.
 		if done := without(g.members, sortedKeys(pending)); len(done) > 0 {
+			e.learnStepTime(g, st, now)
 			ng := e.splitOff(g, done)
 			ng.step++
 			ng.stage, ng.wakeAt = stageSend, now
@@ -480,7 +525,7 @@ func (e *engine) waitStep(g *group, now time.Time) {
 			cut = "cancel"
 		}
 		if cut == "" {
-			g.wakeAt = now.Add(pollEvery(expectedStepTime(st)))
+			g.wakeAt = now.Add(nextStepPoll(now.Sub(g.sentAt), st))
 			if g.wakeAt.After(g.deadline) {
 				g.wakeAt = g.deadline
 			}
@@ -501,6 +546,7 @@ func (e *engine) waitStep(g *group, now time.Time) {
 	if len(g.members) == 0 {
 		return
 	}
+	e.learnStepTime(g, st, now)
 	g.step++
 	g.cmds, g.results = nil, nil
 	if e.cancelled && g.kind != kindRestore && g.step < len(g.steps) {
