@@ -48,10 +48,7 @@ func (c *scaledClock) After(d time.Duration) <-chan time.Time {
 		return time.After(0)
 	}
 	wall := time.Duration(float64(d) * c.scale)
-	out := make(chan time.Time, 1)
-	go func() {
-		<-time.After(wall)
-		out <- c.Now()
-	}()
+	out := make(chan time.Time, 1) // buffered: the timer never blocks on an abandoned wait
+	time.AfterFunc(wall, func() { out <- c.Now() })
 	return out
 }

@@ -25,6 +25,13 @@
 //     is in service may leave only while the in-service count stays at or
 //     above ceil(N x min_healthy_percent). Before any departure the fleet's
 //     health is re-read (one DescribeTargetHealth per target group).
+//   - Waits are set to when the outcome is expected, not to a short fixed
+//     timer: the deregistration delay, healthy_threshold x interval, and for
+//     steps the duration observed earlier in the rollout (the first time,
+//     polls double from 2 s). Polls then follow at a modest interval.
+//   - Transient API errors are retried where giving up would leave a
+//     healthy instance out (registration, reading health, final tags); a
+//     departure needs a fresh read of fleet health, or nothing leaves.
 //   - What happens to a failed instance is a pure decision (failureAction):
 //     drop it (gone), leave it alone (never left), restore it (it may be
 //     healthy), roll it back, or leave it out of service, tagged and reported.
