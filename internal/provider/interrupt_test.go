@@ -142,11 +142,31 @@ func TestAccInterrupt_sigintStopsCleanlyRejoinsInstancesAndSavesState(t *testing
 	}
 	// Grace period 30 s simulated; then the batch rejoins and passes its
 	// health checks (5 x 30 s): well under 10 s of wall time at 1/1000.
-	if took := time.Since(interrupted); took > 10*time.Second {
+	took := time.Since(interrupted)
+	t.Logf("terraform exited %s after SIGINT", took.Round(time.Millisecond))
+	if took > 10*time.Second {
 		t.Errorf("terraform took %s to stop after SIGINT", took)
 	}
 	if err == nil {
 		t.Fatalf("terraform exited 0 after SIGINT mid-rollout:\n%s", out.String())
+	}
+	// The cancellation must not wait out the deregistration delay (3 s of
+	// wall time here): only in-flight steps get the grace period (30 s
+	// simulated, 30 ms), and a draining instance has none running.
+	var rejoined time.Time
+	for _, c := range f.sim.Recorder().Calls("RegisterTargets") {
+		if c.ErrorCode == "" && c.WallTime.After(interrupted) {
+			rejoined = c.WallTime
+			break
+		}
+	}
+	switch {
+	case rejoined.IsZero():
+		t.Errorf("the interrupted batch was never registered again")
+	case rejoined.Sub(interrupted) > 1500*time.Millisecond:
+		t.Errorf("the interrupted batch was registered again %s after SIGINT: the cancellation waited for the "+
+			"3000 s (simulated) deregistration delay to end instead of stopping within its 30 s grace period",
+			rejoined.Sub(interrupted).Round(time.Millisecond))
 	}
 	if !strings.Contains(out.String(), "cancelled") {
 		t.Errorf("terraform's output does not say the rollout was cancelled:\n%s", out.String())
