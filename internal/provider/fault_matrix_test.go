@@ -78,6 +78,9 @@ type faultScenario struct {
 	// dropSecondGroup: the converging apply no longer lists the second
 	// target group (it was deleted).
 	dropSecondGroup bool
+	// maxRetries, when set, is the provider's max_retries (SDK retries per
+	// call), so that a storm can outlast them without minutes of backoff.
+	maxRetries int
 	// verify, when set, checks more after the faulty apply.
 	verify func(h *faultHarness) error
 	// revokesCredentials: instances the provider had taken out before its
@@ -119,6 +122,13 @@ func faultScenarios() []faultScenario {
 			h.sim.Faults().SetRateLimit("DescribeTargetHealth", 4, 40)
 			h.sim.Faults().SetRateLimit("DescribeInstances", 3, 20)
 		}},
+		// A storm that outlasts the retries: health cannot be read at all
+		// once the first batch has left.
+		{name: "throttling_outlasts_retries/batch/rollback", mode: "batch", rollback: true, maxRetries: 1,
+			inject: func(h *faultHarness) {
+				h.onCall("DeregisterTargets", 1, func() { h.sim.Faults().SetRateLimit("DescribeTargetHealth", 0, 0) })
+			},
+			wantErr: `(?s){i0}.*(Throttling|throttled)`},
 		{name: "throttling_storm/window/no_rollback", mode: "window", inject: func(h *faultHarness) {
 			h.sim.Faults().SetThrottling(true)
 			h.sim.Faults().SetRateLimit("ListCommandInvocations", 3, 20)
@@ -371,7 +381,15 @@ func (h *faultHarness) config(sc faultScenario, version string, tgs []string) st
 	if sc.failure != "" {
 		failure += "\n    " + sc.failure
 	}
-	return h.testFleet.config(deployment{TargetGroups: tgs, Version: version, Strategy: strategy, Failure: failure, StepTimeout: sc.stepTime})
+	cfg := h.testFleet.config(deployment{TargetGroups: tgs, Version: version, Strategy: strategy, Failure: failure, StepTimeout: sc.stepTime})
+	if sc.maxRetries > 0 {
+		secret := fmt.Sprintf("secret_key = %q", providerSecretKey)
+		if !strings.Contains(cfg, secret) {
+			h.t.Fatalf("the provider block has no %s to add max_retries after", secret)
+		}
+		cfg = strings.Replace(cfg, secret, fmt.Sprintf("%s\n  max_retries = %d", secret, sc.maxRetries), 1)
+	}
+	return cfg
 }
 
 func (h *faultHarness) expand(pattern string) *regexp.Regexp {
