@@ -493,9 +493,16 @@ func (e *engine) waitStep(g *group, now time.Time) {
 			}
 		}
 	}
-	// Failures are dealt with as soon as they are known.
+	// Failures are dealt with as soon as they are known. A command we
+	// cancelled because the run was cancelled is no failure of the
+	// instance: it is put back if healthy.
 	for _, id := range append([]string(nil), g.members...) {
-		if r, ok := g.results[id]; ok && r.Status.Terminal() && r.Status != InvocationSuccess {
+		r, ok := g.results[id]
+		switch {
+		case !ok || !r.Status.Terminal() || r.Status == InvocationSuccess:
+		case r.Status == InvocationCancelled && e.cancelled && g.kind != kindRestore:
+			e.restoreAfterCancel(g, []string{id})
+		default:
 			e.fail(g, []string{id}, failure{phase: PhaseStep, step: st.Name, status: string(r.Status),
 				exit: r.ExitCode, stderr: r.Stderr, details: r.StatusDetails})
 		}
@@ -534,14 +541,22 @@ func (e *engine) waitStep(g *group, now time.Time) {
 			}
 			return
 		}
-		_ = e.ports.Commands.Cancel(e.ctx, pending) // best effort; the instance stays out either way
-		ids := sortedKeys(pending)
-		if cut == "timeout" {
-			e.fail(g, ids, failure{phase: PhaseStep, step: st.Name, status: string(InvocationTimedOut), exit: -1,
-				err: fmt.Errorf("no result within the step timeout %s", stepTimeout(st))})
-		} else {
-			e.restoreAfterCancel(g, ids)
+		err := e.ports.Commands.Cancel(e.ctx, pending)
+		if cut == "cancel" {
+			// Put back only once the commands have stopped: an instance
+			// rejoined while a step still runs on it could be broken by
+			// that step after it was found healthy. Cancel again at every
+			// poll until SSM reports them terminal (or the step deadline).
+			if err != nil {
+				e.emit(Event{Kind: EventPoll, Batch: g.batch, Message: "cancelling step " + st.Name + " failed, will retry: " + err.Error()})
+			}
+			g.wakeAt = minTime(g.deadline, now.Add(minPollEvery))
+			return
 		}
+		// Timed out: SSM's own execution timeout (the step timeout) has
+		// ended the command by now; the instance stays out either way.
+		e.fail(g, sortedKeys(pending), failure{phase: PhaseStep, step: st.Name, status: string(InvocationTimedOut), exit: -1,
+			err: fmt.Errorf("no result within the step timeout %s", stepTimeout(st))})
 	}
 	if len(g.members) == 0 {
 		return
