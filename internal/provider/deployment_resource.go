@@ -307,10 +307,11 @@ func (r *deploymentResource) apply(ctx context.Context, timeout time.Duration, p
 		}
 	}
 
-	after, err := client.DiscoverFleet(tagCtx, plan.targetGroupARNs(ctx, diags), plan.instanceIDs(ctx, diags))
+	after, err := r.discoverRemaining(tagCtx, plan, diags)
 	if err != nil {
-		diags.AddWarning("Cannot read the fleet after the rollout", err.Error())
-		after = fleet
+		diags.AddWarning("Cannot read the fleet after the rollout",
+			err.Error()+"\n\nThe state records what the rollout reported instead; the next refresh reads AWS again.")
+		after = fleetAsReported(fleet, result)
 	}
 	// When the plan found nothing to do it promised the state's instances
 	// and last rollout; only a planned rollout may change them.
@@ -449,6 +450,58 @@ func (r *deploymentResource) ImportState(ctx context.Context, req resource.Impor
 	resp.Diagnostics.Append(diags...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), strings.Join(arns, ","))...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("target_group_arns"), set)...)
+}
+
+// discoverRemaining reads the fleet of the target groups that still exist:
+// one may have been deleted while the rollout ran.
+func (r *deploymentResource) discoverRemaining(ctx context.Context, m *deploymentModel, diags *diag.Diagnostics) (rollout.Fleet, error) {
+	client := r.client()
+	arns, ids := m.targetGroupARNs(ctx, diags), m.instanceIDs(ctx, diags)
+	fleet, err := client.DiscoverFleet(ctx, arns, ids)
+	if !errors.Is(err, rollout.ErrNotFound) {
+		return fleet, err
+	}
+	remaining, findErr := existingTargetGroups(ctx, client, arns)
+	if findErr != nil || len(remaining) == 0 {
+		return fleet, err
+	}
+	return client.DiscoverFleet(ctx, remaining, ids)
+}
+
+// fleetAsReported is the fleet read before the rollout with the engine's
+// outcome laid over it, for when AWS cannot be read after the rollout: the
+// state must not claim in service an instance the rollout left out.
+func fleetAsReported(before rollout.Fleet, res rollout.Result) rollout.Fleet {
+	outcomes := make(map[string]rollout.InstanceOutcome, len(res.Instances))
+	for _, o := range res.Instances {
+		outcomes[o.ID] = o
+	}
+	out := before
+	out.Instances = make([]rollout.Instance, len(before.Instances))
+	for i, inst := range before.Instances {
+		o, ok := outcomes[inst.ID]
+		if ok {
+			tags := make(map[string]string, len(inst.Tags)+2)
+			for k, v := range inst.Tags {
+				tags[k] = v
+			}
+			if o.Version != "" {
+				tags[rollout.TagVersion] = o.Version
+			}
+			delete(tags, rollout.TagPhase)
+			delete(tags, rollout.TagRollout)
+			if o.OutOfService {
+				tags[rollout.TagPhase] = o.Phase
+				if o.Phase == "" {
+					tags[rollout.TagPhase] = "out_of_service"
+				}
+				tags[rollout.TagRollout] = res.RolloutID
+			}
+			inst.Tags = tags
+		}
+		out.Instances[i] = inst
+	}
+	return out
 }
 
 func existingTargetGroups(ctx context.Context, client *awsclient.Client, arns []string) ([]string, error) {
