@@ -18,7 +18,8 @@ var stsActions = map[string]xmlHandler{
 type tempCredential struct {
 	secret, token string
 	arn, userID   string
-	expires       time.Time
+	expires       time.Time // simulated
+	wallExpires   time.Time // when requests signed with it are refused
 }
 
 var roleARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
@@ -70,6 +71,10 @@ func (s *Sim) assumeRoleLocked(req *apiRequest, x *xmlw, webIdentity bool) *apiE
 		arn:     "arn:aws:sts::" + s.opts.AccountID + ":assumed-role/" + roleName + "/" + session,
 		userID:  roleID + ":" + session,
 		expires: s.now.Add(time.Duration(duration) * time.Second),
+		// The session lasts its duration in simulated time, so at a time
+		// scale of 0.001 a 900 s session expires after 0.9 s of wall time
+		// and credential refreshes happen within a test.
+		wallExpires: time.Now().Add(s.WallDuration(time.Duration(duration) * time.Second)),
 	}
 	s.tempCreds[akid] = cred
 	x.open("Credentials")
@@ -77,8 +82,8 @@ func (s *Sim) assumeRoleLocked(req *apiRequest, x *xmlw, webIdentity bool) *apiE
 	x.leaf("SecretAccessKey", cred.secret)
 	x.leaf("SessionToken", cred.token)
 	// Expiration is reported in wall time so SDK credential caches, which
-	// compare it with the real clock, refresh as they would against AWS.
-	x.time("Expiration", time.Now().Add(time.Duration(duration)*time.Second))
+	// compare it with the real clock, refresh before the simulator refuses.
+	x.time("Expiration", cred.wallExpires)
 	x.close("Credentials")
 	x.open("AssumedRoleUser")
 	x.leaf("AssumedRoleId", cred.userID)

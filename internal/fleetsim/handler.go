@@ -246,6 +246,9 @@ func (s *Sim) authenticate(r *http.Request, body []byte, req *apiRequest) *apiEr
 		if r.Header.Get("X-Amz-Security-Token") != temp.token {
 			return authError(req, "unknown")
 		}
+		if time.Now().After(temp.wallExpires) {
+			return authError(req, "expired")
+		}
 		secret, known = temp.secret, true
 	} else if s.opts.Credentials != nil && !known {
 		return authError(req, "unknown")
@@ -347,6 +350,9 @@ func authError(req *apiRequest, kind string) *apiError {
 		case "signature":
 			return &apiError{status: http.StatusBadRequest, code: "InvalidSignatureException", message: "The request signature we calculated does not match the signature you provided."}
 		}
+		if kind == "expired" {
+			return &apiError{status: http.StatusBadRequest, code: "ExpiredTokenException", message: "The security token included in the request is expired"}
+		}
 		return &apiError{status: http.StatusBadRequest, code: "UnrecognizedClientException", message: "The security token included in the request is invalid."}
 	}
 	switch kind {
@@ -356,6 +362,8 @@ func authError(req *apiRequest, kind string) *apiError {
 		return &apiError{status: http.StatusBadRequest, code: "IncompleteSignature", message: "Authorization header requires Credential, SignedHeaders and Signature"}
 	case "signature":
 		return &apiError{status: http.StatusForbidden, code: "SignatureDoesNotMatch", message: "The request signature we calculated does not match the signature you provided."}
+	case "expired":
+		return &apiError{status: http.StatusForbidden, code: "ExpiredToken", message: "The security token included in the request is expired"}
 	}
 	return &apiError{status: http.StatusForbidden, code: "InvalidClientTokenId", message: "The security token included in the request is invalid."}
 }

@@ -164,7 +164,11 @@ func (s *Sim) Advance(d time.Duration) {
 
 // WallDuration converts a simulated duration into the wall time it takes.
 func (s *Sim) WallDuration(sim time.Duration) time.Duration {
-	return time.Duration(float64(sim) * s.scale)
+	wall := float64(sim) * s.scale
+	if wall > float64(math.MaxInt64/2) {
+		return math.MaxInt64 / 2 // a frozen simulator: "never"
+	}
+	return time.Duration(wall)
 }
 
 func (s *Sim) clockLocked() time.Time {

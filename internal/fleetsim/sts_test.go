@@ -3,8 +3,10 @@ package fleetsim
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -80,5 +82,45 @@ func TestAuth_unknownAccessKeyIsRefusedWithEachProtocolsCode(t *testing.T) {
 	}
 	if calls := s.Recorder().Calls("GetCallerIdentity"); len(calls) != 2 || calls[0].ErrorCode != "InvalidClientTokenId" {
 		t.Fatalf("recorded %+v", calls)
+	}
+}
+
+func TestSTS_assumedRoleSessionsExpireOnTheSimulatedClockAndTheSDKRefreshes(t *testing.T) {
+	// 900 s sessions last 0.18 s of wall time at this scale.
+	s, cfg, url := newFrozenSim(t, Options{TimeScale: 0.0002, TickInterval: time.Millisecond})
+	role := "arn:aws:iam::123456789012:role/deployer"
+	provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), role, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = "rolling"
+		o.Duration = 900 * time.Second
+	})
+	first, err := provider.Retrieve(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wall := time.Until(first.Expires); wall <= 0 || wall > time.Second {
+		t.Fatalf("a 900 s session at scale 0.0002 expires in %s of wall time, want about 180ms", wall)
+	}
+	cached := cfg.Copy()
+	cached.Credentials = aws.NewCredentialsCache(provider)
+	client := ec2.NewFromConfig(cached)
+	if _, err := client.DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(first.Expires) + 20*time.Millisecond)
+
+	// The expired session is refused with AWS's code...
+	stale := sdkConfig(url, s.Region(), first.AccessKeyID, first.SecretAccessKey, 1)
+	stale.Credentials = credentials.NewStaticCredentialsProvider(first.AccessKeyID, first.SecretAccessKey, first.SessionToken)
+	_, err = sts.NewFromConfig(stale).GetCallerIdentity(ctx(t), &sts.GetCallerIdentityInput{})
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ExpiredToken" {
+		t.Fatalf("expired session: %v, want ExpiredToken", err)
+	}
+	// ...and the SDK's cache refreshes it on its own.
+	if _, err := client.DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{}); err != nil {
+		t.Fatalf("after expiry the cached provider did not refresh: %v", err)
+	}
+	if n := len(s.Recorder().Calls("AssumeRole")); n < 2 {
+		t.Fatalf("%d AssumeRole calls, want a refresh", n)
 	}
 }
