@@ -197,7 +197,7 @@ func (r CLIResult) Print(w io.Writer) {
 	if r.Err != nil {
 		fmt.Fprintf(w, "   ERROR: %v\n", r.Err)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "how\twall\tAPI calls\tby action\t")
 	for _, row := range []struct {
 		name string
@@ -207,7 +207,7 @@ func (r CLIResult) Print(w io.Writer) {
 		for _, a := range SortedActions(row.run.Calls) {
 			by = append(by, fmt.Sprintf("%s %d", a, row.run.Calls[a]))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t\n", row.name, row.run.Wall.Round(100*time.Millisecond), row.run.Total(), strings.Join(by, ", "))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", row.name, row.run.Wall.Round(100*time.Millisecond), row.run.Total(), strings.Join(by, ", "))
 	}
 	tw.Flush()
 	if r.Script.Wall > 0 && r.Provider.Wall > 0 {

@@ -156,7 +156,7 @@ func (rep Report) Print(w io.Writer) {
 			"%d steps of %s mean (lognormal sigma %.2f) + %s SSM delivery, bake %s, min_healthy_percent %d, time scale %g)\n",
 			f.DeregistrationDelay, f.HealthCheckInterval, f.HealthyThreshold, stepsPerInstance, f.StepMean, f.StepSigma,
 			simDelivery, f.BakeTime, f.MinHealthyPercent, f.TimeScale)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "instances\tmode\tbatch\twaves\tper wave\tlower bound\tsimulated\twall\tratio\tgoal\t\tstatus\t")
 		rows := append([]Result(nil), rep.Runs...)
 		if rep.Nominal != nil {
@@ -172,7 +172,7 @@ func (rep Report) Print(w io.Writer) {
 			if r.Fleet.StepMean != RealisticFleet(0).StepMean {
 				mode += fmt.Sprintf(" (%s steps)", r.Fleet.StepMean)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\t\n", r.Fleet.Instances, mode,
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%.3f\t%s\t%s\t%s\n", r.Fleet.Instances, mode,
 				r.Fleet.Instances-r.Floor, r.Waves, r.PerWave, r.Bound, r.Sim.Round(100*time.Millisecond),
 				r.Wall.Round(100*time.Millisecond), r.Ratio(), goal, verdictText, status(r))
 		}
@@ -180,7 +180,7 @@ func (rep Report) Print(w io.Writer) {
 		fmt.Fprintln(w, "   (the goal applies to window mode; batch mode waits for the slowest step of each batch, which the mean-based bound leaves out)")
 
 		fmt.Fprintf(w, "\n2. Window vs batch (same runs, step sigma %.2f)\n", f.StepSigma)
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "instances\tbatch\twindow\twindow faster by\tgoal\t\t")
 		for _, n := range sizes(rep.Runs) {
 			b, _ := rep.run(n, rollout.ModeBatch)
@@ -190,13 +190,13 @@ func (rep Report) Print(w io.Writer) {
 			if n == speedupCompareSize {
 				goal, v = fmt.Sprintf(">= %.0f%%", GoalWindowSpeedup*100), verdict(ok && sp >= GoalWindowSpeedup)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%.1f%%\t%s\t%s\t\n", n, b.Sim.Round(time.Second), wr.Sim.Round(time.Second), sp*100, goal, v)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.1f%%\t%s\t%s\n", n, b.Sim.Round(time.Second), wr.Sim.Round(time.Second), sp*100, goal, v)
 		}
 		tw.Flush()
 	}
 
 	fmt.Fprintln(w, "\n3. API economy (calls per instance = (rollout calls + the fleet discovery before it) / instances)")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "instances\tmode\tbatch\tcalls\tper instance\tgoal\t\tthrottled\tby action\t")
 	rows := append([]Result(nil), rep.Runs...)
 	if rep.Throttled != nil {
@@ -218,7 +218,7 @@ func (rep Report) Print(w io.Writer) {
 			by = append(by, fmt.Sprintf("%s %d", a, r.Calls[a]))
 		}
 		by = append(by, fmt.Sprintf("discovery %d", r.Discovery))
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.2f\t%s\t%s\t%d\t%s\t\n", r.Fleet.Instances, mode, batch,
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.2f\t%s\t%s\t%d\t%s\n", r.Fleet.Instances, mode, batch,
 			r.TotalCalls()+r.Discovery, r.CallsPerInstance(), goal, v, r.Throttled, strings.Join(by, ", "))
 	}
 	tw.Flush()
