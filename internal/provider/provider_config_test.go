@@ -232,3 +232,40 @@ func TestAccProvider_maxRetriesBoundsServerErrors(t *testing.T) {
 		t.Fatalf("%d DescribeTargetGroups attempts with max_retries = 2, want 3", n)
 	}
 }
+
+// A rollout outlives its assumed-role session (15 minutes, here 0.9 s of
+// wall time): the credentials are refreshed and the rollout goes on.
+func TestAccProvider_assumedRoleSessionExpiringMidRolloutIsRefreshed(t *testing.T) {
+	f := newTestFleet(t)
+	tg, ids := f.web(6, "v1")
+	assume := `
+  assume_role {
+    role_arn = "arn:aws:iam::123456789012:role/rolling-deployer"
+    duration = "15m"
+  }`
+	cfg := func(version string) string {
+		base := f.config(deployment{TargetGroups: []string{tg}, Version: version, Strategy: "batch_size = 1\n    min_healthy_percent = 80"})
+		return strings.Replace(base, "  secret_key = \"not-a-secret\"\n", "  secret_key = \"not-a-secret\"\n"+assume+"\n", 1)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: cfg("v1")},
+			{
+				PreConfig: func() { f.sim.Recorder().Reset() },
+				Config:    cfg("v2"),
+				Check: func(*terraform.State) error {
+					if n := len(f.sim.Recorder().Calls("AssumeRole")); n < 2 {
+						return fmt.Errorf("%d AssumeRole calls during a rollout longer than the session: no refresh happened", n)
+					}
+					for id, v := range f.versions(ids) {
+						if v != "v2" {
+							return fmt.Errorf("%s runs %s", id, v)
+						}
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
