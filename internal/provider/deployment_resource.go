@@ -97,7 +97,7 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 		RolloutID: "plan", // validated like a real one; no rollout starts at plan time
 		Fleet:     engineFleet(fleet, plan.Version.ValueString(), releaseID),
 		Release:   plan.release(ctx, nil, &resp.Diagnostics),
-		Strategy:  plan.strategy(),
+		Strategy:  plan.strategyFor(fleet),
 		Failure:   plan.failurePolicy(ctx, &resp.Diagnostics),
 	}
 	if err := spec.Validate(); err != nil {
@@ -244,7 +244,7 @@ func (r *deploymentResource) apply(ctx context.Context, timeout time.Duration, p
 		RolloutID: rolloutID,
 		Fleet:     engineFleet(fleet, version, releaseID),
 		Release:   plan.release(ctx, secrets, diags),
-		Strategy:  plan.strategy(),
+		Strategy:  plan.strategyFor(fleet),
 		Failure:   plan.failurePolicy(ctx, diags),
 		Sensitive: masked,
 	}
@@ -289,6 +289,9 @@ func (r *deploymentResource) apply(ctx context.Context, timeout time.Duration, p
 		case rollout.InstanceRolledBack:
 			previous = append(previous, o.ID)
 		}
+	}
+	for _, w := range result.Warnings {
+		diags.AddWarning("Rollout "+rolloutID, w)
 	}
 	if err := tagRelease(tagCtx, ports.Tags, current, releaseID); err != nil {
 		diags.AddWarning("Cannot tag the release", err.Error())

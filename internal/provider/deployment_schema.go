@@ -294,7 +294,7 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 					"canary_pause":          durationAttr("Pause after the canary batch, for watching alarms. Defaults to `0s`.", 0, 24*time.Hour),
 					"pause_between_batches": durationAttr("Pause between batches. Defaults to `0s`.", 0, 24*time.Hour),
 					"bake_time":             durationAttr("How long an instance must stay healthy after rejoining before it counts as done. Must be shorter than `health_timeout`. Defaults to `0s`.", 0, 24*time.Hour),
-					"health_timeout":        durationAttr("How long a rejoined instance may take to become healthy in every target group. Defaults to `10m`.", 10*time.Second, 24*time.Hour),
+					"health_timeout":        durationAttr("How long a rejoined instance may take to become healthy in every target group. Must be longer than each group's healthy threshold x interval. Defaults to `10m`, or twice the slowest group's healthy threshold x interval when that is longer.", 10*time.Second, 24*time.Hour),
 					"drain_timeout":         durationAttr("Bound on waiting for connection draining. Defaults to the target groups' deregistration delay plus a margin.", time.Second, 2*time.Hour),
 					"order": schema.StringAttribute{
 						Optional:            true,

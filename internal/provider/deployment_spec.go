@@ -165,6 +165,27 @@ func (m deploymentModel) strategy() rollout.Strategy {
 	return st
 }
 
+// strategyFor is strategy() with defaults that depend on the fleet: an
+// unset health_timeout is at least twice the slowest target group's
+// healthy_threshold x interval, so that the default never rejects a group
+// with slow health checks (300 s x 10 takes 50 minutes to turn healthy).
+func (m deploymentModel) strategyFor(f rollout.Fleet) rollout.Strategy {
+	st := m.strategy()
+	if m.Strategy != nil && !m.Strategy.HealthTimeout.IsNull() {
+		return st
+	}
+	for _, tg := range f.TargetGroups {
+		threshold := tg.HealthyThreshold
+		if threshold < 1 {
+			threshold = 1
+		}
+		if need := 2 * time.Duration(threshold) * tg.HealthCheckInterval; need > st.HealthTimeout {
+			st.HealthTimeout = need
+		}
+	}
+	return st
+}
+
 func (m deploymentModel) failurePolicy(ctx context.Context, diags *diag.Diagnostics) rollout.FailurePolicy {
 	fp := rollout.FailurePolicy{Rollback: true}
 	f := m.Failure

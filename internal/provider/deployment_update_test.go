@@ -3,12 +3,15 @@ package provider
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
 )
 
 func (f *testFleet) expectCommandsOn(n int) resource.TestCheckFunc {
@@ -105,6 +108,30 @@ func TestAccRollingDeployment_removedFromStateWhenEveryTargetGroupIsGone(t *test
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectEmptyPlan(),
 				}},
+			},
+		},
+	})
+}
+
+// Target groups with slow health checks (300 s x 5 = 25 minutes) get a
+// default health_timeout long enough; an explicit one too short is refused
+// at plan time, naming the group.
+func TestAccRollingDeployment_healthTimeoutDefaultFollowsSlowHealthChecks(t *testing.T) {
+	f := newTestFleet(t)
+	tg := f.sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "slow", Port: 80, HealthCheckInterval: 300 * time.Second, HealthyThreshold: 5})
+	f.sim.AddInstances(fleetsim.InstanceConfig{Count: 2, AppVersion: "v1", Tags: map[string]string{"rolling:version": "v1"}, TargetGroupARNs: []string{tg}})
+	strategy := "batch_size = 1\n    min_healthy_percent = 50"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{
+				Config:      f.config(deployment{TargetGroups: []string{tg}, Version: "v2", Strategy: strategy + "\n    health_timeout = \"10m\""}),
+				PlanOnly:    true,
+				ExpectError: wrappedRegexp(`health_timeout \(10m0s\) must be longer than healthy_threshold x interval of target group slow`),
+			},
+			{
+				Config: f.config(deployment{TargetGroups: []string{tg}, Version: "v2", Strategy: strategy}),
+				Check:  f.expectCommandsOn(2),
 			},
 		},
 	})
