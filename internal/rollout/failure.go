@@ -22,6 +22,11 @@ type failure struct {
 	untouched bool
 	// restore: leaving failed part way; it may still be healthy.
 	restore bool
+	// keepIn: it is registered again but its health cannot be read (the
+	// API keeps failing): it stays registered, so the load balancer's own
+	// health checks decide whether it gets traffic. Taking it out would
+	// strand an instance that may well be healthy.
+	keepIn bool
 }
 
 // action is what happens to a failed instance.
@@ -33,12 +38,14 @@ const (
 	actRestore                 // rejoin when healthy: it may be fine
 	actDrop                    // gone: nothing to put back
 	actUntouched               // never left: nothing to undo
+	actKeepIn                  // registered, health unknown: stays registered, reported failed
 )
 
 // failureAction decides what happens to an instance that failed. The rules:
 // an instance that is gone is dropped (and no longer counted in the fleet);
 // one that never left is left alone; one that failed to leave is put back if
-// healthy; one whose deploy failed is rolled back when rollback is possible
+// healthy; one that is registered again but whose health cannot be read
+// stays registered (the load balancer's checks decide); one whose deploy failed is rolled back when rollback is possible
 // (and the run is not being cancelled), and otherwise stays out of service,
 // since nothing says its application works.
 func failureAction(k kind, f failure, canRollback, cancelled bool) action {
@@ -49,6 +56,8 @@ func failureAction(k kind, f failure, canRollback, cancelled bool) action {
 		return actUntouched
 	case f.restore:
 		return actRestore
+	case f.keepIn:
+		return actKeepIn
 	case k == kindDeploy && canRollback && !cancelled:
 		return actRollback
 	}
@@ -79,17 +88,12 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 	if len(ids) == 0 {
 		return
 	}
-	if !f.gone && !f.untouched && g.kind != kindRestore {
+	if !f.gone && !f.untouched {
 		// A command or registration failing is often the first sign that
 		// the instance was terminated or replaced: such an instance is gone,
 		// not out of service.
-		if gone := e.goneAmong(ids); len(gone) > 0 {
-			e.fail(g, gone, failure{phase: f.phase, step: f.step, gone: true,
-				err: fmt.Errorf("instance is no longer in its Auto Scaling group (terminated or replaced)")})
-			ids = without(ids, gone)
-			if len(ids) == 0 {
-				return
-			}
+		if ids = e.failGone(g, ids, f); len(ids) == 0 {
+			return
 		}
 	}
 	drop := map[string]bool{}
@@ -109,7 +113,7 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 	act := failureAction(g.kind, f, e.canRollback(), e.cancelled)
 	now := e.clock.Now()
 
-	var leaveOut, rollback, restore, untag []string
+	var leaveOut, rollback, restore, untag, keepIn []string
 	for _, id := range ids {
 		st := e.insts[id]
 		ierr := e.instanceError(g, st, f)
@@ -144,6 +148,11 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 			e.closePhase(st, now)
 			// It never left, so it is as much out of service as before.
 			st.outcome.Status, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, ierr, now
+		case actKeepIn:
+			e.closePhase(st, now)
+			st.out, st.available = false, false
+			st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, false, ierr, now
+			keepIn = append(keepIn, id)
 		case actRestore:
 			st.onRestore, st.restoreErr = InstanceFailed, ierr
 			if g.kind == kindRollback {
@@ -189,6 +198,9 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 			}
 		}
 	}
+	if len(keepIn) > 0 {
+		e.keepRegistered(g, keepIn)
+	}
 	if len(rollback) > 0 {
 		stage := stageSend
 		if registered {
@@ -204,33 +216,109 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 		rg.members = append(rg.members, restore...)
 	}
 	if g.kind == kindDeploy && e.failures > e.tolerance && e.phase == phaseDeploying {
-		e.stop(fmt.Sprintf("%d instances failed, more than the %d tolerated", e.failures, e.tolerance))
+		e.stop(fmt.Sprintf("%s failed, more than the %d tolerated", plural(e.failures, "instance"), e.tolerance))
 	}
 }
 
-// goneAmong asks Auto Scaling (one call) which of the ids it no longer has.
-func (e *engine) goneAmong(ids []string) []string {
-	var members []string
+// goneAmong asks Auto Scaling (one call) which of the ids it no longer has,
+// and EC2 (one call, when the port is there) which of the others are
+// terminated or shutting down. It returns why each gone instance is gone.
+// A read that fails says nothing: those instances are not called gone, which
+// is the safe side (a plain failure keeps them tracked).
+func (e *engine) goneAmong(ids []string) map[string]string {
+	gone := map[string]string{}
+	var members, plain []string
 	for _, id := range ids {
 		if e.insts[id].inst.AutoScalingGroup != "" {
 			members = append(members, id)
+		} else {
+			plain = append(plain, id)
 		}
 	}
-	if len(members) == 0 {
-		return nil
+	if len(members) > 0 && e.ports.Standby != nil {
+		if states, err := e.ports.Standby.LifecycleStates(e.ctx, members); err == nil {
+			for _, id := range members {
+				ls, ok := states[id]
+				if !ok || strings.HasPrefix(ls, "Terminat") || strings.HasPrefix(ls, "Detach") {
+					gone[id] = "instance is no longer in its Auto Scaling group (terminated or replaced)"
+				}
+			}
+		}
 	}
-	states, err := e.ports.Standby.LifecycleStates(e.ctx, members)
-	if err != nil {
-		return nil // cannot tell: treat as a plain failure, which is the safe side
-	}
-	var gone []string
-	for _, id := range members {
-		ls, ok := states[id]
-		if !ok || strings.HasPrefix(ls, "Terminat") || strings.HasPrefix(ls, "Detach") {
-			gone = append(gone, id)
+	if len(plain) > 0 && e.ports.Instances != nil {
+		if states, err := e.ports.Instances.States(e.ctx, plain); err == nil {
+			for _, id := range plain {
+				switch s, ok := states[id]; {
+				case !ok:
+					gone[id] = "instance terminated (EC2 no longer knows it)"
+				case s == "terminated" || s == "shutting-down":
+					gone[id] = "instance terminated (EC2 state " + s + ")"
+				}
+			}
 		}
 	}
 	return gone
+}
+
+// failGone takes the instances among ids that are gone out of g as gone;
+// it returns the others.
+func (e *engine) failGone(g *group, ids []string, f failure) []string {
+	gone := e.goneAmong(ids)
+	for _, id := range sortedKeys(gone) {
+		e.fail(g, []string{id}, failure{phase: f.phase, step: f.step, gone: true, err: errors.New(gone[id])})
+	}
+	var rest []string
+	for _, id := range ids {
+		if _, ok := gone[id]; !ok {
+			rest = append(rest, id)
+		}
+	}
+	return rest
+}
+
+// plural says "1 instance", "2 instances".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// keepRegistered settles the tags of instances left registered with their
+// health unknown: every step of the group ran, so rolling:version says the
+// version they now run, and the out-of-service tags go, since they are in
+// their target groups. A write that fails leaves StaleTags set (the next
+// run recovers them) and the version as it was.
+func (e *engine) keepRegistered(g *group, ids []string) {
+	if g.version != "" {
+		if err := e.ports.Tags.SetTags(e.ctx, ids, map[string]string{TagVersion: g.version}); err != nil {
+			e.portErrs = append(e.portErrs, fmt.Errorf("tagging %s with %s=%s: %w", strings.Join(ids, ", "), TagVersion, g.version, e.mask.Err(err)))
+			for _, id := range ids {
+				e.insts[id].outcome.StaleTags = true
+			}
+		} else {
+			for _, id := range ids {
+				e.insts[id].outcome.Version = g.version
+				e.insts[id].inst.Tags = withTag(e.insts[id].inst.Tags, TagVersion, g.version)
+			}
+		}
+	}
+	if err := e.ports.Tags.RemoveTags(e.ctx, ids, []string{TagPhase, TagRollout, TagTargets}); err != nil {
+		e.portErrs = append(e.portErrs, fmt.Errorf("removing %s from %s, which stayed registered: %w", TagPhase, strings.Join(ids, ", "), e.mask.Err(err)))
+		for _, id := range ids {
+			e.insts[id].outcome.StaleTags = true
+		}
+	}
+}
+
+func withTag(tags map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for key, val := range tags {
+		if key != k {
+			out[key] = val
+		}
+	}
+	return out
 }
 
 func without(ids, drop []string) []string {
@@ -343,6 +431,9 @@ func (e *engine) takeOut(ids []string) {
 		})
 		for _, id := range sortedKeys(failed) {
 			err := failed[id]
+			if e.targetGroupDeleted(arn, err, true) {
+				continue
+			}
 			e.portErrs = append(e.portErrs, fmt.Errorf("deregistering failed instance %s from %s: %w", id, arn, e.mask.Err(err)))
 		}
 	}
@@ -362,6 +453,55 @@ func (e *engine) takeOut(ids []string) {
 			e.insts[id].inStandby = true
 		}
 	}
+}
+
+// targetGroupDeleted reports whether err (from a call on target group arn)
+// means the group no longer exists, and if so drops it from the rollout:
+// nothing can be registered in or deregistered from a deleted group, so its
+// errors are no failure of the instances, which go on with the groups that
+// remain (and rejoin those). The run stops scheduling: the fleet is not what
+// the plan was made for. When the error came from another call (confirm),
+// one DescribeTargetHealth makes sure it is the group that is missing, not
+// an instance.
+func (e *engine) targetGroupDeleted(arn string, err error, confirm bool) bool {
+	if !errors.Is(err, ErrNotFound) {
+		return false
+	}
+	if _, known := e.tgs[arn]; !known {
+		return true // already dropped
+	}
+	if confirm {
+		if _, herr := e.ports.LB.TargetHealth(e.ctx, arn); !errors.Is(herr, ErrNotFound) {
+			return false
+		}
+	}
+	delete(e.tgs, arn)
+	delete(e.healthCache, arn)
+	var tgs []TargetGroup
+	for _, tg := range e.spec.Fleet.TargetGroups {
+		if tg.ARN != arn {
+			tgs = append(tgs, tg)
+		}
+	}
+	e.spec.Fleet.TargetGroups = tgs
+	for _, id := range e.order {
+		st := e.insts[id]
+		if _, ok := st.targets[arn]; ok {
+			// A copy: the map may be the caller's Spec.
+			targets := make(map[string][]Target, len(st.targets))
+			for k, v := range st.targets {
+				if k != arn {
+					targets[k] = v
+				}
+			}
+			st.targets = targets
+		}
+		delete(st.attached, arn)
+	}
+	reason := fmt.Sprintf("target group %s was deleted during the rollout: %s", arn, e.mask.Err(err))
+	e.portErrs = append(e.portErrs, errors.New(reason))
+	e.stop(reason)
+	return true
 }
 
 // observation is what the world says about one instance right now.
@@ -394,7 +534,9 @@ func (e *engine) observe(g *group, now time.Time) map[string]observation {
 	for _, arn := range sortedKeys(arns) {
 		hs, err := e.targetHealth(arn)
 		if err != nil {
-			rowErr[arn] = err
+			if !e.targetGroupDeleted(arn, err, false) {
+				rowErr[arn] = err
+			}
 			continue
 		}
 		m := map[Target]TargetHealth{}

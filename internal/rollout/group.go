@@ -213,6 +213,9 @@ func (e *engine) leave(g *group, now time.Time) {
 		})
 		for _, id := range sortedKeys(failed) {
 			err := failed[id]
+			if e.targetGroupDeleted(arn, err, true) {
+				continue // nothing to leave; the instance goes on
+			}
 			e.fail(g, []string{id}, failure{phase: PhaseDraining, err: fmt.Errorf("deregistering from %s: %w", arn, err), restore: true})
 		}
 	}
@@ -502,6 +505,14 @@ func (e *engine) waitStep(g *group, now time.Time) {
 		case !ok || !r.Status.Terminal() || r.Status == InvocationSuccess:
 		case r.Status == InvocationCancelled && e.cancelled && g.kind != kindRestore:
 			e.restoreAfterCancel(g, []string{id})
+		case r.Status == InvocationUndeliverable:
+			// The step never reached the instance (agent offline, say), so
+			// its application is as the previous step left it: like a send
+			// that failed, put it back if that is healthy. If an earlier
+			// step stopped the application, it fails its health checks and
+			// stays out, tagged.
+			e.fail(g, []string{id}, failure{phase: PhaseStep, step: st.Name, status: string(r.Status),
+				exit: r.ExitCode, stderr: r.Stderr, details: r.StatusDetails, restore: true})
 		default:
 			e.fail(g, []string{id}, failure{phase: PhaseStep, step: st.Name, status: string(r.Status),
 				exit: r.ExitCode, stderr: r.Stderr, details: r.StatusDetails})
@@ -583,6 +594,7 @@ func (e *engine) join(g *group, now time.Time) {
 	// health deadline: a transient error must not leave a healthy
 	// instance out of service.
 	g.joinErr = e.register(g.members)
+	e.dropGoneUnjoined(g)
 	if len(g.members) == 0 {
 		return
 	}
@@ -622,6 +634,9 @@ func (e *engine) register(ids []string) map[string]error {
 			return e.ports.LB.Register(e.ctx, arn, targetsOf(targets, ids))
 		})
 		for id, err := range failed {
+			if e.targetGroupDeleted(arn, err, true) {
+				continue // nothing to join there; the other groups decide
+			}
 			errs[id] = fmt.Errorf("registering in %s: %w", arn, err)
 		}
 	}
@@ -646,6 +661,20 @@ func (e *engine) register(ids []string) map[string]error {
 	return errs
 }
 
+// dropGoneUnjoined: an instance that cannot be registered again may have
+// been terminated (AWS answers InvalidTarget); such an instance is gone,
+// not worth retrying until the health deadline.
+func (e *engine) dropGoneUnjoined(g *group) {
+	if len(g.joinErr) == 0 {
+		return
+	}
+	gone := e.goneAmong(sortedKeys(g.joinErr))
+	for _, id := range sortedKeys(gone) {
+		delete(g.joinErr, id)
+		e.fail(g, []string{id}, failure{phase: PhaseJoining, gone: true, err: errors.New(gone[id])})
+	}
+}
+
 func (e *engine) healthPoll(ids []string) time.Duration {
 	var interval time.Duration
 	for _, id := range ids {
@@ -660,6 +689,7 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 	if len(g.joinErr) > 0 {
 		before := len(g.joinErr)
 		g.joinErr = e.register(sortedKeys(g.joinErr))
+		e.dropGoneUnjoined(g)
 		if len(g.joinErr) < before {
 			// The health checks of a late registration start now.
 			g.deadline = maxTime(g.deadline, now.Add(g.healthTimeout))
@@ -684,6 +714,10 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 		case o.unknown && now.Before(g.deadline.Add(max(unknownGrace, g.healthTimeout))):
 			// A failed read at the deadline says nothing: read again.
 			waiting = append(waiting, id)
+		case o.unknown:
+			e.fail(g, []string{id}, failure{phase: PhaseJoining, keepIn: true, err: fmt.Errorf(
+				"health could not be read for %s; left registered for the load balancer's health checks to decide: %s",
+				now.Sub(g.since).Round(time.Second), o.why)})
 		case !o.healthy && !now.Before(g.deadline):
 			e.fail(g, []string{id}, failure{phase: PhaseJoining, err: fmt.Errorf("not healthy in every target group after %s: %s",
 				now.Sub(g.since).Round(time.Second), o.why)})
@@ -741,7 +775,8 @@ func (e *engine) bake(g *group, now time.Time) {
 			// A failed read says nothing about the instance: read again.
 			// Past the bound it counts as a failure, on the safe side.
 			if !now.Before(g.bakeEnd.Add(max(e.healthTimeout(), unknownGrace))) {
-				e.fail(g, []string{id}, failure{phase: PhaseBaking, err: fmt.Errorf("health unknown after baking: %s", o.why)})
+				e.fail(g, []string{id}, failure{phase: PhaseBaking, keepIn: true, err: fmt.Errorf(
+					"health unknown after baking; left registered for the load balancer's health checks to decide: %s", o.why)})
 			} else {
 				unknown = true
 			}

@@ -129,6 +129,17 @@ type Alarms interface {
 	Firing(ctx context.Context, names []string) ([]string, error)
 }
 
+// Instances reports EC2 instance states. A command or registration failing
+// on a plain instance (one in no Auto Scaling group) is often the first sign
+// that it was terminated; only EC2 can say so.
+type Instances interface {
+	// States returns instance id -> EC2 state name (pending, running,
+	// stopping, stopped, shutting-down, terminated): one call per check
+	// (chunked only where AWS limits a filter). Instances EC2 no longer
+	// knows are absent.
+	States(ctx context.Context, instanceIDs []string) (map[string]string, error)
+}
+
 // Clock is injected so that no test sleeps for real time it does not need.
 type Clock interface {
 	Now() time.Time
@@ -144,12 +155,16 @@ type Observer interface {
 
 // Ports bundles the engine's view of the world. Standby and Alarms may be nil
 // when no instance is in an Auto Scaling group / no alarm is configured.
+// Instances may be nil: a terminated plain instance is then seen only
+// through the load balancer (Target.InvalidState) and otherwise reported as
+// a plain failure.
 type Ports struct {
-	LB       LoadBalancer
-	Commands CommandRunner
-	Tags     Tagger
-	Standby  Standby
-	Alarms   Alarms
-	Clock    Clock
-	Observer Observer
+	LB        LoadBalancer
+	Commands  CommandRunner
+	Tags      Tagger
+	Standby   Standby
+	Alarms    Alarms
+	Instances Instances
+	Clock     Clock
+	Observer  Observer
 }

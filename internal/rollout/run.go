@@ -308,9 +308,22 @@ func (e *engine) onCancel() {
 	if grace <= 0 {
 		grace = DefaultCancelGracePeriod
 	}
-	e.graceUntil = e.clock.Now().Add(grace)
+	now := e.clock.Now()
+	e.graceUntil = now.Add(grace)
 	if e.stopReason == "" {
 		e.stopReason = "cancelled"
+	}
+	// Groups waiting out the deregistration delay (AWS's default is 300 s)
+	// or a bake are put back now, not when their wait ends; a step wait is
+	// looked at again when the grace period ends at the latest. Registering
+	// a draining target again is allowed.
+	for _, g := range e.groups {
+		switch {
+		case g.stage == stageDrain, g.stage == stageBake:
+			g.wakeAt = now
+		case g.stage == stageStepWait && g.wakeAt.After(e.graceUntil):
+			g.wakeAt = e.graceUntil
+		}
 	}
 	e.emit(Event{Kind: EventStopped, Message: "cancelled: no more instances will leave; in-flight steps get " +
 		grace.String() + " to finish, then instances are rejoined when healthy"})
@@ -732,8 +745,11 @@ func (e *engine) result() Result {
 // reported failed (not out of service) and dropped from the queue.
 func (e *engine) refreshAvailability(now time.Time) bool {
 	rows := map[string]map[Target]TargetHealth{}
-	for _, tg := range e.spec.Fleet.TargetGroups {
+	for _, tg := range append([]TargetGroup(nil), e.spec.Fleet.TargetGroups...) {
 		hs, err := e.targetHealth(tg.ARN)
+		if err != nil && e.targetGroupDeleted(tg.ARN, err, false) {
+			continue
+		}
 		if err != nil {
 			e.emit(Event{Kind: EventPoll, Message: "reading target health before a departure failed, will retry: " + err.Error()})
 			return false

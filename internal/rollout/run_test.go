@@ -105,7 +105,7 @@ func TestRun_failedStepWithoutRollbackStaysOutOfServiceAndStopsTheRollout(t *tes
 	s.Sensitive = []string{"s3cr3t-token"}
 	res, err, rec := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
-	if res.Status != StatusFailed || !strings.Contains(res.StopReason, "1 instances failed, more than the 0 tolerated") {
+	if res.Status != StatusFailed || !strings.Contains(res.StopReason, "1 instance failed, more than the 0 tolerated") {
 		t.Fatalf("status %s, stop reason %q", res.Status, res.StopReason)
 	}
 	o := statusOf(res, "i-0001")

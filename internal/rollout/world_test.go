@@ -198,7 +198,26 @@ func newWorld(o fleetOpts) *world {
 }
 
 func (w *world) ports(obs Observer) Ports {
-	return Ports{LB: w, Commands: w, Tags: w, Standby: w, Alarms: w, Clock: w.clock, Observer: obs}
+	return Ports{LB: w, Commands: w, Tags: w, Standby: w, Alarms: w, Instances: w, Clock: w.clock, Observer: obs}
+}
+
+// deleteTargetGroup deletes a target group as someone outside the rollout
+// would: its registrations go with it.
+func (w *world) deleteTargetGroup(arn string) {
+	delete(w.tgs, arn)
+	var keep []string
+	for _, a := range w.tgARN {
+		if a != arn {
+			keep = append(keep, a)
+		}
+	}
+	w.tgARN = keep
+	for _, inst := range w.insts {
+		delete(inst.home, arn)
+	}
+	for _, g := range w.asgs {
+		g.attached = without(g.attached, []string{arn})
+	}
 }
 
 func (w *world) now() time.Time { return w.clock.Now() }
@@ -707,6 +726,28 @@ func (w *world) ResumeProcesses(_ context.Context, group string, _ []string) err
 	w.suspended[group]--
 	w.resumeCalls++
 	return nil
+}
+
+// --- Instances
+
+func (w *world) States(_ context.Context, ids []string) (map[string]string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.settle()
+	w.record("InstanceStates %d", len(ids))
+	if err := w.flaky(); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, id := range ids {
+		if inst, ok := w.insts[id]; ok {
+			out[id] = "running"
+			if inst.terminated {
+				out[id] = "terminated"
+			}
+		}
+	}
+	return out, nil
 }
 
 // --- Alarms
