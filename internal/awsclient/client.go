@@ -257,12 +257,13 @@ func newRetryer(cfg Config, sdkMaxAttempts int, sdkMode aws.RetryMode) func() aw
 // Ports returns the engine's view of AWS through this client.
 func (c *Client) Ports(clk rollout.Clock, obs rollout.Observer) rollout.Ports {
 	return rollout.Ports{
-		LB:       &loadBalancer{c: c},
-		Commands: &commandRunner{c: c},
-		Tags:     &tagger{c: c},
-		Standby:  &standby{c: c},
-		Alarms:   &alarms{c: c},
-		Clock:    clk,
-		Observer: obs,
+		LB:        &loadBalancer{c: c},
+		Commands:  &commandRunner{c: c},
+		Tags:      &tagger{c: c},
+		Standby:   &standby{c: c},
+		Alarms:    &alarms{c: c},
+		Instances: &instanceStates{c: c},
+		Clock:     clk,
+		Observer:  obs,
 	}
 }

@@ -111,3 +111,24 @@ var providerTagKeys = []string{rollout.TagVersion, rollout.TagPhase, rollout.Tag
 func (c *Client) RemoveProviderTags(ctx context.Context, instanceIDs []string) error {
 	return c.deleteTags(ctx, instanceIDs, providerTagKeys)
 }
+
+// instanceStates implements rollout.Instances with DescribeInstances
+// filtered by instance-id: one call per 200 ids, and an id EC2 no longer
+// knows is simply absent (InstanceIds would fail the whole call instead).
+type instanceStates struct{ c *Client }
+
+func (s *instanceStates) States(ctx context.Context, instanceIDs []string) (map[string]string, error) {
+	out := make(map[string]string, len(instanceIDs))
+	for _, part := range chunks(dedupe(instanceIDs), maxFilterValues) {
+		found, err := s.c.describeInstances(ctx, []ec2types.Filter{{Name: aws.String("instance-id"), Values: part}})
+		if err != nil {
+			return nil, err
+		}
+		for _, inst := range found {
+			if inst.State != nil {
+				out[aws.ToString(inst.InstanceId)] = string(inst.State.Name)
+			}
+		}
+	}
+	return out, nil
+}

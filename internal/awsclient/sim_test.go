@@ -676,3 +676,32 @@ func TestSim_stsEndpointCarriesAssumeRoleAndOnlySTS(t *testing.T) {
 		t.Fatalf("%d DescribeTargetHealth calls reached the elbv2 endpoint, want 1", n)
 	}
 }
+
+func TestSim_instanceStatesNameTerminatedOnesAndOmitUnknownIds(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 3, AppVersion: "v1"})
+	if err := sim.Faults().TerminateInstance(ids[1], 0); err != nil {
+		t.Fatal(err)
+	}
+	sim.Advance(time.Second)
+	unknown := "i-0000000000000dead"
+	before := sim.Recorder().CallCount()["DescribeInstances"]
+	states, err := c.Ports(nil, nil).Instances.States(testContext(t), append([]string{unknown}, ids...))
+	if err != nil {
+		t.Fatalf("States: %v", err)
+	}
+	if n := sim.Recorder().CallCount()["DescribeInstances"] - before; n != 1 {
+		t.Errorf("%d DescribeInstances calls for 4 ids, want 1", n)
+	}
+	if got := states[ids[1]]; got != "terminated" && got != "shutting-down" {
+		t.Errorf("terminated instance is %q", got)
+	}
+	for _, id := range []string{ids[0], ids[2]} {
+		if states[id] != "running" {
+			t.Errorf("%s is %q, want running", id, states[id])
+		}
+	}
+	if s, ok := states[unknown]; ok {
+		t.Errorf("unknown id reported %q, want absent", s)
+	}
+}
