@@ -53,6 +53,18 @@ type world struct {
 	flakyState uint64 // xorshift state, seeded by the test
 	// failHealthReads makes the next that many TargetHealth calls fail.
 	failHealthReads int
+	// healthDownFrom (if not zero): every TargetHealth call from then on
+	// fails, as when throttling outlasts the SDK's retries.
+	healthDownFrom time.Time
+	// agentOffline: commands to the instance are Undeliverable (they
+	// never run); offlineAfter: the agent goes offline once the named step
+	// has run on the instance.
+	agentOffline map[string]bool
+	offlineAfter map[string]string
+	// deleteTGAt deletes target groups (ARN -> when) from outside the run.
+	deleteTGAt map[string]time.Time
+	// noEC2 leaves the optional Instances port out.
+	noEC2 bool
 
 	// Capacity floor checked at every removal.
 	minHealthyPercent int
@@ -161,6 +173,7 @@ func newWorld(o fleetOpts) *world {
 		cmds: map[string]*fakeCmd{}, stepTime: 10 * time.Second,
 		slow: map[string]time.Duration{}, failStep: map[string]string{}, hangStep: map[string]string{},
 		badVersion: map[string]string{}, terminateAt: map[string]time.Time{},
+		agentOffline: map[string]bool{}, offlineAfter: map[string]string{}, deleteTGAt: map[string]time.Time{},
 		installs: map[string]map[string]int{}, suspended: map[string]int{}, minSeen: -1,
 	}
 	for i := 0; i < o.tgs; i++ {
@@ -198,7 +211,11 @@ func newWorld(o fleetOpts) *world {
 }
 
 func (w *world) ports(obs Observer) Ports {
-	return Ports{LB: w, Commands: w, Tags: w, Standby: w, Alarms: w, Instances: w, Clock: w.clock, Observer: obs}
+	p := Ports{LB: w, Commands: w, Tags: w, Standby: w, Alarms: w, Instances: w, Clock: w.clock, Observer: obs}
+	if w.noEC2 {
+		p.Instances = nil
+	}
+	return p
 }
 
 // deleteTargetGroup deletes a target group as someone outside the rollout
@@ -226,6 +243,11 @@ func (w *world) now() time.Time { return w.clock.Now() }
 // effects of finished commands, in time order.
 func (w *world) settle() {
 	now := w.now()
+	for _, arn := range sortedKeys(w.deleteTGAt) {
+		if _, exists := w.tgs[arn]; exists && !w.deleteTGAt[arn].After(now) {
+			w.deleteTargetGroup(arn)
+		}
+	}
 	for _, id := range w.ids {
 		if at, ok := w.terminateAt[id]; ok && !at.After(now) && !w.insts[id].terminated {
 			inst := w.insts[id]
@@ -261,6 +283,13 @@ func (w *world) apply(c *fakeCmd, inv *fakeInv) {
 	if at, ok := w.terminateAt[inst.id]; ok && inst.terminated && !at.After(inv.done) {
 		inv.status, inv.exit = InvocationUndeliverable, -1
 		return
+	}
+	if w.agentOffline[inst.id] {
+		inv.status, inv.exit = InvocationUndeliverable, -1
+		return
+	}
+	if w.offlineAfter[inst.id] == c.step {
+		defer func() { w.agentOffline[inst.id] = true }()
 	}
 	if w.failStep[inst.id] == c.step {
 		inv.status, inv.exit, inv.stderr = InvocationFailed, 3, "step "+c.step+" failed\nusing token=s3cr3t-token"
@@ -492,6 +521,9 @@ func (w *world) TargetHealth(_ context.Context, arn string) ([]TargetHealth, err
 	if w.failHealthReads > 0 {
 		w.failHealthReads--
 		return nil, fmt.Errorf("HealthUnavailable: %w", ErrThrottled)
+	}
+	if !w.healthDownFrom.IsZero() && !w.now().Before(w.healthDownFrom) {
+		return nil, fmt.Errorf("Throttling: rate exceeded: %w", ErrThrottled)
 	}
 	tg, ok := w.tgs[arn]
 	if !ok {
