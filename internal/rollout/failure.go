@@ -285,12 +285,15 @@ func plural(n int, noun string) string {
 }
 
 // keepRegistered settles the tags of instances left registered with their
-// health unknown: every step of the group ran, so rolling:version says the
-// version they now run, and the out-of-service tags go, since they are in
-// their target groups. A write that fails leaves StaleTags set (the next
-// run recovers them) and the version as it was.
+// health unknown. The out-of-service tags go, since they are in their target
+// groups. rolling:version is written only by a rollback, whose steps all ran:
+// the previous version is never the one being deployed, so the next run
+// still redeploys the instance. A deploy's version is not written: it was
+// never seen healthy, and keeping the old tag makes the next run deploy it
+// again rather than count it done. A write that fails leaves StaleTags set
+// (the next run recovers them) and the version as it was.
 func (e *engine) keepRegistered(g *group, ids []string) {
-	if g.version != "" {
+	if g.kind == kindRollback && g.version != "" {
 		if err := e.ports.Tags.SetTags(e.ctx, ids, map[string]string{TagVersion: g.version}); err != nil {
 			e.portErrs = append(e.portErrs, fmt.Errorf("tagging %s with %s=%s: %w", strings.Join(ids, ", "), TagVersion, g.version, e.mask.Err(err)))
 			for _, id := range ids {
