@@ -33,8 +33,15 @@
 //     healthy instance out (registration, reading health, final tags); a
 //     departure needs a fresh read of fleet health, or nothing leaves.
 //   - What happens to a failed instance is a pure decision (failureAction):
-//     drop it (gone), leave it alone (never left), restore it (it may be
-//     healthy), roll it back, or leave it out of service, tagged and reported.
+//     drop it (gone: terminated, as Auto Scaling or EC2 says), leave it alone
+//     (never left), restore it (it may be healthy: leaving failed, or a step
+//     was undeliverable), keep it registered (its health cannot be read, so
+//     the load balancer's own checks decide), roll it back, or leave it out
+//     of service, tagged and reported.
+//   - A target group deleted mid-rollout is dropped (no failure of its
+//     instances, which rejoin the groups that remain) and scheduling stops.
+//   - On cancellation, groups waiting out draining or a bake are put back at
+//     once; running steps get the grace period.
 //
 // The safety properties (capacity never below the floor, no instance updated
 // twice, every instance ends updated, rolled back or reported, nothing healthy
