@@ -149,9 +149,7 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 			// It never left, so it is as much out of service as before.
 			st.outcome.Status, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, ierr, now
 		case actKeepIn:
-			e.closePhase(st, now)
-			st.out, st.available = false, false
-			st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, false, ierr, now
+			st.onRestore, st.restoreErr = InstanceFailed, ierr
 			keepIn = append(keepIn, id)
 		case actRestore:
 			st.onRestore, st.restoreErr = InstanceFailed, ierr
@@ -199,7 +197,7 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 		}
 	}
 	if len(keepIn) > 0 {
-		e.keepRegistered(g, keepIn)
+		e.keepRegistered(g, keepIn, now)
 	}
 	if len(rollback) > 0 {
 		stage := stageSend
@@ -284,44 +282,20 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// keepRegistered settles the tags of instances left registered with their
-// health unknown. The out-of-service tags go, since they are in their target
-// groups. rolling:version is written only by a rollback, whose steps all ran:
-// the previous version is never the one being deployed, so the next run
-// still redeploys the instance. A deploy's version is not written: it was
-// never seen healthy, and keeping the old tag makes the next run deploy it
-// again rather than count it done. A write that fails leaves StaleTags set
-// (the next run recovers them) and the version as it was.
-func (e *engine) keepRegistered(g *group, ids []string) {
-	if g.kind == kindRollback && g.version != "" {
-		if err := e.ports.Tags.SetTags(e.ctx, ids, map[string]string{TagVersion: g.version}); err != nil {
-			e.portErrs = append(e.portErrs, fmt.Errorf("tagging %s with %s=%s: %w", strings.Join(ids, ", "), TagVersion, g.version, e.mask.Err(err)))
-			for _, id := range ids {
-				e.insts[id].outcome.StaleTags = true
-			}
-		} else {
-			for _, id := range ids {
-				e.insts[id].outcome.Version = g.version
-				e.insts[id].inst.Tags = withTag(e.insts[id].inst.Tags, TagVersion, g.version)
-			}
-		}
+// keepRegistered finishes instances left registered with their health
+// unknown through a group of their own at the finish stage, so the tag
+// writes are retried like any other finish: the out-of-service tags go,
+// since they are in their target groups. rolling:version is written only
+// after a rollback, whose steps all ran: the previous version is never the
+// one being deployed, so the next run still redeploys the instance. A
+// deploy's version is not written: it was never seen healthy, and keeping
+// the old tag makes the next run deploy it again rather than count it done.
+func (e *engine) keepRegistered(g *group, ids []string, now time.Time) {
+	kg := &group{kind: kindRestore, batch: g.batch, members: ids, stage: stageFinish, wakeAt: now, keptIn: true}
+	if g.kind == kindRollback {
+		kg.version = g.version
 	}
-	if err := e.ports.Tags.RemoveTags(e.ctx, ids, []string{TagPhase, TagRollout, TagTargets}); err != nil {
-		e.portErrs = append(e.portErrs, fmt.Errorf("removing %s from %s, which stayed registered: %w", TagPhase, strings.Join(ids, ", "), e.mask.Err(err)))
-		for _, id := range ids {
-			e.insts[id].outcome.StaleTags = true
-		}
-	}
-}
-
-func withTag(tags map[string]string, k, v string) map[string]string {
-	out := map[string]string{k: v}
-	for key, val := range tags {
-		if key != k {
-			out[key] = val
-		}
-	}
-	return out
+	e.groups = append(e.groups, kg)
 }
 
 func without(ids, drop []string) []string {
@@ -434,7 +408,7 @@ func (e *engine) takeOut(ids []string) {
 		})
 		for _, id := range sortedKeys(failed) {
 			err := failed[id]
-			if e.targetGroupDeleted(arn, err, true) {
+			if e.targetGroupDeleted(arn, err) {
 				continue
 			}
 			e.portErrs = append(e.portErrs, fmt.Errorf("deregistering failed instance %s from %s: %w", id, arn, e.mask.Err(err)))
@@ -463,20 +437,16 @@ func (e *engine) takeOut(ids []string) {
 // nothing can be registered in or deregistered from a deleted group, so its
 // errors are no failure of the instances, which go on with the groups that
 // remain (and rejoin those). The run stops scheduling: the fleet is not what
-// the plan was made for. When the error came from another call (confirm),
-// one DescribeTargetHealth makes sure it is the group that is missing, not
-// an instance.
-func (e *engine) targetGroupDeleted(arn string, err error, confirm bool) bool {
+// the plan was made for. Per the LoadBalancer contract, ErrNotFound from a
+// call on a target group always means the group: a bad target is another
+// error (InvalidTarget), so no further call is needed to tell them apart
+// (one could be throttled, and the group must be dropped all the same).
+func (e *engine) targetGroupDeleted(arn string, err error) bool {
 	if !errors.Is(err, ErrNotFound) {
 		return false
 	}
 	if _, known := e.tgs[arn]; !known {
 		return true // already dropped
-	}
-	if confirm {
-		if _, herr := e.ports.LB.TargetHealth(e.ctx, arn); !errors.Is(herr, ErrNotFound) {
-			return false
-		}
 	}
 	delete(e.tgs, arn)
 	delete(e.healthCache, arn)
@@ -537,7 +507,7 @@ func (e *engine) observe(g *group, now time.Time) map[string]observation {
 	for _, arn := range sortedKeys(arns) {
 		hs, err := e.targetHealth(arn)
 		if err != nil {
-			if !e.targetGroupDeleted(arn, err, false) {
+			if !e.targetGroupDeleted(arn, err) {
 				rowErr[arn] = err
 			}
 			continue

@@ -213,7 +213,7 @@ func (e *engine) leave(g *group, now time.Time) {
 		})
 		for _, id := range sortedKeys(failed) {
 			err := failed[id]
-			if e.targetGroupDeleted(arn, err, true) {
+			if e.targetGroupDeleted(arn, err) {
 				continue // nothing to leave; the instance goes on
 			}
 			e.fail(g, []string{id}, failure{phase: PhaseDraining, err: fmt.Errorf("deregistering from %s: %w", arn, err), restore: true})
@@ -634,7 +634,7 @@ func (e *engine) register(ids []string) map[string]error {
 			return e.ports.LB.Register(e.ctx, arn, targetsOf(targets, ids))
 		})
 		for id, err := range failed {
-			if e.targetGroupDeleted(arn, err, true) {
+			if e.targetGroupDeleted(arn, err) {
 				continue // nothing to join there; the other groups decide
 			}
 			errs[id] = fmt.Errorf("registering in %s: %w", arn, err)
@@ -842,7 +842,7 @@ func (e *engine) finishGroup(g *group, now time.Time) {
 		st := e.insts[id]
 		e.closePhase(st, now)
 		st.out = false
-		st.available = true
+		st.available = !g.keptIn
 		st.inst.Tags = withoutPhaseTags(st.inst.Tags)
 		o := &st.outcome
 		o.FinishedAt = now
@@ -867,6 +867,13 @@ func (e *engine) finishGroup(g *group, now time.Time) {
 			}
 			o.Status = st.onRestore
 			o.Err = st.restoreErr
+			if g.keptIn {
+				if g.versionTagged {
+					o.Version = g.version
+				}
+				e.emit(Event{Kind: EventInstanceDone, Batch: g.batch, InstanceID: id, Message: id + " left registered, health unknown (" + string(o.Status) + ")"})
+				continue
+			}
 			e.emit(Event{Kind: EventInstanceDone, Batch: g.batch, InstanceID: id, Message: id + " rejoined healthy (" + string(o.Status) + ")"})
 		}
 	}

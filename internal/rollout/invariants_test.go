@@ -66,7 +66,9 @@ func invariantViolations(w *world, s Spec, res Result, runErr error) []string {
 			if o.OutOfService && phase == "" {
 				bad("%s: reported out of service but carries no %s tag", id, TagPhase)
 			}
-			if !o.OutOfService && phase != "" {
+			// StaleTags: the tag could not be removed after retries and
+			// the error says so, as for every other status.
+			if !o.OutOfService && phase != "" && !o.StaleTags {
 				bad("%s: failed in service but tagged %s", id, phase)
 			}
 			if o.Err == nil {

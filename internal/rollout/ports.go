@@ -33,7 +33,9 @@ type TargetHealth struct {
 
 // LoadBalancer is the slice of ELBv2 the engine needs. Implementations send
 // one API call per method call whatever the number of targets (chunking
-// internally only where AWS imposes a limit).
+// internally only where AWS imposes a limit). An error wrapping ErrNotFound
+// means the target group does not exist (TargetGroupNotFound), never that a
+// target is bad.
 type LoadBalancer interface {
 	// Deregister starts draining the targets. Deregistering a target that is
 	// not registered succeeds.

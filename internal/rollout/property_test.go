@@ -68,6 +68,28 @@ func drawScenario(t *rapid.T) scenario {
 		case 4, 5:
 			w.slow[id] = time.Duration(rapid.IntRange(1, 240).Draw(t, "slow")) * time.Second
 		}
+		// The SSM agent offline from the start or after a step ran.
+		switch rapid.IntRange(0, 39).Draw(t, fmt.Sprintf("agent%d", i)) {
+		case 0:
+			w.agentOffline[id] = true
+			faulty = true
+		case 1:
+			w.offlineAfter[id] = rapid.SampledFrom(steps).Draw(t, "offlineAfter")
+			faulty = true
+		}
+	}
+	if o.tgs > 1 && rapid.IntRange(0, 5).Draw(t, "deleteTG") == 0 {
+		// A target group the engine manages (not the Auto Scaling
+		// group's) deleted mid-rollout.
+		arn := w.tgARN[rapid.IntRange(1, o.tgs-1).Draw(t, "deletedTG")]
+		w.deleteTGAt[arn] = epoch.Add(time.Duration(rapid.IntRange(0, 3600).Draw(t, "deleteTGAt")) * time.Second)
+		faulty = true
+	}
+	if rapid.IntRange(0, 5).Draw(t, "healthDown") == 0 {
+		// Health unreadable for a while (throttling beyond the retries).
+		w.healthDownFrom = epoch.Add(time.Duration(rapid.IntRange(0, 3600).Draw(t, "healthDownFrom")) * time.Second)
+		w.healthDownUntil = w.healthDownFrom.Add(time.Duration(rapid.IntRange(1, 3600).Draw(t, "healthDownFor")) * time.Second)
+		faulty = true
 	}
 	s := baseSpec(w)
 	if rapid.Bool().Draw(t, "withVerify") == false {

@@ -138,6 +138,9 @@ type group struct {
 	fresh         bool      // created in this iteration, not yet advanced
 	sentAt        time.Time // when the current step was sent
 	canary        bool
+	// keptIn: restore group of instances left registered with their
+	// health unknown (reported failed; not counted as capacity).
+	keptIn bool
 }
 
 // resumeAttempts: a group left suspended stops replacing unhealthy
@@ -747,7 +750,7 @@ func (e *engine) refreshAvailability(now time.Time) bool {
 	rows := map[string]map[Target]TargetHealth{}
 	for _, tg := range append([]TargetGroup(nil), e.spec.Fleet.TargetGroups...) {
 		hs, err := e.targetHealth(tg.ARN)
-		if err != nil && e.targetGroupDeleted(tg.ARN, err, false) {
+		if err != nil && e.targetGroupDeleted(tg.ARN, err) {
 			continue
 		}
 		if err != nil {

@@ -54,8 +54,9 @@ type world struct {
 	// failHealthReads makes the next that many TargetHealth calls fail.
 	failHealthReads int
 	// healthDownFrom (if not zero): every TargetHealth call from then on
-	// fails, as when throttling outlasts the SDK's retries.
-	healthDownFrom time.Time
+	// (until healthDownUntil, if not zero) fails, as when throttling
+	// outlasts the SDK's retries.
+	healthDownFrom, healthDownUntil time.Time
 	// agentOffline: commands to the instance are Undeliverable (they
 	// never run); offlineAfter: the agent goes offline once the named step
 	// has run on the instance.
@@ -522,7 +523,8 @@ func (w *world) TargetHealth(_ context.Context, arn string) ([]TargetHealth, err
 		w.failHealthReads--
 		return nil, fmt.Errorf("HealthUnavailable: %w", ErrThrottled)
 	}
-	if !w.healthDownFrom.IsZero() && !w.now().Before(w.healthDownFrom) {
+	if !w.healthDownFrom.IsZero() && !w.now().Before(w.healthDownFrom) &&
+		(w.healthDownUntil.IsZero() || w.now().Before(w.healthDownUntil)) {
 		return nil, fmt.Errorf("Throttling: rate exceeded: %w", ErrThrottled)
 	}
 	tg, ok := w.tgs[arn]
