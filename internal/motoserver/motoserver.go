@@ -53,8 +53,13 @@ func start() {
 		server.err = err
 		return
 	}
-	port := l.Addr().(*net.TCPAddr).Port
+	addr, _ := l.Addr().(*net.TCPAddr)
 	_ = l.Close()
+	if addr == nil {
+		server.err = fmt.Errorf("no TCP address from %v", l.Addr())
+		return
+	}
+	port := addr.Port
 	cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
 	if os.Getenv("ROLLING_MOTO_LOG") != "" {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -23,7 +23,8 @@ var built struct {
 func cliConfigFile(t *testing.T) string {
 	t.Helper()
 	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "rolling-provider-bin")
+		// Shared by every test of the binary, so it outlives any one test.
+		built.dir, built.err = os.MkdirTemp("", "rolling-provider-bin") //nolint:usetesting
 		if built.err != nil {
 			return
 		}

@@ -302,7 +302,7 @@ func (r *deploymentResource) apply(ctx context.Context, timeout time.Duration, p
 
 	updatedAt := map[string]string{}
 	if prior != nil {
-		updatedAt = priorUpdatedAt(ctx, prior)
+		updatedAt = priorUpdatedAt(prior)
 	}
 	for _, o := range result.Instances {
 		if (o.Status == rollout.InstanceUpdated || o.Status == rollout.InstanceRolledBack) && !o.FinishedAt.IsZero() {
@@ -383,7 +383,7 @@ func (r *deploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 	}
 	ids := outOfDateIDs(fleet, version, releaseID)
 	state.OutOfDateInstanceIDs = stringList(ids)
-	state.Instances = instancesValue(fleet, priorUpdatedAt(ctx, &state), &resp.Diagnostics)
+	state.Instances = instancesValue(fleet, priorUpdatedAt(&state), &resp.Diagnostics)
 	if len(ids) == 0 {
 		state.PlannedBatches = batchesValue(nil)
 	}
@@ -426,7 +426,7 @@ func (r *deploymentResource) Delete(ctx context.Context, req resource.DeleteRequ
 		ids = append(ids, inst.ID)
 	}
 	keys := providerTags
-	if !lastRolloutSucceeded(ctx, state) {
+	if !lastRolloutSucceeded(state) {
 		keys = []string{TagRelease}
 	}
 	if len(ids) > 0 {
@@ -581,7 +581,7 @@ func maskedValues(secrets map[string]map[string]string) []string {
 	return out
 }
 
-func lastRolloutSucceeded(ctx context.Context, m deploymentModel) bool {
+func lastRolloutSucceeded(m deploymentModel) bool {
 	if m.LastRollout.IsNull() || m.LastRollout.IsUnknown() {
 		return true
 	}
@@ -593,7 +593,7 @@ func lastRolloutSucceeded(ctx context.Context, m deploymentModel) bool {
 	return s == rollout.StatusSucceeded || s == rollout.StatusNoop
 }
 
-func priorUpdatedAt(ctx context.Context, m *deploymentModel) map[string]string {
+func priorUpdatedAt(m *deploymentModel) map[string]string {
 	out := map[string]string{}
 	if m.Instances.IsNull() || m.Instances.IsUnknown() {
 		return out

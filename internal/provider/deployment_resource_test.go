@@ -148,8 +148,8 @@ func TestAccRollingDeployment_rollsOutNewVersionInPlannedBatches(t *testing.T) {
 					}
 					rec := f.sim.Recorder()
 					// Capacity floor: 60% of 6 rounds up to 4 in service.
-					if min := rec.MinInService(tg); min < 4 {
-						return fmt.Errorf("in-service capacity fell to %d, floor is 4", min)
+					if low := rec.MinInService(tg); low < 4 {
+						return fmt.Errorf("in-service capacity fell to %d, floor is 4", low)
 					}
 					// Batches executed in the planned order, one deregistration per batch.
 					planned := stateBatches(s)
@@ -221,8 +221,8 @@ func TestAccRollingDeployment_rollsBackOnFailedStep(t *testing.T) {
 							t.Errorf("%s is %q in the target group after rollback, want healthy", id, snap.Targets[tg])
 						}
 					}
-					if min := f.sim.Recorder().MinInService(tg); min < 4 {
-						t.Errorf("capacity fell to %d during the failed rollout and rollback, floor 4", min)
+					if low := f.sim.Recorder().MinInService(tg); low < 4 {
+						t.Errorf("capacity fell to %d during the failed rollout and rollback, floor 4", low)
 					}
 				},
 				// The state still wants v2: the plan shows every instance to do.
@@ -489,8 +489,8 @@ func TestAccRollingDeployment_timeoutStopsCleanlyAndNextApplyRecovers(t *testing
 					if len(rec.Calls("CancelCommand")) == 0 {
 						t.Errorf("the hanging commands were not cancelled")
 					}
-					if min := rec.MinInService(tg); min < 4 {
-						t.Errorf("capacity fell to %d, floor 4", min)
+					if low := rec.MinInService(tg); low < 4 {
+						t.Errorf("capacity fell to %d, floor 4", low)
 					}
 					for _, id := range ids[2:] {
 						snap, _ := f.sim.Instance(id)

@@ -108,11 +108,11 @@ var lastRolloutAttrTypes = map[string]attr.Type{
 	"message":     types.StringType,
 }
 
-func durationAttr(desc string, min, max time.Duration) schema.StringAttribute {
+func durationAttr(desc string, lo, hi time.Duration) schema.StringAttribute {
 	return schema.StringAttribute{
 		Optional:            true,
 		MarkdownDescription: desc,
-		Validators:          []validator.String{validate.Duration(min, max)},
+		Validators:          []validator.String{validate.Duration(lo, hi)},
 	}
 }
 

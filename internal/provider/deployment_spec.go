@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -293,5 +292,3 @@ func outOfDateIDs(f rollout.Fleet, version, releaseID string) []string {
 func formatDuration(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -521,9 +521,9 @@ func runFaultScenario(t *testing.T, sc faultScenario, totals *matrixTotals) {
 	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: h.factories(), Steps: steps})
 
 	for _, arn := range h.existingGroups() {
-		if min := h.sim.Recorder().MinInService(arn); min < floor {
+		if low := h.sim.Recorder().MinInService(arn); low < floor {
 			totals.floorBreaches.Add(1)
-			t.Errorf("in-service capacity of %s fell to %d, floor %d", arn, min, floor)
+			t.Errorf("in-service capacity of %s fell to %d, floor %d", arn, low, floor)
 		}
 	}
 }

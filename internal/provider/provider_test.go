@@ -136,12 +136,3 @@ func (f *testFleet) versions(ids []string) map[string]string {
 	}
 	return out
 }
-
-func sortedKeys(m map[string]int) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

@@ -84,8 +84,8 @@ type durationValidator struct {
 	min, max time.Duration
 }
 
-// Duration checks a Go duration string ("90s", "5m", "1h30m") within [min, max].
-func Duration(min, max time.Duration) validator.String { return durationValidator{min: min, max: max} }
+// Duration checks a Go duration string ("90s", "5m", "1h30m") within [lo, hi].
+func Duration(lo, hi time.Duration) validator.String { return durationValidator{min: lo, max: hi} }
 
 func (v durationValidator) Description(context.Context) string {
 	return fmt.Sprintf("must be a duration such as \"90s\" or \"5m\", between %s and %s", v.min, v.max)
