@@ -80,7 +80,10 @@ func (s *Sim) asgDescribeAutoScalingInstances(req *apiRequest, x *xmlw) *apiErro
 	if !validToken(token) {
 		return clientErr("InvalidNextToken", "The token is not valid")
 	}
-	start, end, next, _ := paginate(len(list), token, size)
+	start, end, next, perr := paginate(len(list), token, size)
+	if perr != nil {
+		return perr
+	}
 	x.open("AutoScalingInstances")
 	for _, inst := range list[start:end] {
 		x.open("member")
@@ -117,7 +120,10 @@ func (s *Sim) asgDescribeAutoScalingGroups(req *apiRequest, x *xmlw) *apiError {
 	if !validToken(token) {
 		return clientErr("InvalidNextToken", "The token is not valid")
 	}
-	start, end, next, _ := paginate(len(list), token, size)
+	start, end, next, perr := paginate(len(list), token, size)
+	if perr != nil {
+		return perr
+	}
 	x.open("AutoScalingGroups")
 	for _, g := range list[start:end] {
 		x.open("member")

@@ -143,7 +143,10 @@ func (s *Sim) describeAlarmsLocked(req *apiRequest, in describeAlarmsInput) (*de
 		}
 		list = append(list, a)
 	}
-	start, end, next, _ := paginate(len(list), in.NextToken, size)
+	start, end, next, perr := paginate(len(list), in.NextToken, size)
+	if perr != nil {
+		return nil, perr
+	}
 	out := &describeAlarmsOut{MetricAlarms: []metricAlarmOut{}, CompositeAlarms: []any{}, NextToken: next}
 	for _, a := range list[start:end] {
 		out.MetricAlarms = append(out.MetricAlarms, metricAlarmOut{

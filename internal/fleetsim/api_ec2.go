@@ -161,7 +161,10 @@ func (s *Sim) ec2DescribeInstances(req *apiRequest, x *xmlw) *apiError {
 	if !validToken(token) {
 		return clientErr("InvalidParameterValue", "The specified value for nextToken is invalid")
 	}
-	start, end, next, _ := paginate(len(list), token, size)
+	start, end, next, perr := paginate(len(list), token, size)
+	if perr != nil {
+		return perr
+	}
 	x.open("reservationSet")
 	for _, inst := range list[start:end] {
 		s.writeReservation(x, inst)
@@ -381,7 +384,10 @@ func (s *Sim) ec2DescribeTags(req *apiRequest, x *xmlw) *apiError {
 	if !validToken(token) {
 		return clientErr("InvalidParameterValue", "The specified value for nextToken is invalid")
 	}
-	start, end, next, _ := paginate(len(rows), token, size)
+	start, end, next, perr := paginate(len(rows), token, size)
+	if perr != nil {
+		return perr
+	}
 	x.open("tagSet")
 	for _, r := range rows[start:end] {
 		x.open("item")

@@ -75,14 +75,14 @@ func writeTargetGroup(x *xmlw, tg *targetGroup) {
 	x.close("member")
 }
 
-func pageSize(req *apiRequest, name string, def, min, max int) (int, *apiError) {
+func pageSize(req *apiRequest, name string, def, lo, hi int) (int, *apiError) {
 	v := req.get(name)
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < min || n > max {
-		return 0, clientErr("ValidationError", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have value between %d and %d", v, name, min, max)
+	if err != nil || n < lo || n > hi {
+		return 0, clientErr("ValidationError", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have value between %d and %d", v, name, lo, hi)
 	}
 	return n, nil
 }
@@ -130,7 +130,10 @@ func (s *Sim) elbDescribeTargetGroups(req *apiRequest, x *xmlw) *apiError {
 	if !validToken(marker) {
 		return clientErr("ValidationError", "Invalid Marker")
 	}
-	start, end, next, _ := paginate(len(list), marker, size)
+	start, end, next, perr := paginate(len(list), marker, size)
+	if perr != nil {
+		return perr
+	}
 	x.open("TargetGroups")
 	for _, tg := range list[start:end] {
 		writeTargetGroup(x, tg)
@@ -391,7 +394,10 @@ func (s *Sim) elbDescribeLoadBalancers(req *apiRequest, x *xmlw) *apiError {
 	if !validToken(marker) {
 		return clientErr("ValidationError", "Invalid Marker")
 	}
-	start, end, next, _ := paginate(len(list), marker, size)
+	start, end, next, perr := paginate(len(list), marker, size)
+	if perr != nil {
+		return perr
+	}
 	x.open("LoadBalancers")
 	for _, lb := range list[start:end] {
 		x.open("member")
@@ -428,12 +434,12 @@ func (s *Sim) elbCreateTargetGroup(req *apiRequest, x *xmlw) *apiError {
 		return clientErr("ValidationError", "Target group name '%s' can have a maximum of 32 characters, can contain only alphanumeric characters or hyphens, and must not begin or end with a hyphen", name)
 	}
 	for _, r := range name {
-		if !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+		if r != '-' && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
 			return clientErr("ValidationError", "Target group name '%s' can contain only alphanumeric characters or hyphens", name)
 		}
 	}
-	intField := func(field string, def, min, max int) (int, *apiError) {
-		return pageSize(req, field, def, min, max)
+	intField := func(field string, def, lo, hi int) (int, *apiError) {
+		return pageSize(req, field, def, lo, hi)
 	}
 	port, err := intField("Port", 80, 1, 65535)
 	if err != nil {

@@ -331,12 +331,12 @@ type listInvocationsInput struct {
 	} `json:"Filters"`
 }
 
-func (s *Sim) ssmMaxResults(p *int, def, min, max int) (int, *apiError) {
+func (s *Sim) ssmMaxResults(p *int, def, lo, hi int) (int, *apiError) {
 	if p == nil {
 		return def, nil
 	}
-	if *p < min || *p > max {
-		return 0, clientErr("ValidationException", "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between %d and %d", *p, min, max)
+	if *p < lo || *p > hi {
+		return 0, clientErr("ValidationException", "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value between %d and %d", *p, lo, hi)
 	}
 	return *p, nil
 }
@@ -374,7 +374,10 @@ func (s *Sim) ssmListCommandInvocations(req *apiRequest) (any, *apiError) {
 			}
 		}
 	}
-	start, end, next, _ := paginate(len(list), in.NextToken, size)
+	start, end, next, perr := paginate(len(list), in.NextToken, size)
+	if perr != nil {
+		return nil, perr
+	}
 	out := map[string]any{}
 	items := []invocationJSON{}
 	for _, inv := range list[start:end] {
@@ -464,7 +467,10 @@ func (s *Sim) ssmListCommands(req *apiRequest) (any, *apiError) {
 		}
 		list = append(list, c)
 	}
-	start, end, next, _ := paginate(len(list), in.NextToken, size)
+	start, end, next, perr := paginate(len(list), in.NextToken, size)
+	if perr != nil {
+		return nil, perr
+	}
 	items := []commandJSON{}
 	for _, c := range list[start:end] {
 		items = append(items, s.commandJSON(c))
@@ -573,7 +579,10 @@ func (s *Sim) ssmDescribeInstanceInformation(req *apiRequest) (any, *apiError) {
 			rows = append(rows, row{inst, ping})
 		}
 	}
-	start, end, next, _ := paginate(len(rows), in.NextToken, size)
+	start, end, next, perr := paginate(len(rows), in.NextToken, size)
+	if perr != nil {
+		return nil, perr
+	}
 	items := []map[string]any{}
 	for _, r := range rows[start:end] {
 		items = append(items, map[string]any{

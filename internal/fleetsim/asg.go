@@ -120,13 +120,12 @@ func (s *Sim) considerReplacingLocked(inst *instance, tg *targetGroup) {
 
 // replaceInstanceLocked terminates a group member (deregistering it from the
 // attached target groups first, as AWS does) and launches a replacement.
-func (s *Sim) replaceInstanceLocked(inst *instance) string {
+func (s *Sim) replaceInstanceLocked(inst *instance) {
 	g := s.asgs[inst.asg]
 	s.terminateMemberLocked(inst)
-	if g == nil {
-		return ""
+	if g != nil {
+		s.launchMemberLocked(g, inst.az)
 	}
-	return s.launchMemberLocked(g, inst.az)
 }
 
 func (s *Sim) terminateMemberLocked(inst *instance) {
@@ -152,7 +151,7 @@ func (s *Sim) terminateMemberLocked(inst *instance) {
 // launchMemberLocked starts a new instance in the group: pending for the
 // modelled launch time, then running with the group's launch version,
 // InService and registered in the attached target groups.
-func (s *Sim) launchMemberLocked(g *autoScalingGroup, az string) string {
+func (s *Sim) launchMemberLocked(g *autoScalingGroup, az string) {
 	if az == "" {
 		az = g.azs[len(g.members)%len(g.azs)]
 	}
@@ -181,7 +180,6 @@ func (s *Sim) launchMemberLocked(g *autoScalingGroup, az string) string {
 			}
 		}
 	})
-	return inst.id
 }
 
 // onTargetRemovedLocked finishes EnteringStandby once the instance has left

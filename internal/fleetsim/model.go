@@ -423,10 +423,11 @@ func (s *Sim) healthCheckLocked(tg *targetGroup, t *target) {
 			s.setTargetStateLocked(tg, t, TargetHealthy, "")
 		}
 	}
-	if t.state == TargetUnhealthy {
+	switch t.state {
+	case TargetUnhealthy:
 		inst.unhealthyChecks++
 		s.considerReplacingLocked(inst, tg)
-	} else if t.state == TargetHealthy {
+	case TargetHealthy:
 		inst.unhealthyChecks = 0
 	}
 }

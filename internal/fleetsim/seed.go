@@ -248,7 +248,7 @@ func (s *Sim) ApplySeed(sd Seed) error {
 		s.AddAlarm(a.Name, a.State)
 	}
 	for _, d := range sd.Documents {
-		s.AddDocument(DocumentConfig{Name: d.Name, Versions: d.Versions, Parameters: d.Parameters})
+		s.AddDocument(DocumentConfig(d))
 	}
 	return nil
 }

@@ -185,7 +185,7 @@ func (s *Sim) clockLocked() time.Time {
 func (s *Sim) advanceLocked() time.Time {
 	target := s.clockLocked()
 	for len(s.events) > 0 && !s.events[0].at.After(target) {
-		e := heap.Pop(&s.events).(*event)
+		e, _ := heap.Pop(&s.events).(*event)
 		if e.at.After(s.now) {
 			s.now = e.at
 		}
@@ -223,7 +223,11 @@ func (q eventQueue) Less(i, j int) bool {
 	return q[i].at.Before(q[j].at)
 }
 func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *eventQueue) Push(x any)   { *q = append(*q, x.(*event)) }
+func (q *eventQueue) Push(x any) {
+	if e, ok := x.(*event); ok {
+		*q = append(*q, e)
+	}
+}
 func (q *eventQueue) Pop() any {
 	old := *q
 	e := old[len(old)-1]

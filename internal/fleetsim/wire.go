@@ -184,7 +184,7 @@ func paginate(total int, token string, pageSize int) (start, end int, next strin
 	if token != "" {
 		n, convErr := strconv.Atoi(strings.TrimPrefix(token, "fleetsim-"))
 		if convErr != nil || n < 0 || n > total || !strings.HasPrefix(token, "fleetsim-") {
-			return 0, 0, "", nil
+			return 0, 0, "", clientErr("InvalidNextToken", "The pagination token %q is not valid.", token)
 		}
 		start = n
 	}

@@ -123,12 +123,12 @@ func (f *fleet) scaleOut() []string {
 
 // minInService is the lowest healthy count any target group had since the
 // fleet was seeded, as the simulator recorded it (every change, not samples).
-func (f *fleet) minInService() (min int, group string) {
-	min = -1
+func (f *fleet) minInService() (lowest int, group string) {
+	lowest = -1
 	for _, arn := range f.tgARNs {
-		if n := f.sim.Recorder().MinInService(arn); min < 0 || n < min {
-			min, group = n, arn
+		if n := f.sim.Recorder().MinInService(arn); lowest < 0 || n < lowest {
+			lowest, group = n, arn
 		}
 	}
-	return min, group
+	return lowest, group
 }
