@@ -170,39 +170,40 @@ func TestRun_cancelWhileDrainingRejoinsWithinTheGracePeriodNotAfterTheDelay(t *t
 func TestRun_unreadableHealthAfterARollbackKeepsTheInstanceRegisteredTaggedWithThePreviousVersion(t *testing.T) {
 	setup := func() (*world, Spec) {
 		w := newWorld(fleetOpts{n: 2})
-		w.failStep["i-0001"] = "deploy"
+		w.failStep["i-0001"] = "deploy" // stops the run: i-0000, updated, is rolled back
 		s := baseSpec(w)
 		s.Strategy.Order = OrderSorted
 		s.Strategy.MinHealthyPercent = 0
 		s.Failure.Rollback = true
 		return w, s
 	}
-	// A first run finds when i-0001's rollback starts; the world is
+	// A first run finds when i-0000's rollback starts; the world is
 	// deterministic, so the second run gets there at the same moment.
 	w, s := setup()
 	_, _, rec := simulate(t, w, s, 0)
 	var rollbackAt time.Time
 	for _, e := range rec.kinds(EventInstancePhase) {
-		if e.InstanceID == "i-0001" && e.Phase == PhaseRollback {
+		if e.InstanceID == "i-0000" && e.Phase == PhaseRollback {
 			rollbackAt = e.Time
 			break
 		}
 	}
 	if rollbackAt.IsZero() {
-		t.Fatal("i-0001 was never rolled back")
+		t.Fatal("i-0000 was never rolled back")
 	}
 	w, s = setup()
-	w.healthDownFrom, w.healthDownUntil = rollbackAt, rollbackAt.Add(time.Hour)
+	// From just after it left (the departure itself needs a health read).
+	w.healthDownFrom, w.healthDownUntil = rollbackAt.Add(time.Second), rollbackAt.Add(time.Hour)
 	res, err, _ := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
-	o := statusOf(res, "i-0001")
+	o := statusOf(res, "i-0000")
 	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "health could not be read") {
-		t.Fatalf("i-0001: %+v", o)
+		t.Fatalf("i-0000: %+v", o)
 	}
-	inst := w.insts["i-0001"]
-	// The previous release's steps all ran: the tag says v1, so the next
-	// run deploys v2 again.
+	inst := w.insts["i-0000"]
+	// The previous release's steps all ran: the tag says v1 (it said v2),
+	// so the next run deploys v2 again.
 	if !w.inService(inst) || inst.version != "v1" || inst.tags[TagVersion] != "v1" || o.Version != "v1" || inst.tags[TagPhase] != "" {
-		t.Fatalf("i-0001 in service %v, runs %s, tags %v, reported %s", w.inService(inst), inst.version, inst.tags, o.Version)
+		t.Fatalf("i-0000 in service %v, runs %s, tags %v, reported %s", w.inService(inst), inst.version, inst.tags, o.Version)
 	}
 }
