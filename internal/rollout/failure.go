@@ -45,9 +45,10 @@ const (
 // an instance that is gone is dropped (and no longer counted in the fleet);
 // one that never left is left alone; one that failed to leave is put back if
 // healthy; one that is registered again but whose health cannot be read
-// stays registered (the load balancer's checks decide); one whose deploy failed is rolled back when rollback is possible
-// (and the run is not being cancelled), and otherwise stays out of service,
-// since nothing says its application works.
+// stays registered (the load balancer's checks decide); one whose deploy
+// failed is rolled back when rollback is possible (and the run is not being
+// cancelled), and otherwise stays out of service, since nothing says its
+// application works.
 func failureAction(k kind, f failure, canRollback, cancelled bool) action {
 	switch {
 	case f.gone:
@@ -485,6 +486,9 @@ type observation struct {
 	why     string // why it is not healthy, for errors
 	// unknown: a read failed, so neither healthy nor unhealthy is known.
 	unknown bool
+	// seenUnhealthy: a read that worked shows a registration (or the
+	// lifecycle state) not healthy, whatever the reads that failed say.
+	seenUnhealthy bool
 }
 
 // observe reads target health (one call per target group, shared by all
@@ -543,7 +547,7 @@ func (e *engine) observe(g *group, now time.Time) map[string]observation {
 					o.drained = false
 				}
 				if !found || row.State != HealthHealthy {
-					o.healthy = false
+					o.healthy, o.seenUnhealthy = false, true
 					state, reason := HealthUnused, "Target.NotRegistered"
 					if found {
 						state, reason = row.State, row.Reason
@@ -564,7 +568,7 @@ func (e *engine) observe(g *group, now time.Time) map[string]observation {
 					o.drained = false
 				}
 				if ls != "InService" {
-					o.healthy = false
+					o.healthy, o.seenUnhealthy = false, true
 					o.why = "Auto Scaling lifecycle state is " + ls
 				}
 			}

@@ -714,7 +714,8 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 		case o.unknown && now.Before(g.deadline.Add(max(unknownGrace, g.healthTimeout))):
 			// A failed read at the deadline says nothing: read again.
 			waiting = append(waiting, id)
-		case o.unknown:
+		case o.unknown && !o.seenUnhealthy:
+			// Nothing that could be read says it is unhealthy.
 			e.fail(g, []string{id}, failure{phase: PhaseJoining, keepIn: true, err: fmt.Errorf(
 				"health could not be read for %s; left registered for the load balancer's health checks to decide: %s",
 				now.Sub(g.since).Round(time.Second), o.why)})
@@ -771,9 +772,11 @@ func (e *engine) bake(g *group, now time.Time) {
 		switch {
 		case o.gone != "":
 			e.fail(g, []string{id}, failure{phase: PhaseBaking, err: fmt.Errorf("%s", o.gone), gone: true})
-		case o.unknown:
+		case o.unknown && !o.seenUnhealthy:
 			// A failed read says nothing about the instance: read again.
-			// Past the bound it counts as a failure, on the safe side.
+			// Past the bound it is reported failed but left registered: it
+			// was healthy when last seen, and the load balancer's own
+			// checks take it out of traffic if it is not.
 			if !now.Before(g.bakeEnd.Add(max(e.healthTimeout(), unknownGrace))) {
 				e.fail(g, []string{id}, failure{phase: PhaseBaking, keepIn: true, err: fmt.Errorf(
 					"health unknown after baking; left registered for the load balancer's health checks to decide: %s", o.why)})
