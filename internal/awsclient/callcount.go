@@ -14,23 +14,31 @@ import (
 // SDK's retries. Counting is an atomic add on a counter created once per
 // operation name.
 type callCounter struct {
-	counters sync.Map // operation name -> *atomic.Int64
+	mu       sync.Mutex
+	counters map[string]*atomic.Int64 // operation name -> calls
 }
 
 func (c *callCounter) add(op string) {
-	v, ok := c.counters.Load(op)
+	c.mu.Lock()
+	n, ok := c.counters[op]
 	if !ok {
-		v, _ = c.counters.LoadOrStore(op, new(atomic.Int64))
+		if c.counters == nil {
+			c.counters = map[string]*atomic.Int64{}
+		}
+		n = new(atomic.Int64)
+		c.counters[op] = n
 	}
-	v.(*atomic.Int64).Add(1)
+	c.mu.Unlock()
+	n.Add(1)
 }
 
 func (c *callCounter) snapshot() map[string]int {
-	out := map[string]int{}
-	c.counters.Range(func(k, v any) bool {
-		out[k.(string)] = int(v.(*atomic.Int64).Load())
-		return true
-	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.counters))
+	for op, n := range c.counters {
+		out[op] = int(n.Load())
+	}
 	return out
 }
 

@@ -494,7 +494,7 @@ type observation struct {
 // observe reads target health (one call per target group, shared by all
 // groups in this loop iteration) and, for Auto Scaling members, lifecycle
 // states (one call per group).
-func (e *engine) observe(g *group, now time.Time) map[string]observation {
+func (e *engine) observe(g *group) map[string]observation {
 	arns := map[string]bool{}
 	var asgMembers []string
 	for _, id := range g.members {

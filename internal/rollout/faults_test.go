@@ -15,7 +15,7 @@ func TestRun_undeliverableStepPutsTheUntouchedInstanceBackInService(t *testing.T
 	s := baseSpec(w)
 	s.Strategy.Order = OrderSorted
 	s.Failure.Rollback = true
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if err == nil || !strings.Contains(err.Error(), "Undeliverable") {
 		t.Fatalf("err %v, want the undeliverable step named", err)
@@ -39,7 +39,7 @@ func TestRun_agentLostAfterAStepStoppedTheAppLeavesTheInstanceOutTagged(t *testi
 	s := baseSpec(w)
 	s.Strategy.Order = OrderSorted
 	s.Previous = nil
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0001")
 	if o.Status != InstanceFailed || !o.OutOfService || w.insts["i-0001"].tags[TagPhase] == "" {
@@ -58,7 +58,7 @@ func TestRun_plainInstanceTerminatedDuringItsStepsIsReportedTerminatedNotLeftOut
 	s := baseSpec(w)
 	s.Strategy.Order = OrderSorted
 	s.Failure.Rollback = true
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	if o.Status != InstanceFailed || o.OutOfService || o.Err == nil || !strings.Contains(o.Err.Error(), "instance terminated") {
@@ -85,7 +85,7 @@ func TestRun_terminatedPlainInstanceIsRecognisedWithoutTheLoadBalancerSayingSo(t
 		s.Previous = nil
 		s.Strategy.Order = OrderSorted
 		w.noEC2 = !withEC2
-		res, err, _ := simulate(t, w, s, 0)
+		res, _, err := simulate(t, w, s, 0)
 		checkInvariants(t, w, s, res, err)
 		return statusOf(res, "i-0000")
 	}
@@ -104,7 +104,7 @@ func TestRun_deletedTargetGroupIsDroppedAndInstancesRejoinTheOthers(t *testing.T
 	s := baseSpec(w)
 	s.Strategy.Order = OrderSorted
 	s.Failure.Rollback = true
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if err == nil || !strings.Contains(err.Error(), second) || !strings.Contains(err.Error(), "deleted") {
 		t.Fatalf("err %v, want the deleted target group named", err)
@@ -130,7 +130,7 @@ func TestRun_unreadableHealthLeavesRejoinedInstancesRegisteredAndReportsThem(t *
 	s := baseSpec(w)
 	s.Strategy.Order = OrderSorted
 	s.Failure.Rollback = true
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "Throttling") {
@@ -156,7 +156,7 @@ func TestRun_cancelWhileDrainingRejoinsWithinTheGracePeriodNotAfterTheDelay(t *t
 	s.Strategy.BatchSize = 2
 	s.Strategy.CancelGracePeriod = 30 * time.Second
 	cancelAt := 10 * time.Second
-	res, err, _ := simulate(t, w, s, cancelAt)
+	res, _, err := simulate(t, w, s, cancelAt)
 	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusCancelled || res.Count(InstanceInterrupted) != 2 {
 		t.Fatalf("status %s, %+v", res.Status, res.Instances)
@@ -180,7 +180,7 @@ func TestRun_unreadableHealthAfterARollbackKeepsTheInstanceRegisteredTaggedWithT
 	// A first run finds when i-0000's rollback starts; the world is
 	// deterministic, so the second run gets there at the same moment.
 	w, s := setup()
-	_, _, rec := simulate(t, w, s, 0)
+	_, rec, _ := simulate(t, w, s, 0)
 	var rollbackAt time.Time
 	for _, e := range rec.kinds(EventInstancePhase) {
 		if e.InstanceID == "i-0000" && e.Phase == PhaseRollback {
@@ -194,7 +194,7 @@ func TestRun_unreadableHealthAfterARollbackKeepsTheInstanceRegisteredTaggedWithT
 	w, s = setup()
 	// From just after it left (the departure itself needs a health read).
 	w.healthDownFrom, w.healthDownUntil = rollbackAt.Add(time.Second), rollbackAt.Add(time.Hour)
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "health could not be read") {

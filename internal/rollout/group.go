@@ -314,7 +314,7 @@ func (e *engine) waitDrained(g *group, now time.Time) {
 		e.restoreAfterCancel(g, g.members)
 		return
 	}
-	obs := e.observe(g, now)
+	obs := e.observe(g)
 	var waiting []string
 	for _, id := range g.members {
 		o := obs[id]
@@ -695,7 +695,7 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 			g.deadline = maxTime(g.deadline, now.Add(g.healthTimeout))
 		}
 	}
-	obs := e.observe(g, now)
+	obs := e.observe(g)
 	var waiting []string
 	for _, id := range append([]string(nil), g.members...) {
 		o := obs[id]
@@ -765,7 +765,7 @@ func (e *engine) bakePoll(ids []string) time.Duration {
 }
 
 func (e *engine) bake(g *group, now time.Time) {
-	obs := e.observe(g, now)
+	obs := e.observe(g)
 	unknown := false
 	for _, id := range append([]string(nil), g.members...) {
 		o := obs[id]

@@ -19,7 +19,7 @@ func TestRun_windowModeDoesNotLetOneSlowInstanceHoldOthersBack(t *testing.T) {
 		s.Strategy.BatchSize = 2
 		s.Strategy.MinHealthyPercent = 60
 		s.Strategy.Order = OrderSorted
-		res, err, _ := simulate(t, w, s, 0)
+		res, _, err := simulate(t, w, s, 0)
 		mustSucceed(t, w, s, res, err)
 		return res, w, s
 	}
@@ -45,7 +45,7 @@ func TestRun_windowModeGroupsSimultaneousDeparturesIntoOneSetOfCalls(t *testing.
 	s.Strategy.Mode = ModeWindow
 	s.Strategy.BatchSize = 3
 	s.Strategy.MinHealthyPercent = 50
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if len(res.Batches) != 2 || len(res.Batches[0]) != 3 {
 		t.Fatalf("departures %v, want two groups of three", res.Batches)
@@ -63,7 +63,7 @@ func TestRun_canaryRunsAloneThenPauses(t *testing.T) {
 	s.Strategy.CanarySize = 1
 	s.Strategy.CanaryPause = 5 * time.Minute
 	s.Strategy.Mode = ModeWindow
-	res, err, rec := simulate(t, w, s, 0)
+	res, rec, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if len(res.Batches[0]) != 1 {
 		t.Fatalf("canary batch %v", res.Batches[0])
@@ -84,7 +84,7 @@ func TestRun_pauseBetweenBatchesInBatchMode(t *testing.T) {
 	w := newWorld(fleetOpts{n: 2})
 	s := baseSpec(w)
 	s.Strategy.PauseBetweenBatches = 3 * time.Minute
-	res, err, rec := simulate(t, w, s, 0)
+	res, rec, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	fin, starts := rec.kinds(EventBatchFinished), rec.kinds(EventBatchStarted)
 	if gap := starts[1].Time.Sub(fin[0].Time); gap != 3*time.Minute {
@@ -97,7 +97,7 @@ func TestRun_shortStepsAreNotHeldForTheNominalStepTime(t *testing.T) {
 	w.stepTime = 3 * time.Second
 	s := baseSpec(w)
 	s.Strategy.Order = OrderSorted
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	// First batch: polls at 2s and 4s see the 3s step done. Later batches
 	// poll once, at the 4s learned from the first.
@@ -121,7 +121,7 @@ func TestRun_expectedDurationMatchesASimulatedRollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	// The only overhead is seeing each step done up to one poll late: a
 	// few seconds per step, well under 5% here.
@@ -133,7 +133,7 @@ func TestRun_expectedDurationMatchesASimulatedRollout(t *testing.T) {
 func TestRun_autoScalingMembersUseStandbyAndProcessesAreSuspendedThenResumed(t *testing.T) {
 	w := newWorld(fleetOpts{n: 4, tgs: 2, asgEvery: 1})
 	s := baseSpec(w)
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if w.countCalls("EnterStandby asg-a") != 4 || w.countCalls("ExitStandby asg-a") != 4 {
 		t.Fatalf("standby calls: %v", w.calls)
@@ -153,7 +153,7 @@ func TestRun_processesAreResumedEvenWhenTheRolloutFails(t *testing.T) {
 	w.failStep["i-0001"] = "deploy"
 	s := baseSpec(w)
 	s.Previous = nil
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if w.countCalls("ResumeProcesses") != 1 {
 		t.Fatalf("calls %v", w.calls)
@@ -168,7 +168,7 @@ func TestRun_terminatedAutoScalingInstanceIsReportedGoneAndDoesNotWedgeTheRun(t 
 	s.Strategy.MinHealthyPercent = 66
 	s.Strategy.Order = OrderSorted
 	s.Failure.MaxFailedInstances = 1
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "no longer in its Auto Scaling group") {
@@ -188,7 +188,7 @@ func TestRun_terminatedInstanceSeenByTargetHealthIsGone(t *testing.T) {
 	s.Previous = nil
 	s.Strategy.Order = OrderSorted
 	s.Failure.MaxFailedInstances = 1
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "Target.InvalidState") {
@@ -206,7 +206,7 @@ func TestRun_instanceTerminatedBeforeTheRunIsNeitherDeployedNorCounted(t *testin
 	w.terminateAt["i-0002"] = epoch
 	s := baseSpec(w)
 	s.Strategy.MinHealthyPercent = 50
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if o := statusOf(res, "i-0002"); o.Status != InstanceGone || len(w.installs["i-0002"]) != 0 {
 		t.Fatalf("terminated instance: %+v", o)
@@ -226,7 +226,7 @@ func TestRun_oneTerminatedInstanceDoesNotFailTheRestOfItsBatch(t *testing.T) {
 	s.Strategy.BatchSize = 3
 	s.Strategy.MinHealthyPercent = 0
 	s.Failure.MaxFailedInstances = 1
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if res.Count(InstanceUpdated) != 2 || statusOf(res, "i-0001").Status != InstanceFailed {
 		t.Fatalf("instances %+v", res.Instances)
@@ -241,7 +241,7 @@ func TestRun_nothingLeavesWhileFleetHealthCannotBeRead(t *testing.T) {
 	w := newWorld(fleetOpts{n: 2})
 	w.failHealthReads = 3
 	s := baseSpec(w)
-	res, err, rec := simulate(t, w, s, 0)
+	res, rec, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	first := rec.kinds(EventBatchStarted)[0]
 	if got := first.Time.Sub(epoch); got != 3*time.Second {
@@ -259,7 +259,7 @@ func TestRun_stopsWithAClearReasonWhenTheFloorLetsNothingMoreLeave(t *testing.T)
 	s.Previous = nil
 	s.Strategy.MinHealthyPercent = 75
 	s.Failure.MaxFailedInstances = 1
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if !strings.Contains(res.StopReason, "capacity floor: none of the 3 remaining instances may leave") || err == nil {
 		t.Fatalf("stop reason %q, err %v", res.StopReason, err)

@@ -149,13 +149,13 @@ func TestRun_invariantsHoldForGeneratedFleetsStrategiesAndFaults(t *testing.T) {
 			if !errors.As(err, &verr) {
 				t.Fatalf("Validate returned %T: %v", err, err)
 			}
-			res, runErr, _ := simulate(t, sc.w, sc.s, 0)
+			res, _, runErr := simulate(t, sc.w, sc.s, 0)
 			if runErr == nil || len(sc.w.calls) != 0 || res.Count(InstanceUpdated) != 0 {
 				t.Fatalf("invalid spec ran: err %v, calls %v", runErr, sc.w.calls)
 			}
 			return
 		}
-		res, err, rec := simulate(t, sc.w, sc.s, sc.cancelAt)
+		res, rec, err := simulate(t, sc.w, sc.s, sc.cancelAt)
 		if v := invariantViolations(sc.w, sc.s, res, err); len(v) > 0 {
 			if os.Getenv("ROLLOUT_DEBUG") != "" {
 				for _, e := range rec.events {

@@ -32,7 +32,7 @@ func TestRun_resumeRejoinsAHealthyInstanceLeftOutOnTheNewVersion(t *testing.T) {
 	w := newWorld(fleetOpts{n: 3, tgs: 2})
 	w.leaveOut("i-0001", PhaseBaking, "v2", true)
 	s := baseSpec(w)
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if o := statusOf(res, "i-0001"); o.Status != InstanceRecovered {
 		t.Fatalf("outcome %+v", o)
@@ -49,7 +49,7 @@ func TestRun_resumeRejoinsAHealthyInstanceOnTheOldVersionThenUpdatesIt(t *testin
 	w := newWorld(fleetOpts{n: 2, asgEvery: 1})
 	w.leaveOut("i-0000", "step:deploy", "v1", true)
 	s := baseSpec(w)
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if o := statusOf(res, "i-0000"); o.Status != InstanceUpdated || w.countCalls("ExitStandby") < 2 {
 		t.Fatalf("outcome %+v, calls %v", o, w.calls)
@@ -62,7 +62,7 @@ func TestRun_resumeRedeploysAnInstanceThatCannotRejoinFirstAndAtNoCapacityCost(t
 	w := newWorld(fleetOpts{n: 2})
 	w.leaveOut("i-0001", "step:deploy", "v1", false)
 	s := baseSpec(w)
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if res.Batches[0][0] != "i-0001" || res.Count(InstanceUpdated) != 2 {
 		t.Fatalf("batches %v, instances %+v", res.Batches, res.Instances)
@@ -72,7 +72,7 @@ func TestRun_resumeRedeploysAnInstanceThatCannotRejoinFirstAndAtNoCapacityCost(t
 func TestRun_resumeOnlyTouchesWhatIsNotDone(t *testing.T) {
 	w := newWorld(fleetOpts{n: 4, onVersion: map[int]string{0: "v2", 1: "v2"}})
 	s := baseSpec(w)
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if res.Count(InstanceUpToDate) != 2 || res.Count(InstanceUpdated) != 2 || len(w.installs) != 2 {
 		t.Fatalf("instances %+v, installs %v", res.Instances, w.installs)
@@ -85,7 +85,7 @@ func TestRun_resumeLeavesAnInstanceOutWhenItCannotBeRecoveredOrRedeployed(t *tes
 	w.failStep["i-0002"] = "deploy"
 	s := baseSpec(w)
 	s.Previous = nil
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if o := statusOf(res, "i-0002"); err == nil || o.Status != InstanceFailed || !o.OutOfService {
 		t.Fatalf("outcome %+v, err %v", o, err)

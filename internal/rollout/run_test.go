@@ -28,7 +28,7 @@ func TestRun_batchModeUpdatesEveryOutOfDateInstanceInPlannedBatches(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if res.Count(InstanceUpdated) != 4 {
 		t.Fatalf("updated %d of 4", res.Count(InstanceUpdated))
@@ -54,7 +54,7 @@ func flat(b [][]string) []string {
 func TestRun_nothingOutOfDateIsANoopWithoutAPICalls(t *testing.T) {
 	w := newWorld(fleetOpts{n: 3, version: "v2"})
 	s := baseSpec(w)
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	if err != nil || res.Status != StatusNoop {
 		t.Fatalf("status %s, err %v", res.Status, err)
 	}
@@ -67,7 +67,7 @@ func TestRun_invalidSpecFailsBeforeAnyCall(t *testing.T) {
 	w := newWorld(fleetOpts{n: 2})
 	s := baseSpec(w)
 	s.Strategy.MinHealthyPercent = 100
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	var verr *ValidationError
 	if !errors.As(err, &verr) || res.Status != StatusFailed {
 		t.Fatalf("status %s, err %v", res.Status, err)
@@ -103,7 +103,7 @@ func TestRun_failedStepWithoutRollbackStaysOutOfServiceAndStopsTheRollout(t *tes
 	s.Strategy.Order = OrderSorted
 	s.Previous = nil
 	s.Sensitive = []string{"s3cr3t-token"}
-	res, err, rec := simulate(t, w, s, 0)
+	res, rec, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusFailed || !strings.Contains(res.StopReason, "1 instance failed, more than the 0 tolerated") {
 		t.Fatalf("status %s, stop reason %q", res.Status, res.StopReason)
@@ -140,7 +140,7 @@ func TestRun_failureBeyondToleranceRollsBackUpdatedAndFailedInstancesNewestFirst
 	s := baseSpec(w)
 	s.Strategy.Order = OrderSorted
 	s.Failure.Rollback = true
-	res, err, rec := simulate(t, w, s, 0)
+	res, rec, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusRolledBack || err == nil {
 		t.Fatalf("status %s, err %v", res.Status, err)
@@ -177,7 +177,7 @@ func TestRun_toleratedFailureDoesNotStopTheRollout(t *testing.T) {
 	s := baseSpec(w)
 	s.Previous = nil
 	s.Failure.MaxFailedInstances = 1
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusFailed || res.StopReason != "" || err == nil {
 		t.Fatalf("status %s, stop %q, err %v", res.Status, res.StopReason, err)
@@ -198,7 +198,7 @@ func TestRun_instanceThatNeverGetsHealthyIsDeregisteredAfterTheHealthTimeout(t *
 	s.Release.Steps = s.Release.Steps[:3] // no verify step: only health checks can tell
 	s.Strategy.HealthTimeout = 2 * time.Minute
 	s.Strategy.Order = OrderSorted
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	var ierr *InstanceError
@@ -221,7 +221,7 @@ func TestRun_instanceThatNeverGetsHealthyIsRolledBackWhenRollbackIsOn(t *testing
 	s.Strategy.HealthTimeout = 2 * time.Minute
 	s.Strategy.Order = OrderSorted
 	s.Failure.Rollback = true
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if o := statusOf(res, "i-0000"); o.Status != InstanceRolledBack || !w.inService(w.insts["i-0000"]) {
 		t.Fatalf("outcome %+v", o)
@@ -236,7 +236,7 @@ func TestRun_alarmStopsSchedulingButLetsInFlightInstancesFinish(t *testing.T) {
 	s.Strategy.BatchSize = 2
 	s.Strategy.Order = OrderSorted
 	s.Failure.AlarmNames = []string{"web-5xx"}
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusFailed || !strings.Contains(res.StopReason, "alarm in ALARM: web-5xx") || err == nil {
 		t.Fatalf("status %s, stop %q", res.Status, res.StopReason)
@@ -251,7 +251,7 @@ func TestRun_alarmAlreadyFiringStopsBeforeAnythingLeaves(t *testing.T) {
 	w.alarmAt = epoch
 	s := baseSpec(w)
 	s.Failure.AlarmNames = []string{"web-5xx"}
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if res.Count(InstancePending) != 2 || w.countCalls("Deregister") != 0 {
 		t.Fatalf("pending %d, calls %v", res.Count(InstancePending), w.calls)
@@ -262,7 +262,7 @@ func TestRun_cancelDuringDrainingRejoinsHealthyInstancesAsInterrupted(t *testing
 	w := newWorld(fleetOpts{n: 4, delay: 60 * time.Second})
 	s := baseSpec(w)
 	s.Strategy.BatchSize = 2
-	res, err, _ := simulate(t, w, s, 30*time.Second)
+	res, _, err := simulate(t, w, s, 30*time.Second)
 	checkInvariants(t, w, s, res, err)
 	if res.Status != StatusCancelled || err == nil {
 		t.Fatalf("status %s, err %v", res.Status, err)
@@ -280,7 +280,7 @@ func TestRun_cancelDuringAStepLetsItFinishThenRejoinsWhatIsHealthy(t *testing.T)
 	s := baseSpec(w)
 	// Cancel while "stop" runs: it finishes, "deploy" never starts, the app
 	// is stopped, so the instance cannot rejoin and is left out, reported.
-	res, err, _ := simulate(t, w, s, 5*time.Second)
+	res, _, err := simulate(t, w, s, 5*time.Second)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
 	if res.Status != StatusCancelled || o.Status != InstanceFailed || !o.OutOfService {
@@ -297,7 +297,7 @@ func TestRun_cancelGraceCancelsHungStepsAndLeavesThemOut(t *testing.T) {
 	s := baseSpec(w)
 	s.Strategy.CancelGracePeriod = 20 * time.Second
 	start := w.now()
-	res, err, _ := simulate(t, w, s, 5*time.Second)
+	res, _, err := simulate(t, w, s, 5*time.Second)
 	checkInvariants(t, w, s, res, err)
 	if w.countCalls("Cancel") != 1 || res.FinishedAt.Sub(start) > 5*time.Minute {
 		t.Fatalf("cancel calls %d, finished after %s", w.countCalls("Cancel"), res.FinishedAt.Sub(start))
@@ -308,7 +308,7 @@ func TestRun_cancelDuringBakeKeepsTheNewVersion(t *testing.T) {
 	w := newWorld(fleetOpts{n: 2})
 	s := baseSpec(w)
 	s.Strategy.BakeTime = 10 * time.Minute
-	res, err, _ := simulate(t, w, s, 5*time.Minute)
+	res, _, err := simulate(t, w, s, 5*time.Minute)
 	checkInvariants(t, w, s, res, err)
 	if o := statusOf(res, res.Batches[0][0]); o.Status != InstanceUpdated {
 		t.Fatalf("outcome %+v", o)
@@ -321,7 +321,7 @@ func TestRun_hungStepTimesOutAndIsCancelled(t *testing.T) {
 	s := baseSpec(w)
 	s.Previous = nil
 	s.Strategy.Order = OrderSorted
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	var ierr *InstanceError
 	if !errors.As(err, &ierr) || ierr.Status != string(InvocationTimedOut) || strings.Contains(err.Error(), "exit code") {
@@ -336,7 +336,7 @@ func TestRun_drainTimeoutBoundsTheWaitForDraining(t *testing.T) {
 	w := newWorld(fleetOpts{n: 2, delay: 300 * time.Second})
 	s := baseSpec(w)
 	s.Strategy.DrainTimeout = time.Minute
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if d := res.Instances[0].PhaseDurations[PhaseDraining]; d != time.Minute {
 		t.Fatalf("draining took %s, want the 1m drain timeout", d)
@@ -347,7 +347,7 @@ func TestRun_untaggableInstancesNeverLeave(t *testing.T) {
 	w := newWorld(fleetOpts{n: 2})
 	w.failTags = true
 	s := baseSpec(w)
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	if err == nil || w.countCalls("Deregister") != 0 {
 		t.Fatalf("err %v, calls %v", err, w.calls)
@@ -361,7 +361,7 @@ func TestRun_callsAreBatchedPerTargetGroupStepAndPhase(t *testing.T) {
 	w := newWorld(fleetOpts{n: 6, tgs: 2, portsPerTG: 2})
 	s := baseSpec(w)
 	s.Strategy.BatchSize = 3
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	batches := len(res.Batches)
 	if batches != 2 {

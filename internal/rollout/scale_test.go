@@ -22,7 +22,7 @@ func TestRun_thousandInstancesStayWithinTheAPICallBudget(t *testing.T) {
 	s := baseSpec(w)
 	s.Strategy = Strategy{BatchPercent: 5, MinHealthyPercent: 90, Mode: ModeWindow, BakeTime: 30 * time.Second}
 	wall := time.Now()
-	res, err, _ := simulate(t, w, s, 0)
+	res, _, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	if took := time.Since(wall); took > 20*time.Second {
 		t.Fatalf("simulating 1000 instances took %s of wall time", took)

@@ -183,10 +183,9 @@ func azBalanced(instances []Instance) []string {
 		byAZ[inst.AZ] = append(byAZ[inst.AZ], inst.ID)
 	}
 	type slot struct {
-		az     string
-		id     string
-		k, n   int
-		sortID string
+		az   string
+		id   string
+		k, n int
 	}
 	var slots []slot
 	for az, ids := range byAZ {

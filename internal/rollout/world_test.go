@@ -868,7 +868,7 @@ func (r *recorder) kinds(k EventKind) []Event {
 // each wait the engine asks for; cancelAt (if not zero) cancels the context
 // at that simulated time. It fails the test if the engine stops asking for
 // time without returning, or runs for more than two simulated days.
-func simulate(t fatalT, w *world, s Spec, cancelAt time.Duration) (Result, error, *recorder) {
+func simulate(t fatalT, w *world, s Spec, cancelAt time.Duration) (Result, *recorder, error) {
 	t.Helper()
 	w.minHealthyPercent = s.Strategy.MinHealthyPercent
 	rec := &recorder{}
@@ -890,7 +890,7 @@ func simulate(t fatalT, w *world, s Spec, cancelAt time.Duration) (Result, error
 			w.mu.Lock()
 			w.settle()
 			w.mu.Unlock()
-			return res, err, rec
+			return res, rec, err
 		case d := <-w.clock.AfterCalls():
 			if !cancelled && d.After(w.start.Add(cancelAt)) {
 				w.clock.AdvanceTo(w.start.Add(cancelAt))
