@@ -132,7 +132,16 @@ func (c *Client) DiscoverFleet(ctx context.Context, targetGroupARNs []string, in
 	}
 	sort.Strings(candidates)
 
-	asgInstances, err := c.describeAutoScalingInstances(ctx, candidates)
+	// Auto Scaling tags its members with aws:autoscaling:groupName (a tag
+	// nobody else may write): only those need asking about, which spares a
+	// call per 50 instances for fleets outside Auto Scaling.
+	var asgCandidates []string
+	for _, id := range candidates {
+		if d, ok := described[id]; ok && hasTag(d.Tags, tagAutoScalingGroup) {
+			asgCandidates = append(asgCandidates, id)
+		}
+	}
+	asgInstances, err := c.describeAutoScalingInstances(ctx, asgCandidates)
 	if err != nil {
 		return fleet, err
 	}
@@ -380,4 +389,16 @@ func (c *Client) nameMissingTargetGroups(ctx context.Context, keys []string, kin
 		return cause
 	}
 	return fmt.Errorf("target group %s %s: %w", kind, strings.Join(missing, ", "), cause)
+}
+
+// tagAutoScalingGroup is the tag Auto Scaling puts on every member.
+const tagAutoScalingGroup = "aws:autoscaling:groupName"
+
+func hasTag(tags []ec2types.Tag, key string) bool {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return true
+		}
+	}
+	return false
 }

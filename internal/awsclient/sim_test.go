@@ -589,8 +589,8 @@ func TestSim_discoverFleetAtScaleBatchesItsCalls(t *testing.T) {
 		"DescribeTargetGroups": 1, "DescribeTargetGroupAttributes": 2, "DescribeTargetHealth": 2,
 		// one tag-key query, then instance-id filters of 200 for 1109 ids
 		"DescribeInstances": 1 + 6,
-		// 1110 ids in chunks of 50
-		"DescribeAutoScalingInstances": 23, "DescribeAutoScalingGroups": 1,
+		// only the 1100 tagged aws:autoscaling:groupName, in chunks of 50
+		"DescribeAutoScalingInstances": 22, "DescribeAutoScalingGroups": 1,
 	}
 	if fmt.Sprint(diff) != fmt.Sprint(want) {
 		t.Fatalf("calls = %v\nwant    %v", diff, want)
