@@ -235,6 +235,15 @@ func fromListed(ci ssmtypes.CommandInvocation) rollout.Invocation {
 		}
 	}
 	inv.Stdout = strings.Join(outputs, "\n")
+	inv.RequestedAt = aws.ToTime(ci.RequestedDateTime)
+	if inv.Status.Terminal() {
+		// The run ended when its last plugin did.
+		for _, p := range ci.CommandPlugins {
+			if t := aws.ToTime(p.ResponseFinishDateTime); t.After(inv.FinishedAt) {
+				inv.FinishedAt = t
+			}
+		}
+	}
 	if n := len(ci.CommandPlugins); n > 0 {
 		inv.ExitCode = int(ci.CommandPlugins[n-1].ResponseCode)
 		for _, p := range ci.CommandPlugins {

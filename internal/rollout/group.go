@@ -418,35 +418,71 @@ func (g *group) stepKey(st Step) string {
 }
 
 // firstStepPoll is when a just-sent step is first polled. Once the step has
-// run in this rollout, that is its observed duration: later batches are
-// polled when the step should be done. The first time, nothing is known but
+// run in this rollout, that is the median of its observed per-instance
+// durations: about half of the members are done by then and, in window
+// mode, go on; the rest are polled every stepPollEvery. (The slowest
+// duration seen so far would make every later batch wait for the worst case,
+// and the estimate could only grow.) The first time, nothing is known but
 // that SSM commands often take seconds, so polls double from firstPollAfter
 // (2s, 4s, 8s, ...) up to the usual interval: a short step is not held for
 // the nominal 30 s, and a long one costs a handful of extra calls.
 func (e *engine) firstStepPoll(g *group, st Step) time.Duration {
-	if d, ok := e.stepTimes[g.stepKey(st)]; ok {
+	if d, ok := e.learnedStepTime(g, st); ok {
 		return min(d, stepTimeout(st))
 	}
 	return min(firstPollAfter, stepTimeout(st))
 }
 
-// learnStepTime records how long the step took this time (as seen by the
-// polls, so an upper bound). The estimate only grows: a step seen done at
-// its first poll may have finished earlier, but cannot be told apart.
-func (e *engine) learnStepTime(g *group, st Step, now time.Time) {
+// learnedStepTime is the (lower) median of the step's observed durations.
+func (e *engine) learnedStepTime(g *group, st Step) (time.Duration, bool) {
+	obs := e.stepTimes[g.stepKey(st)]
+	if len(obs) == 0 {
+		return 0, false
+	}
+	sorted := append([]time.Duration(nil), obs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	return sorted[(len(sorted)-1)/2], true
+}
+
+// maxStepSamples bounds the memory of learnStepTime: the most recent
+// durations describe the step well enough.
+const maxStepSamples = 256
+
+// learnStepTime records how long a step took on one instance, from the send
+// (at sentAt) to now, when the poll saw it done. SSM's own request and
+// finish times, when reported, give the real duration; a poll only bounds
+// it from above.
+func (e *engine) learnStepTime(g *group, st Step, inv Invocation, now time.Time) {
 	took := now.Sub(g.sentAt)
+	if exact := inv.FinishedAt.Sub(inv.RequestedAt); !inv.RequestedAt.IsZero() && !inv.FinishedAt.IsZero() &&
+		exact > 0 && exact < took {
+		took = exact
+	}
 	if took <= 0 {
 		return
 	}
-	if prev, ok := e.stepTimes[g.stepKey(st)]; !ok || took > prev {
-		e.stepTimes[g.stepKey(st)] = took
+	key := g.stepKey(st)
+	obs := append(e.stepTimes[key], took)
+	if len(obs) > maxStepSamples {
+		obs = obs[len(obs)-maxStepSamples:]
 	}
+	e.stepTimes[key] = obs
 }
 
 // nextStepPoll is the wait before the next poll of a step still running
-// after elapsed: doubling while the step is young, then pollEvery.
-func nextStepPoll(elapsed time.Duration, st Step) time.Duration {
+// after elapsed. A step whose duration is known is polled every fifth of
+// it (at least every second): its stragglers are usually close behind the
+// median. Otherwise polls double while the step is young, then pollEvery.
+func (e *engine) nextStepPoll(g *group, st Step, elapsed time.Duration) time.Duration {
+	if d, ok := e.learnedStepTime(g, st); ok {
+		return stepPollEvery(d)
+	}
 	return min(max(elapsed, minPollEvery), pollEvery(expectedStepTime(st)), maxPollEvery)
+}
+
+// stepPollEvery is the poll interval of a step that takes about d.
+func stepPollEvery(d time.Duration) time.Duration {
+	return min(max(d/5, minPollEvery), maxPollEvery)
 }
 
 // command turns a step into an SSM command: commands become
@@ -492,6 +528,9 @@ func (e *engine) waitStep(g *group, now time.Time) {
 				g.results[inv.InstanceID] = inv
 				if inv.Status.Terminal() {
 					delete(pending, inv.InstanceID)
+					if inv.Status == InvocationSuccess {
+						e.learnStepTime(g, st, inv, now)
+					}
 				}
 			}
 		}
@@ -525,7 +564,6 @@ func (e *engine) waitStep(g *group, now time.Time) {
 		// In window mode the instances that are done go on without
 		// waiting for slower ones of the same departure.
 		if done := without(g.members, sortedKeys(pending)); len(done) > 0 {
-			e.learnStepTime(g, st, now)
 			ng := e.splitOff(g, done)
 			ng.step++
 			ng.stage, ng.wakeAt = stageSend, now
@@ -543,7 +581,7 @@ func (e *engine) waitStep(g *group, now time.Time) {
 			cut = "cancel"
 		}
 		if cut == "" {
-			g.wakeAt = now.Add(nextStepPoll(now.Sub(g.sentAt), st))
+			g.wakeAt = now.Add(e.nextStepPoll(g, st, now.Sub(g.sentAt)))
 			if g.wakeAt.After(g.deadline) {
 				g.wakeAt = g.deadline
 			}
@@ -572,7 +610,6 @@ func (e *engine) waitStep(g *group, now time.Time) {
 	if len(g.members) == 0 {
 		return
 	}
-	e.learnStepTime(g, st, now)
 	g.step++
 	g.cmds, g.results = nil, nil
 	if e.cancelled && g.kind != kindRestore && g.step < len(g.steps) {

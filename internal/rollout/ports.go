@@ -89,6 +89,13 @@ type Invocation struct {
 	ExitCode      int    // -1 when the script did not run
 	Stdout        string
 	Stderr        string
+	// RequestedAt and FinishedAt are SSM's own times (zero when unknown):
+	// when the command was requested and when the instance's run ended.
+	// Only their difference is used (the engine's clock and AWS's need not
+	// agree): it is how long the step really took, where a poll only gives
+	// an upper bound.
+	RequestedAt time.Time
+	FinishedAt  time.Time
 }
 
 // CommandRunner is the slice of SSM Run Command the engine needs.

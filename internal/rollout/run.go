@@ -108,9 +108,10 @@ type engine struct {
 	// iteration, so groups polling at the same moment share one call.
 	healthCache map[string][]TargetHealth
 	refreshed   bool // availability re-read in this iteration
-	// stepTimes: how long each step took so far in this rollout, to poll
-	// the next batch's commands when they should be done.
-	stepTimes map[string]time.Duration
+	// stepTimes: how long each step took on each instance so far in this
+	// rollout (send to end), to poll the next batch's commands when they
+	// should be done.
+	stepTimes map[string][]time.Duration
 }
 
 // group is a set of instances that move through the phases together, so that
@@ -154,7 +155,7 @@ const alarmCheckInterval = 30 * time.Second
 
 func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
 	e := &engine{ctx: ctx, done: ctx.Done(), spec: s, ports: p, clock: p.Clock, mask: newMasker(s.Sensitive),
-		stepTimes: map[string]time.Duration{}}
+		stepTimes: map[string][]time.Duration{}}
 	e.insts = map[string]*instState{}
 	for _, inst := range s.Fleet.Instances {
 		if _, dup := e.insts[inst.ID]; dup {
