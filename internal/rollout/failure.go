@@ -189,6 +189,18 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 	if registered && len(leaveOut) > 0 {
 		e.takeOut(leaveOut)
 	}
+	// rolling:phase was written once, when leaving; an instance that stays
+	// out gets the phase it stopped in (a step's name, say), the record a
+	// person or the next run reads.
+	byPhase := map[string][]string{}
+	for _, id := range leaveOut {
+		if st := e.insts[id]; st.outcome.OutOfService && st.outcome.Phase != "" && st.inst.Tags[TagPhase] != st.outcome.Phase {
+			byPhase[st.outcome.Phase] = append(byPhase[st.outcome.Phase], id)
+		}
+	}
+	for _, phase := range sortedKeys(byPhase) {
+		e.setPhaseTag(byPhase[phase], phase)
+	}
 	if len(untag) > 0 {
 		if err := e.ports.Tags.RemoveTags(e.ctx, untag, []string{TagPhase, TagRollout, TagTargets}); err != nil {
 			e.portErrs = append(e.portErrs, fmt.Errorf("removing %s from %s, which stayed in service: %w", TagPhase, strings.Join(untag, ", "), e.mask.Err(err)))

@@ -357,10 +357,10 @@ func (e *engine) sendStep(g *group, now time.Time) {
 	}
 	st := g.steps[g.step]
 	phase := g.phaseName(PhaseStep + ":" + st.Name)
+	// No tag write here: rolling:phase says "draining" (or "rollback")
+	// from leaving on; a step's name is written only on the instances left
+	// out of service after it failed (fail), which saves one call per step.
 	e.enterPhase(g.members, phase, g.batch, now)
-	if g.kind == kindDeploy || g.step == 0 {
-		e.setPhaseTag(g.members, phase)
-	}
 	cmd := e.command(st)
 	ids := append([]string(nil), g.members...)
 	cmds, err := e.ports.Commands.Send(e.ctx, cmd, ids)
@@ -625,7 +625,6 @@ func (e *engine) waitStep(g *group, now time.Time) {
 func (e *engine) join(g *group, now time.Time) {
 	if g.kind != kindRollback {
 		e.enterPhase(g.members, PhaseJoining, g.batch, now)
-		e.setPhaseTag(g.members, PhaseJoining)
 	}
 	// A registration that fails is retried at every health poll until the
 	// health deadline: a transient error must not leave a healthy
@@ -783,7 +782,6 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 		return
 	}
 	e.enterPhase(g.members, PhaseBaking, g.batch, now)
-	e.setPhaseTag(g.members, PhaseBaking)
 	g.stage = stageBake
 	g.bakeEnd = now.Add(e.spec.Strategy.BakeTime)
 	g.wakeAt = minTime(g.bakeEnd, now.Add(e.bakePoll(g.members)))
@@ -976,6 +974,7 @@ func withoutPhaseTags(tags map[string]string) map[string]string {
 	return out
 }
 
+// setPhaseTag names the phase an instance left out of service stopped in.
 func (e *engine) setPhaseTag(ids []string, phase string) {
 	if err := e.ports.Tags.SetTags(e.ctx, ids, map[string]string{TagPhase: phase}); err != nil {
 		// The instances already carry a phase tag from leaving, so they stay

@@ -357,6 +357,9 @@ func TestRun_untaggableInstancesNeverLeave(t *testing.T) {
 	}
 }
 
+// The happy path writes tags three times per batch: rolling:phase=draining
+// (with the rollout id and targets) before leaving, rolling:version at the
+// end, and the removal of the out-of-service tags; no per-step phase tags.
 func TestRun_callsAreBatchedPerTargetGroupStepAndPhase(t *testing.T) {
 	w := newWorld(fleetOpts{n: 6, tgs: 2, portsPerTG: 2})
 	s := baseSpec(w)
@@ -372,7 +375,7 @@ func TestRun_callsAreBatchedPerTargetGroupStepAndPhase(t *testing.T) {
 		"Register ":          2 * batches,
 		"Send ":              4 * batches, // one per step per batch
 		"SetTags 3 draining": batches,
-		"SetTags 3 joining":  batches,
+		"SetTags ":           2 * batches, // draining, then the version
 		"RemoveTags 3":       batches,
 	} {
 		if got := w.countCalls(prefix); got != want {
