@@ -44,6 +44,18 @@ func cliConfigFile(t *testing.T) string {
 	return filepath.Join(built.dir, "terraformrc")
 }
 
+// requiredProviders names the provider's registry address, which
+// dev_overrides maps to the build.
+const requiredProviders = `
+terraform {
+  required_providers {
+    rolling = {
+      source = "rollingdeploy/rolling"
+    }
+  }
+}
+`
+
 // terraformCLI runs terraform in dir with the built provider.
 type terraformCLI struct {
 	t   *testing.T

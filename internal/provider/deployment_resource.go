@@ -86,7 +86,7 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 	}
 
 	var diags diag.Diagnostics
-	fleet, err := r.discover(ctx, &plan, &diags)
+	fleet, err := r.discoverForPlan(ctx, &plan, &diags)
 	resp.Diagnostics.Append(diags...)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read the fleet", err.Error())
@@ -185,6 +185,17 @@ func (r *deploymentResource) discover(ctx context.Context, m *deploymentModel, d
 		return rollout.Fleet{}, errors.New("the provider is not configured")
 	}
 	return client.DiscoverFleet(ctx, m.targetGroupARNs(ctx, diags), m.instanceIDs(ctx, diags))
+}
+
+// discoverForPlan is discover, reusing the fleet the refresh of the same
+// command just read when there is one.
+func (r *deploymentResource) discoverForPlan(ctx context.Context, m *deploymentModel, diags *diag.Diagnostics) (rollout.Fleet, error) {
+	key := fleetKey(m.targetGroupARNs(ctx, diags), m.instanceIDs(ctx, diags))
+	if f, ok := r.data.refreshed.take(key); ok {
+		tflog.Debug(ctx, "planning with the fleet read by refresh")
+		return f, nil
+	}
+	return r.discover(ctx, m, diags)
 }
 
 func (r *deploymentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -352,7 +363,8 @@ func (r *deploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 	}
 	arns := state.targetGroupARNs(ctx, &resp.Diagnostics)
 	fleet, err := client.DiscoverFleet(ctx, arns, state.instanceIDs(ctx, &resp.Diagnostics))
-	if errors.Is(err, rollout.ErrNotFound) {
+	partial := errors.Is(err, rollout.ErrNotFound)
+	if partial {
 		remaining, findErr := existingTargetGroups(ctx, client, arns)
 		if findErr != nil {
 			resp.Diagnostics.AddError("Cannot read the target groups", findErr.Error())
@@ -370,6 +382,9 @@ func (r *deploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read the fleet", err.Error())
 		return
+	}
+	if !partial {
+		r.data.refreshed.put(fleetKey(arns, state.instanceIDs(ctx, &resp.Diagnostics)), fleet)
 	}
 
 	if state.Version.IsNull() {

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -135,4 +137,26 @@ func TestAccRollingDeployment_healthTimeoutDefaultFollowsSlowHealthChecks(t *tes
 			},
 		},
 	})
+}
+
+// A `terraform plan` reads the fleet once: the plan reuses what the refresh
+// just read instead of asking AWS again.
+func TestAccRollingDeployment_planReadsTheFleetOnce(t *testing.T) {
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("set TF_ACC=1 to run terraform (make test does)")
+	}
+	f := newTestFleet(t)
+	tg, _ := f.web(4, "v1")
+	dir := t.TempDir()
+	config := requiredProviders + f.config(deployment{TargetGroups: []string{tg}, Version: "v1"})
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := newTerraformCLI(t, dir, fmt.Sprintf("%s=%g", EnvTimeScale, testTimeScale))
+	cli.must("apply", "-auto-approve")
+	f.sim.Recorder().Reset()
+	cli.must("plan", "-detailed-exitcode")
+	if n := len(f.sim.Recorder().Calls("DescribeTargetHealth")); n != 1 {
+		t.Fatalf("terraform plan made %d DescribeTargetHealth calls for one target group, want 1", n)
+	}
 }

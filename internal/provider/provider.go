@@ -63,6 +63,9 @@ type rollingProvider struct {
 type providerData struct {
 	client *awsclient.Client
 	clock  rollout.Clock
+	// refreshed hands the fleet read by a refresh to the plan that follows
+	// it in the same terraform command, so a plan reads AWS once.
+	refreshed fleetCache
 }
 
 type providerModel struct {

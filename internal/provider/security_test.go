@@ -25,15 +25,7 @@ func TestAccRollingDeployment_sensitiveParametersNeverReachStatePlanOrLogs(t *te
 	const secret = "s3cr3t-Tok3n-4242"
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "trace.log")
-	config := `
-terraform {
-  required_providers {
-    rolling = {
-      source = "rollingdeploy/rolling"
-    }
-  }
-}
-` + f.providerConfig() + fmt.Sprintf(`
+	config := requiredProviders + f.providerConfig() + fmt.Sprintf(`
 variable "app_version" {
   type = string
 }
