@@ -139,7 +139,7 @@ func RunCLI(ctx context.Context, opts CLIOptions) (res CLIResult, err error) {
 	}
 	fmt.Fprintln(opts.Log, "  terraform apply")
 	sim.Recorder().Reset()
-	wall, _, err := ws.terraform(ctx, 1, "apply", "-auto-approve")
+	wall, _, err := ws.terraform(ctx, "apply", "-auto-approve")
 	res.Provider = CLIRun{Wall: wall, Calls: sim.Recorder().CallCount()}
 	if err != nil {
 		return res, err

@@ -23,7 +23,7 @@ func Machine() string {
 				}
 			}
 		}
-		f.Close()
+		_ = f.Close()
 	}
 	return fmt.Sprintf("machine: %s/%s, nproc %d, memory %s, %s, %s", runtime.GOOS, runtime.GOARCH,
 		runtime.NumCPU(), mem, runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 MST"))

@@ -182,7 +182,7 @@ func RunPlan(ctx context.Context, opts PlanOptions) (res PlanResult, err error) 
 	// Every instance is on v1 already: the create adopts the fleet without
 	// a rollout, which is what an existing fleet's first apply does.
 	fmt.Fprintln(opts.Log, "  terraform apply (adopting the fleet)")
-	if res.Apply, _, err = ws.terraform(ctx, 1, "apply", "-auto-approve"); err != nil {
+	if res.Apply, _, err = ws.terraform(ctx, "apply", "-auto-approve"); err != nil {
 		return res, err
 	}
 	st, err := os.Stat(filepath.Join(ws.dir, "terraform.tfstate"))
@@ -196,7 +196,7 @@ func RunPlan(ctx context.Context, opts PlanOptions) (res PlanResult, err error) 
 	// plan modification.
 	fmt.Fprintln(opts.Log, "  terraform validate")
 	before := totalCalls(sim)
-	took, rss, err := ws.terraform(ctx, 1, "validate")
+	took, rss, err := ws.terraform(ctx, "validate")
 	if err != nil {
 		return res, err
 	}
@@ -209,7 +209,7 @@ func RunPlan(ctx context.Context, opts PlanOptions) (res PlanResult, err error) 
 		fmt.Fprintf(opts.Log, "  terraform %s\n", p.name)
 		before := totalCalls(sim)
 		counts := sim.Recorder().CallCount()
-		took, rss, err := ws.terraform(ctx, 1, "plan", "-var", "app_version="+p.version)
+		took, rss, err := ws.terraform(ctx, "plan", "-var", "app_version="+p.version)
 		if err != nil {
 			return res, err
 		}

@@ -29,12 +29,11 @@ const envTimeScale = "ROLLING_TIME_SCALE"
 // workspace is a directory with a built provider, a CLI config overriding
 // the provider with it, and room for Terraform configurations.
 type workspace struct {
-	dir      string // the configuration and state
-	binDir   string // the provider binary
-	cliFile  string
-	tfBin    string
-	log      io.Writer
-	provider sync.Once
+	dir     string // the configuration and state
+	binDir  string // the provider binary
+	cliFile string
+	tfBin   string
+	log     io.Writer
 }
 
 // newWorkspace builds the provider from the module root into a temporary
@@ -107,13 +106,14 @@ func (w *workspace) env(timeScale float64) []string {
 		fmt.Sprintf("%s=%g", envTimeScale, timeScale))
 }
 
-// terraform runs one terraform command and returns its wall time and the
-// provider processes' peak resident set size during it.
-func (w *workspace) terraform(ctx context.Context, timeScale float64, args ...string) (time.Duration, int64, error) {
+// terraform runs one terraform command, with the simulator in real time,
+// and returns its wall time and the provider processes' peak resident set
+// size during it.
+func (w *workspace) terraform(ctx context.Context, args ...string) (time.Duration, int64, error) {
 	args = append([]string{args[0], "-no-color"}, args[1:]...)
 	cmd := exec.CommandContext(ctx, w.tfBin, args...)
 	cmd.Dir = w.dir
-	cmd.Env = w.env(timeScale)
+	cmd.Env = w.env(1)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	peak := newPeakRSS(filepath.Join(w.binDir, providerBinary))
