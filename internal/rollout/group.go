@@ -113,12 +113,40 @@ func (e *engine) startGroup(ids []string, k kind, now time.Time) {
 	e.groups = append(e.groups, g)
 }
 
-// advanceGroups runs every group whose wait is over. Groups split off during
-// the pass (rollback, restore) run from the next iteration.
+// advanceGroups runs every group whose wait is over, one stage at a time,
+// until none is due. Groups split off during the pass (rollback, restore)
+// run from the next iteration. In window mode, groups due at the same point
+// are merged first (coalesce) so they share their calls, and steps are sent
+// last, after every poll of the moment: the members that a poll finds done
+// then send their next step with the others that reached it.
 func (e *engine) advanceGroups(now time.Time) {
-	for _, g := range append([]*group(nil), e.groups...) {
-		for len(g.members) > 0 && g.stage <= stageFinish && !g.wakeAt.After(now) {
-			e.runStage(g, now)
+	inPass := map[*group]bool{}
+	for _, g := range e.groups {
+		inPass[g] = true
+	}
+	due := func(g *group) bool {
+		return inPass[g] && len(g.members) > 0 && g.stage <= stageFinish && !g.wakeAt.After(now)
+	}
+	sendsLast := e.windowed()
+	for {
+		e.coalesce(now)
+		ran := false
+		for _, g := range append([]*group(nil), e.groups...) {
+			if due(g) && (!sendsLast || g.stage != stageSend) {
+				e.runStage(g, now)
+				ran = true
+			}
+		}
+		if !ran {
+			for _, g := range append([]*group(nil), e.groups...) {
+				if due(g) {
+					e.runStage(g, now)
+					ran = true
+				}
+			}
+		}
+		if !ran {
+			break
 		}
 	}
 	kept := e.groups[:0]
@@ -346,6 +374,10 @@ func (e *engine) waitDrained(g *group, now time.Time) {
 }
 
 func (e *engine) sendStep(g *group, now time.Time) {
+	if until, wait := e.waitForSiblings(g, now); wait {
+		g.wakeAt = until
+		return
+	}
 	if g.step >= len(g.steps) {
 		g.stage = stageJoin
 		g.wakeAt = now
@@ -408,6 +440,78 @@ func (e *engine) sendStep(g *group, now time.Time) {
 	g.wakeAt = now.Add(e.firstStepPoll(g, st))
 }
 
+// waitForSiblings says whether a window-mode fragment that is ready for its
+// next step (or to rejoin) should wait a little for other fragments, and
+// until when. Fragments that meet are merged (coalesce) and share their
+// calls; without this a departure splits further at every step.
+//
+//   - Before a step: once, for at most one poll interval, for a group still
+//     running the previous step whose next poll is that close: the members
+//     it finds done then send with this one.
+//   - Before rejoining: for the other fragments of the same departure still
+//     in their steps, up to joinHold times the learned time of the last
+//     step since this fragment was ready (the members of a departure
+//     usually differ by less than one step's time in all). A departure then rejoins, bakes and frees its
+//     slots together, so the next departure is one group too; without it
+//     departures shrink to one or two instances, each with its own calls.
+//     The wait is bounded, so one slow instance cannot hold the others.
+//
+// Nothing waits after a cancellation, in batch mode, or for a canary.
+func (e *engine) waitForSiblings(g *group, now time.Time) (time.Time, bool) {
+	if !e.windowed() || e.cancelled || g.canary || g.step == 0 || g.kind == kindRestore {
+		return time.Time{}, false
+	}
+	last := g.steps[g.step-1]
+	d, ok := e.learnedStepTime(g, last)
+	if !ok {
+		return time.Time{}, false
+	}
+	var until time.Time
+	earliest := func(t time.Time) {
+		if t.After(now) && (until.IsZero() || t.Before(until)) {
+			until = t
+		}
+	}
+	if g.step < len(g.steps) {
+		if g.held {
+			return time.Time{}, false
+		}
+		for _, o := range e.groups {
+			if o != g && o.kind == g.kind && !o.canary && o.stage == stageStepWait && o.step == g.step-1 &&
+				len(o.members) > 0 && !o.wakeAt.After(now.Add(e.stepPollEvery(d))) {
+				earliest(o.wakeAt)
+			}
+		}
+		if until.IsZero() {
+			return time.Time{}, false
+		}
+		g.held = true
+		return until, true
+	}
+	if g.readyAt.IsZero() {
+		g.readyAt = now
+	}
+	limit := g.readyAt.Add(joinHold * d)
+	if !now.Before(limit) {
+		return time.Time{}, false
+	}
+	waiting := false
+	for _, o := range e.groups {
+		if o != g && o.kind == g.kind && o.batch == g.batch && len(o.members) > 0 &&
+			(o.stage == stageSend || o.stage == stageStepWait) && o.step < len(o.steps) {
+			waiting = true
+			earliest(o.wakeAt)
+		}
+	}
+	if !waiting {
+		return time.Time{}, false
+	}
+	if until.IsZero() {
+		until = now.Add(minPollEvery)
+	}
+	return minTime(until, limit), true
+}
+
 // stepKey names a step for learning its duration: deploy and rollback steps
 // are different scripts even when they share a name.
 func (g *group) stepKey(st Step) string {
@@ -423,9 +527,10 @@ func (g *group) stepKey(st Step) string {
 // mode, go on; the rest are polled every stepPollEvery. (The slowest
 // duration seen so far would make every later batch wait for the worst case,
 // and the estimate could only grow.) The first time, nothing is known but
-// that SSM commands often take seconds, so polls double from firstPollAfter
-// (2s, 4s, 8s, ...) up to the usual interval: a short step is not held for
-// the nominal 30 s, and a long one costs a handful of extra calls.
+// that SSM commands often take seconds, so the first poll is after
+// firstPollAfter and the next ones further apart: a short step is not held for
+// the nominal 30 s, and a long one costs a handful of extra calls
+// (nextStepPoll).
 func (e *engine) firstStepPoll(g *group, st Step) time.Duration {
 	if d, ok := e.learnedStepTime(g, st); ok {
 		return min(d, stepTimeout(st))
@@ -433,7 +538,10 @@ func (e *engine) firstStepPoll(g *group, st Step) time.Duration {
 	return min(firstPollAfter, stepTimeout(st))
 }
 
-// learnedStepTime is the (lower) median of the step's observed durations.
+// learnedStepTime is when a step should be done on most instances: the
+// (lower) median of its observed durations in window mode, where members
+// that are done go on, and the 90th percentile in batch mode, where the
+// group waits for all of them anyway (one poll then sees most of it done).
 func (e *engine) learnedStepTime(g *group, st Step) (time.Duration, bool) {
 	obs := e.stepTimes[g.stepKey(st)]
 	if len(obs) == 0 {
@@ -441,7 +549,11 @@ func (e *engine) learnedStepTime(g *group, st Step) (time.Duration, bool) {
 	}
 	sorted := append([]time.Duration(nil), obs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	return sorted[(len(sorted)-1)/2], true
+	q := 0.9
+	if e.windowed() {
+		q = 0.5
+	}
+	return sorted[int(float64(len(sorted)-1)*q)], true
 }
 
 // maxStepSamples bounds the memory of learnStepTime: the most recent
@@ -472,16 +584,28 @@ func (e *engine) learnStepTime(g *group, st Step, inv Invocation, now time.Time)
 // nextStepPoll is the wait before the next poll of a step still running
 // after elapsed. A step whose duration is known is polled every fifth of
 // it (at least every second): its stragglers are usually close behind the
-// median. Otherwise polls double while the step is young, then pollEvery.
+// median. Otherwise each wait is half the time elapsed (2s, 3s, 4.5s, ...)
+// up to pollEvery: a step is seen done at most a third of its time late.
 func (e *engine) nextStepPoll(g *group, st Step, elapsed time.Duration) time.Duration {
 	if d, ok := e.learnedStepTime(g, st); ok {
-		return stepPollEvery(d)
+		return e.stepPollEvery(d)
 	}
-	return min(max(elapsed, minPollEvery), pollEvery(expectedStepTime(st)), maxPollEvery)
+	return min(max(elapsed/2, minPollEvery), pollEvery(expectedStepTime(st)), maxPollEvery)
 }
 
-// stepPollEvery is the poll interval of a step that takes about d.
-func stepPollEvery(d time.Duration) time.Duration {
+// joinHold bounds, in learned times of the last step, how long a fragment
+// ready to rejoin waits for the rest of its departure (waitForSiblings).
+const joinHold = 2
+
+// stepPollEvery is the poll interval of a step that takes about d. A batch
+// is first polled when nearly all should be done (learnedStepTime), and
+// then waits only for its last members: polling them closely costs few
+// calls. In window mode the first poll is at the median and the rest go on
+// in fragments, so polls are further apart.
+func (e *engine) stepPollEvery(d time.Duration) time.Duration {
+	if !e.windowed() {
+		return min(max(d/10, minPollEvery/2), maxPollEvery)
+	}
 	return min(max(d/5, minPollEvery), maxPollEvery)
 }
 
@@ -611,6 +735,7 @@ func (e *engine) waitStep(g *group, now time.Time) {
 		return
 	}
 	g.step++
+	g.held = false
 	g.cmds, g.results = nil, nil
 	if e.cancelled && g.kind != kindRestore && g.step < len(g.steps) {
 		e.restoreAfterCancel(g, g.members)
@@ -953,13 +1078,70 @@ func (e *engine) splitOff(g *group, ids []string) *group {
 	return &ng
 }
 
-// batchInFlight reports whether any deploy group of the batch still has
-// members (window mode splits a batch into several groups).
+// batchInFlight reports whether any member of a deploy group is of the
+// batch (window mode splits a batch into several groups, and coalesce may
+// merge parts of different batches).
 func (e *engine) batchInFlight(batch int) bool {
 	for _, g := range e.groups {
-		if g.kind == kindDeploy && g.batch == batch && len(g.members) > 0 {
-			return true
+		if g.kind != kindDeploy {
+			continue
 		}
+		for _, id := range g.members {
+			if e.insts[id].outcome.Batch == batch {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// coalesce merges groups that are due now at the same point: in window
+// mode, the fragments of different departures that reach the same step at
+// the same moment send it as one command, and put back or finish together.
+// Without it every fragment makes its own calls, serially: more calls and,
+// since the engine is one goroutine, more time. Merging changes nothing
+// about what happens to an instance, only how many calls carry it: the
+// members were all at the same stage and step. (waitForSiblings makes
+// fragments meet.)
+func (e *engine) coalesce(now time.Time) {
+	if !e.windowed() {
+		return
+	}
+	var kept []*group
+	for _, g := range e.groups {
+		merged := false
+		for _, k := range kept {
+			if mergeable(k, g, now) {
+				k.members = append(k.members, g.members...)
+				k.batch = min(k.batch, g.batch)
+				k.held = k.held && g.held
+				if !g.readyAt.IsZero() && (k.readyAt.IsZero() || g.readyAt.Before(k.readyAt)) {
+					k.readyAt = g.readyAt
+				}
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			kept = append(kept, g)
+		}
+	}
+	e.groups = kept
+}
+
+// mergeable: both due now, of the same kind, about to send the same step
+// (or to finish with the same version), with nothing in flight of their
+// own (no command ids, no registration to retry, no tag write retried).
+func mergeable(a, b *group, now time.Time) bool {
+	if a.wakeAt.After(now) || b.wakeAt.After(now) || a.kind != b.kind || a.stage != b.stage ||
+		a.canary || b.canary || a.keptIn || b.keptIn || len(a.joinErr) > 0 || len(b.joinErr) > 0 {
+		return false
+	}
+	switch a.stage {
+	case stageSend:
+		return a.step == b.step && len(a.steps) == len(b.steps) && a.version == b.version
+	case stageFinish:
+		return a.version == b.version && a.finishTries == 0 && b.finishTries == 0 && !a.versionTagged && !b.versionTagged
 	}
 	return false
 }

@@ -218,9 +218,10 @@ func TestRun_instanceTerminatedBeforeTheRunIsNeitherDeployedNorCounted(t *testin
 
 func TestRun_oneTerminatedInstanceDoesNotFailTheRestOfItsBatch(t *testing.T) {
 	w := newWorld(fleetOpts{n: 3})
-	// "stop" finishes at 10s and is seen done at the 14s poll: the instance
-	// dies between the two, so "deploy" is sent to a terminated instance.
-	w.terminateAt["i-0001"] = epoch.Add(12 * time.Second)
+	// "stop" finishes at 10s and is seen done at the 10.125s poll (polls at
+	// 2s, 3s, 4.5s, 6.75s, 10.125s): the instance dies between the two, so
+	// "deploy" is sent to a terminated instance.
+	w.terminateAt["i-0001"] = epoch.Add(10*time.Second + 50*time.Millisecond)
 	s := baseSpec(w)
 	s.Previous = nil
 	s.Strategy.BatchSize = 3

@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"testing"
 	"time"
@@ -78,6 +79,16 @@ func drawScenario(t *rapid.T) scenario {
 			faulty = true
 		}
 	}
+	if rapid.Bool().Draw(t, "stepJitter") {
+		// Step run times vary per invocation (2-18 s), so window-mode
+		// fragments diverge and meet again (waitForSiblings, coalesce).
+		seed := rapid.Uint64().Draw(t, "jitterSeed")
+		rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+		w.stepTimeOf = func(string, string) time.Duration {
+			return 2*time.Second + time.Duration(rng.Int64N(int64(16*time.Second)))
+		}
+	}
+	w.noSSMTimes = rapid.Bool().Draw(t, "noSSMTimes")
 	if o.tgs > 1 && rapid.IntRange(0, 5).Draw(t, "deleteTG") == 0 {
 		// A target group the engine manages (not the Auto Scaling
 		// group's) deleted mid-rollout.

@@ -139,6 +139,8 @@ type group struct {
 	fresh         bool      // created in this iteration, not yet advanced
 	sentAt        time.Time // when the current step was sent
 	canary        bool
+	held          bool      // waited once for others to reach this step (waitForSiblings)
+	readyAt       time.Time // when it was first ready to rejoin (waitForSiblings)
 	// keptIn: restore group of instances left registered with their
 	// health unknown (reported failed; not counted as capacity).
 	keptIn bool

@@ -39,7 +39,13 @@ type world struct {
 	nextID int
 
 	// Faults.
-	stepTime    time.Duration            // how long a command runs (default 10s)
+	stepTime time.Duration // how long a command runs (default 10s)
+	// stepTimeOf (if set) replaces stepTime, drawn per invocation, for
+	// run-time variance.
+	stepTimeOf func(id, step string) time.Duration
+	// noSSMTimes leaves Invocation.RequestedAt/FinishedAt out, as
+	// GetCommandInvocation's answers do.
+	noSSMTimes  bool
 	slow        map[string]time.Duration // extra run time per instance
 	failStep    map[string]string        // instance -> step name that exits 3
 	hangStep    map[string]string        // instance -> step name that never finishes
@@ -565,6 +571,9 @@ func (w *world) Send(_ context.Context, cmd Command, ids []string) (map[string]s
 	for _, id := range ids {
 		inv := &fakeInv{instance: id, start: now, status: InvocationInProgress, exit: -1, timeout: now.Add(cmd.Timeout)}
 		d := w.stepTime + w.slow[id]
+		if w.stepTimeOf != nil {
+			d = w.stepTimeOf(id, step) + w.slow[id]
+		}
 		if w.hangStep[id] != step && d < cmd.Timeout {
 			inv.done = now.Add(d)
 		}
@@ -591,7 +600,12 @@ func (w *world) Invocations(_ context.Context, byInstance map[string]string) ([]
 			continue
 		}
 		inv := c.invs[id]
-		out = append(out, Invocation{InstanceID: id, CommandID: cid, Status: inv.status, ExitCode: inv.exit, Stderr: inv.stderr})
+		r := Invocation{InstanceID: id, CommandID: cid, Status: inv.status, ExitCode: inv.exit, Stderr: inv.stderr}
+		if inv.status.Terminal() && !inv.done.IsZero() && !w.noSSMTimes {
+			// Like ListCommandInvocations with Details: SSM's own times.
+			r.RequestedAt, r.FinishedAt = inv.start, inv.done
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }

@@ -1,0 +1,128 @@
+package rollout
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// realisticWorld is the fleet of the benchmarks (BENCHMARKS.md, scenario 1)
+// in the fake world: a 30 s deregistration delay, health checks every 10 s
+// with a threshold of 3, four steps of 5 s mean run time (lognormal, sigma
+// 0.25, drawn from a fixed seed), a 30 s bake and a 90 % floor, so every
+// size moves in 10 waves. The fake world answers instantly, so what is
+// measured is the engine's waiting alone, not API latency.
+func realisticWorld(n int, mode Mode) (*world, Spec, time.Duration) {
+	w := newWorld(fleetOpts{n: n, delay: 30 * time.Second, threshold: 3})
+	rng := rand.New(rand.NewPCG(1, 2))
+	const mean, sigma = 5 * time.Second, 0.25
+	w.stepTimeOf = func(string, string) time.Duration {
+		// Lognormal with the given mean: mu = ln(mean) - sigma^2/2.
+		return time.Duration(float64(mean) * math.Exp(sigma*rng.NormFloat64()-sigma*sigma/2))
+	}
+	s := baseSpec(w)
+	s.Strategy = Strategy{BatchSize: n / 10, MinHealthyPercent: 90, Mode: mode, BakeTime: 30 * time.Second}
+	perInstance := 30*time.Second + 4*mean + 3*10*time.Second + 30*time.Second
+	return w, s, 10 * perInstance
+}
+
+// Window mode lets each member go through its steps at its own pace but
+// rejoins a departure together (waitForSiblings, bounded), so the next
+// departure is one group again: about as many departures as waves, and
+// each step sent in at most two fragments. Without that, departures shrink
+// to one or two instances with their own calls (17 calls per instance here).
+func TestRun_windowModeMovesDeparturesTogetherWithinTheCallBudget(t *testing.T) {
+	w, s, bound := realisticWorld(100, ModeWindow)
+	res, _, err := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	took := res.FinishedAt.Sub(res.StartedAt)
+	ratio := float64(took) / float64(bound)
+	perInstance := float64(len(w.calls)) / 100
+	byKind := callsByKind(w)
+	t.Logf("window: %s (bound %s, ratio %.3f), %d calls (%.2f per instance) %v, %d departures",
+		took, bound, ratio, len(w.calls), perInstance, byKind, len(res.Batches))
+	if perInstance > 4 {
+		t.Errorf("%.2f API calls per instance, want <= 4", perInstance)
+	}
+	if len(res.Batches) > 12 {
+		t.Errorf("%d departures, want about one per wave (10)", len(res.Batches))
+	}
+	if byKind["Send"] > 2*4*len(res.Batches) {
+		t.Errorf("%d Send calls for %d departures of 4 steps, want at most two per step", byKind["Send"], len(res.Batches))
+	}
+	// The slowest member of each departure sets its pace: about 4 s over
+	// the mean here, plus polling; BENCHMARKS.md has the arithmetic.
+	if ratio > 1.10 {
+		t.Errorf("window mode took %s, %.3f x the lower bound %s; want <= 1.10", took, ratio, bound)
+	}
+}
+
+func TestRun_batchModeWaitsOnlyForEachBatchsSlowestStepAtAHundredInstances(t *testing.T) {
+	w, s, bound := realisticWorld(100, ModeBatch)
+	res, _, err := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	took := res.FinishedAt.Sub(res.StartedAt)
+	ratio := float64(took) / float64(bound)
+	perInstance := float64(len(w.calls)) / 100
+	t.Logf("batch: %s (bound %s, ratio %.3f), %d calls (%.2f per instance) %v", took, bound, ratio, len(w.calls), perInstance, callsByKind(w))
+	// The slowest of 10 lognormal (sigma 0.25) draws is about 1.4 x the
+	// mean: 4 steps x 2 s = 8 s over a 110 s wave, plus polling.
+	if ratio > 1.10 {
+		t.Errorf("batch mode took %s, %.3f x the lower bound %s; want <= 1.10", took, ratio, bound)
+	}
+	if perInstance > 3 {
+		t.Errorf("%.2f API calls per instance, want <= 3", perInstance)
+	}
+}
+
+// One slow instance in the first batch must not set the pace of the
+// later ones: they are first polled when the step is usually done, not when
+// it was done on the slowest instance so far.
+func TestRun_laterBatchesAreNotPolledAtTheSlowestDurationSeenSoFar(t *testing.T) {
+	w := newWorld(fleetOpts{n: 6})
+	w.slow["i-0000"] = 20 * time.Second
+	s := baseSpec(w)
+	s.Strategy.BatchSize = 2
+	s.Strategy.Order = OrderSorted
+	res, _, err := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	for _, id := range []string{"i-0002", "i-0003", "i-0004", "i-0005"} {
+		if d := statusOf(res, id).PhaseDurations["step:deploy"]; d != 10*time.Second {
+			t.Errorf("%s: deploy (10 s) took %s; the slow i-0000 took 30 s", id, d)
+		}
+	}
+}
+
+// SSM reports when each command was requested and finished: a step is then
+// known to take 10 s, where the polls of the first batch only saw it done at
+// 10.125 s (polls at 2 s, 3 s, 4.5 s, 6.75 s, 10.125 s).
+func TestRun_stepDurationsComeFromSSMTimesWhenReported(t *testing.T) {
+	for _, reported := range []bool{true, false} {
+		w := newWorld(fleetOpts{n: 4})
+		w.noSSMTimes = !reported
+		s := baseSpec(w)
+		s.Strategy.BatchSize = 2
+		s.Strategy.Order = OrderSorted
+		res, _, err := simulate(t, w, s, 0)
+		mustSucceed(t, w, s, res, err)
+		want := 10*time.Second + 125*time.Millisecond
+		if reported {
+			want = 10 * time.Second
+		}
+		if d := statusOf(res, "i-0003").PhaseDurations["step:stop"]; d != want {
+			t.Errorf("SSM times reported %v: second batch's stop took %s, want %s", reported, d, want)
+		}
+	}
+}
+
+// callsByKind counts the world's calls by their first word.
+func callsByKind(w *world) map[string]int {
+	out := map[string]int{}
+	for _, c := range w.calls {
+		k, _, _ := strings.Cut(c, " ")
+		out[k]++
+	}
+	return out
+}
