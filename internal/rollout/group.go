@@ -522,9 +522,9 @@ func (g *group) stepKey(st Step) string {
 }
 
 // firstStepPoll is when a just-sent step is first polled. Once the step has
-// run in this rollout, that is the median of its observed per-instance
-// durations: about half of the members are done by then and, in window
-// mode, go on; the rest are polled every stepPollEvery. (The slowest
+// run in this rollout, that is a high percentile of its observed
+// per-instance durations (learnedStepTime): most members are done by then
+// and, in window mode, go on; the rest are polled every stepPollEvery. (The slowest
 // duration seen so far would make every later batch wait for the worst case,
 // and the estimate could only grow.) The first time, nothing is known but
 // that SSM commands often take seconds, so the first poll is after
@@ -539,9 +539,11 @@ func (e *engine) firstStepPoll(g *group, st Step) time.Duration {
 }
 
 // learnedStepTime is when a step should be done on most instances: the
-// (lower) median of its observed durations in window mode, where members
-// that are done go on, and the 90th percentile in batch mode, where the
-// group waits for all of them anyway (one poll then sees most of it done).
+// 75th percentile of its observed durations in window mode, where members
+// that are done go on (at the median, the first poll would split most
+// groups in two, for a gain the rejoin, which waits for the departure's
+// slowest, mostly takes back), and the 90th percentile in batch mode, where
+// the group waits for all of them anyway (one poll then sees most of it done).
 func (e *engine) learnedStepTime(g *group, st Step) (time.Duration, bool) {
 	obs := e.stepTimes[g.stepKey(st)]
 	if len(obs) == 0 {
@@ -551,7 +553,7 @@ func (e *engine) learnedStepTime(g *group, st Step) (time.Duration, bool) {
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
 	q := 0.9
 	if e.windowed() {
-		q = 0.5
+		q = 0.75
 	}
 	return sorted[int(float64(len(sorted)-1)*q)], true
 }
@@ -582,9 +584,8 @@ func (e *engine) learnStepTime(g *group, st Step, inv Invocation, now time.Time)
 }
 
 // nextStepPoll is the wait before the next poll of a step still running
-// after elapsed. A step whose duration is known is polled every fifth of
-// it (at least every second): its stragglers are usually close behind the
-// median. Otherwise each wait is half the time elapsed (2s, 3s, 4.5s, ...)
+// after elapsed. A step whose duration is known is polled at
+// stepPollEvery: its stragglers are usually close behind. Otherwise each wait is half the time elapsed (2s, 3s, 4.5s, ...)
 // up to pollEvery: a step is seen done at most a third of its time late.
 func (e *engine) nextStepPoll(g *group, st Step, elapsed time.Duration) time.Duration {
 	if d, ok := e.learnedStepTime(g, st); ok {
@@ -600,8 +601,8 @@ const joinHold = 2
 // stepPollEvery is the poll interval of a step that takes about d. A batch
 // is first polled when nearly all should be done (learnedStepTime), and
 // then waits only for its last members: polling them closely costs few
-// calls. In window mode the first poll is at the median and the rest go on
-// in fragments, so polls are further apart.
+// calls. In window mode the members seen done go on in fragments, each
+// polled on its own, so polls are further apart.
 func (e *engine) stepPollEvery(d time.Duration) time.Duration {
 	if !e.windowed() {
 		return min(max(d/10, minPollEvery/2), maxPollEvery)

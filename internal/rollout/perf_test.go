@@ -15,9 +15,14 @@ import (
 // size moves in 10 waves. The fake world answers instantly, so what is
 // measured is the engine's waiting alone, not API latency.
 func realisticWorld(n int, mode Mode) (*world, Spec, time.Duration) {
+	return benchWorld(n, mode, 5*time.Second)
+}
+
+// benchWorld is realisticWorld with steps of the given mean run time.
+func benchWorld(n int, mode Mode, mean time.Duration) (*world, Spec, time.Duration) {
 	w := newWorld(fleetOpts{n: n, delay: 30 * time.Second, threshold: 3})
 	rng := rand.New(rand.NewPCG(1, 2))
-	const mean, sigma = 5 * time.Second, 0.25
+	const sigma = 0.25
 	w.stepTimeOf = func(string, string) time.Duration {
 		// Lognormal with the given mean: mu = ln(mean) - sigma^2/2.
 		return time.Duration(float64(mean) * math.Exp(sigma*rng.NormFloat64()-sigma*sigma/2))
