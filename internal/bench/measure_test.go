@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/devprovider"
 )
 
 func TestPeakRSS_readsTheHighWaterMarkOfProcessesRunningTheExecutable(t *testing.T) {
@@ -21,7 +23,7 @@ func TestPeakRSS_readsTheHighWaterMarkOfProcessesRunningTheExecutable(t *testing
 	if got := p.max(); got < 1<<20 {
 		t.Fatalf("peak RSS of %s: %d bytes", self, got)
 	}
-	other := newPeakRSS(filepath.Join(t.TempDir(), providerBinary))
+	other := newPeakRSS(filepath.Join(t.TempDir(), devprovider.Binary))
 	other.sample()
 	if got := other.max(); got != 0 {
 		t.Fatalf("peak RSS %d for an executable nothing runs", got)

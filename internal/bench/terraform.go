@@ -13,18 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/devprovider"
 )
-
-// providerAddress is the address main.go serves the provider under; the dev
-// override must name exactly it.
-const providerAddress = "registry.terraform.io/rollingdeploy/rolling"
-
-// providerBinary is the file name terraform looks for in a dev override dir.
-const providerBinary = "terraform-provider-rolling"
-
-// envTimeScale is provider.EnvTimeScale, spelled here so that the benchmark
-// does not link the provider package for one constant.
-const envTimeScale = "ROLLING_TIME_SCALE"
 
 // workspace is a directory with a built provider, a CLI config overriding
 // the provider with it, and room for Terraform configurations.
@@ -43,7 +34,11 @@ func newWorkspace(ctx context.Context, log io.Writer) (*workspace, error) {
 	if err != nil {
 		return nil, errors.New("terraform is not on PATH")
 	}
-	root, err := moduleRoot()
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	root, err := devprovider.ModuleRoot(wd)
 	if err != nil {
 		return nil, err
 	}
@@ -58,12 +53,10 @@ func newWorkspace(ctx context.Context, log io.Writer) (*workspace, error) {
 			return nil, err
 		}
 	}
-	rc := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    %q = %q\n  }\n  direct {}\n}\n", providerAddress, w.binDir)
-	if err := os.WriteFile(w.cliFile, []byte(rc), 0o644); err != nil {
+	if err := os.WriteFile(w.cliFile, []byte(devprovider.CLIConfig(w.binDir)), 0o644); err != nil {
 		return nil, err
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(w.binDir, providerBinary), ".")
-	build.Dir = root
+	build := devprovider.BuildCommand(ctx, root, w.binDir)
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("building the provider: %v\n%s", err, out)
 	}
@@ -73,39 +66,6 @@ func newWorkspace(ctx context.Context, log io.Writer) (*workspace, error) {
 // remove deletes the workspace (configuration, state, binary).
 func (w *workspace) remove() { os.RemoveAll(filepath.Dir(w.dir)) }
 
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			bytes.Contains(data, []byte("module github.com/rollingdeploy/terraform-provider-rolling")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the benchmarks inside the terraform-provider-rolling repository")
-		}
-		dir = parent
-	}
-}
-
-// env is terraform's environment: the dev override, the time scale, none
-// of the user's AWS settings or CLI arguments.
-func (w *workspace) env(timeScale float64) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "AWS_") || strings.HasPrefix(name, "TF_") || name == envTimeScale {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "TF_CLI_CONFIG_FILE="+w.cliFile, "CHECKPOINT_DISABLE=1", "TF_INPUT=0",
-		fmt.Sprintf("%s=%g", envTimeScale, timeScale))
-}
-
 // terraform runs one terraform command, with the simulator in real time,
 // and returns its wall time and the provider processes' peak resident set
 // size during it.
@@ -113,10 +73,10 @@ func (w *workspace) terraform(ctx context.Context, args ...string) (time.Duratio
 	args = append([]string{args[0], "-no-color"}, args[1:]...)
 	cmd := exec.CommandContext(ctx, w.tfBin, args...)
 	cmd.Dir = w.dir
-	cmd.Env = w.env(1)
+	cmd.Env = devprovider.Env(os.Environ(), w.cliFile, 1)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	peak := newPeakRSS(filepath.Join(w.binDir, providerBinary))
+	peak := newPeakRSS(filepath.Join(w.binDir, devprovider.Binary))
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, 0, err

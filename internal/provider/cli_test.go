@@ -1,12 +1,15 @@
 package provider
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/devprovider"
 )
 
 // Some tests run the real terraform CLI on the provider binary built from
@@ -29,13 +32,10 @@ func cliConfigFile(t *testing.T) string {
 			return
 		}
 		root, _ := filepath.Abs("../..")
-		cmd := exec.Command("go", "build", "-o", filepath.Join(built.dir, "terraform-provider-rolling"), ".")
-		cmd.Dir = root
-		if built.out, built.err = cmd.CombinedOutput(); built.err != nil {
+		if built.out, built.err = devprovider.BuildCommand(context.Background(), root, built.dir).CombinedOutput(); built.err != nil {
 			return
 		}
-		rc := "provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/rollingdeploy/rolling\" = \"" +
-			built.dir + "\"\n  }\n  direct {}\n}\ndisable_checkpoint = true\n"
+		rc := devprovider.CLIConfig(built.dir) + "disable_checkpoint = true\n"
 		built.err = os.WriteFile(filepath.Join(built.dir, "terraformrc"), []byte(rc), 0o600)
 	})
 	if built.err != nil {
@@ -68,7 +68,7 @@ func newTerraformCLI(t *testing.T, dir string, env ...string) *terraformCLI {
 	if _, err := exec.LookPath("terraform"); err != nil {
 		t.Fatal("terraform is not on PATH")
 	}
-	base := append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfigFile(t), "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1")
+	base := append(devprovider.Env(os.Environ(), cliConfigFile(t), 0), "TF_IN_AUTOMATION=1")
 	return &terraformCLI{t: t, dir: dir, env: append(base, env...)}
 }
 

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/devprovider"
 )
 
 // config is one run of the demo.
@@ -58,7 +60,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if _, err := exec.LookPath(cfg.Terraform); err != nil {
 		return fmt.Errorf("the demo runs the real terraform CLI (>= 1.11), and %q was not found: install it from https://developer.hashicorp.com/terraform/install", cfg.Terraform)
 	}
-	root, err := findRoot(mustGetwd())
+	root, err := devprovider.ModuleRoot(mustGetwd())
 	if err != nil {
 		return err
 	}
@@ -79,7 +81,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	cliConfigFile := filepath.Join(tmp, "terraformrc")
-	if err := os.WriteFile(cliConfigFile, []byte(cliConfig(pluginDir)), 0o644); err != nil {
+	if err := os.WriteFile(cliConfigFile, []byte(devprovider.CLIConfig(pluginDir)), 0o644); err != nil {
 		return err
 	}
 	if err := copyConfig(filepath.Join(root, "examples", "demo"), workDir); err != nil {
@@ -94,7 +96,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	d := &demo{
 		cfg:   cfg,
 		fleet: f,
-		tf:    &terraform{bin: cfg.Terraform, dir: workDir, env: terraformEnv(os.Environ(), cliConfigFile, cfg.TimeScale), out: out, color: cfg.Color},
+		tf:    &terraform{bin: cfg.Terraform, dir: workDir, env: devprovider.Env(os.Environ(), cliConfigFile, cfg.TimeScale), out: out, color: cfg.Color},
 		vars: []string{
 			"-var", "endpoint=" + f.endpoint,
 			"-var", "batch_size=" + strconv.Itoa(cfg.BatchSize),

@@ -67,38 +67,6 @@ func TestDemo_nonInteractiveRunMeetsEveryExpectation(t *testing.T) {
 	}
 }
 
-func TestCLIConfig_overridesTheProviderAddressWithTheBuildDir(t *testing.T) {
-	got := cliConfig("/tmp/x")
-	want := `provider_installation {
-  dev_overrides {
-    "registry.terraform.io/rollingdeploy/rolling" = "/tmp/x"
-  }
-  direct {}
-}
-`
-	if got != want {
-		t.Errorf("cliConfig =\n%s\nwant\n%s", got, want)
-	}
-}
-
-func TestTerraformEnv_isolatesTheDemoFromTheUsersAWSAndCLISettings(t *testing.T) {
-	env := terraformEnv([]string{
-		"PATH=/usr/bin", "AWS_PROFILE=prod", "AWS_ACCESS_KEY_ID=AKIA", "TF_CLI_CONFIG_FILE=/home/u/.terraformrc",
-		"TF_CLI_ARGS_apply=-parallelism=1", "ROLLING_TIME_SCALE=1", "HOME=/home/u",
-	}, "/tmp/demo/terraformrc", 0.005)
-	got := strings.Join(env, "\n")
-	for _, gone := range []string{"AWS_PROFILE", "AWS_ACCESS_KEY_ID", "/home/u/.terraformrc", "TF_CLI_ARGS_apply", "ROLLING_TIME_SCALE=1\n"} {
-		if strings.Contains(got+"\n", gone) {
-			t.Errorf("environment keeps %q:\n%s", gone, got)
-		}
-	}
-	for _, want := range []string{"PATH=/usr/bin", "HOME=/home/u", "TF_CLI_CONFIG_FILE=/tmp/demo/terraformrc", "ROLLING_TIME_SCALE=0.005", "CHECKPOINT_DISABLE=1"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("environment lacks %q:\n%s", want, got)
-		}
-	}
-}
-
 // A cancelled run (Ctrl-C) must not leave terraform's children behind: the
 // provider plugin is a child of terraform, not of the demo.
 func TestRunGroup_cancelStopsTheWholeProcessGroup(t *testing.T) {

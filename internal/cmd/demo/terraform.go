@@ -11,48 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/devprovider"
 )
-
-// providerAddress is the address main.go serves the provider under; the dev
-// override must name exactly it.
-const providerAddress = "registry.terraform.io/rollingdeploy/rolling"
-
-// cliConfig is a throwaway terraform CLI configuration that takes the
-// provider from dir instead of the registry, so no `terraform init` and no
-// network are needed.
-func cliConfig(dir string) string {
-	return fmt.Sprintf(`provider_installation {
-  dev_overrides {
-    %q = %q
-  }
-  direct {}
-}
-`, providerAddress, dir)
-}
-
-// terraformEnv is the environment terraform runs in: the demo's CLI config
-// and time scale, no AWS settings of the user's (the demo never talks to AWS,
-// and a broken profile must not break it), no update check.
-func terraformEnv(base []string, cliConfigFile string, timeScale float64) []string {
-	var env []string
-	for _, kv := range base {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "AWS_") || name == "TF_CLI_CONFIG_FILE" || name == envTimeScale || name == "TF_CLI_ARGS" || strings.HasPrefix(name, "TF_CLI_ARGS_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env,
-		"TF_CLI_CONFIG_FILE="+cliConfigFile,
-		fmt.Sprintf("%s=%g", envTimeScale, timeScale),
-		"CHECKPOINT_DISABLE=1",
-		"TF_INPUT=0",
-	)
-}
-
-// envTimeScale is provider.EnvTimeScale; spelled here so the demo does not
-// link the provider package for one constant.
-const envTimeScale = "ROLLING_TIME_SCALE"
 
 // terraform runs the real terraform CLI in the demo's work directory.
 type terraform struct {
@@ -128,8 +89,7 @@ func runGroup(ctx context.Context, cmd *exec.Cmd) (int, error) {
 // buildProvider compiles the provider from the repository root into dir, as
 // the dev override expects it.
 func buildProvider(ctx context.Context, root, dir string, out io.Writer) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, "terraform-provider-rolling"), ".")
-	cmd.Dir = root
+	cmd := devprovider.BuildCommand(ctx, root, dir)
 	cmd.Stdout, cmd.Stderr = out, out
 	code, err := runGroup(ctx, cmd)
 	if err != nil {
@@ -139,21 +99,6 @@ func buildProvider(ctx context.Context, root, dir string, out io.Writer) error {
 		return fmt.Errorf("building the provider: go build exited %d", code)
 	}
 	return nil
-}
-
-// findRoot walks up from dir to the module's go.mod.
-func findRoot(dir string) (string, error) {
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			bytes.Contains(data, []byte("module github.com/rollingdeploy/terraform-provider-rolling")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the terraform-provider-rolling repository (no go.mod found)")
-		}
-		dir = parent
-	}
 }
 
 // copyConfig copies the demo's Terraform files (not state or plans) to dst.
