@@ -19,16 +19,26 @@
 //     exactly (see simulate in world_test.go).
 //   - A group is a set of instances that move through the stages together
 //     (leave, drain, each step, join, health, bake, finish) so every API call
-//     covers all of them. In window mode members that finish a stage early
-//     split off into their own group and go on.
+//     covers all of them. In window mode members that finish a step early
+//     split off into their own group and go on; a fragment waits briefly for
+//     the others of its step and, bounded, for the rest of its departure
+//     before rejoining, and groups due at the same point are merged
+//     (waitForSiblings, coalesce), so a departure rejoins, bakes and frees
+//     its slots together and the next departure is one group again.
 //   - The capacity floor is enforced at one place, takeNext: an instance that
 //     is in service may leave only while the in-service count stays at or
 //     above ceil(N x min_healthy_percent). Before any departure the fleet's
 //     health is re-read (one DescribeTargetHealth per target group).
 //   - Waits are set to when the outcome is expected, not to a short fixed
 //     timer: the deregistration delay, healthy_threshold x interval, and for
-//     steps the duration observed earlier in the rollout (the first time,
-//     polls double from 2 s). Polls then follow at a modest interval.
+//     steps a high percentile of the per-instance durations observed earlier
+//     in the rollout (SSM's own request and finish times when reported; the
+//     first time, polls start at 2 s and spread out). Polls then follow at
+//     a modest interval.
+//   - Tags are written when an instance leaves (rolling:phase=draining, the
+//     rollout id, its registrations), when it is done (rolling:version, and
+//     the out-of-service tags removed), and on an instance left out of
+//     service, the phase it stopped in: no write per step.
 //   - Transient API errors are retried where giving up would leave a
 //     healthy instance out (registration, reading health, final tags); a
 //     departure needs a fresh read of fleet health, or nothing leaves.

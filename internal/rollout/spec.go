@@ -10,7 +10,11 @@ const (
 	TagRollout = "rolling:rollout" // the rollout id that took it out of service
 )
 
-// Phase names written to TagPhase and reported in events and results.
+// Phase names reported in events and results. TagPhase is written twice at
+// most per instance and rollout, to save calls: PhaseDraining (PhaseRollback
+// for a rollback) when it leaves, and, only if it is left out of service
+// after a failure, the phase it stopped in ("step:<name>", "joining", ...).
+// Recovery reads only whether the tag is there, never its value.
 const (
 	PhaseDraining = "draining" // leaving its target groups / entering standby
 	PhaseStep     = "step"     // running a user step; tag value is "step:<name>"
