@@ -289,17 +289,27 @@ func (s *Sim) elbDescribeTargetHealth(req *apiRequest, x *xmlw) *apiError {
 	return nil
 }
 
-func (s *Sim) elbRegisterTargets(req *apiRequest, x *xmlw) *apiError {
+// targetsRequestLocked reads the target group and the non-empty target list
+// that RegisterTargets and DeregisterTargets both take.
+func (s *Sim) targetsRequestLocked(req *apiRequest) (*targetGroup, []targetKey, *apiError) {
 	tg, err := s.lookupTargetGroupLocked(req)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	keys, err := requestTargets(req)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if len(keys) == 0 {
-		return clientErr("ValidationError", "1 validation error detected: Value null at 'targets' failed to satisfy constraint: Member must not be null")
+		return nil, nil, clientErr("ValidationError", "1 validation error detected: Value null at 'targets' failed to satisfy constraint: Member must not be null")
+	}
+	return tg, keys, nil
+}
+
+func (s *Sim) elbRegisterTargets(req *apiRequest, x *xmlw) *apiError {
+	tg, keys, err := s.targetsRequestLocked(req)
+	if err != nil {
+		return err
 	}
 	var bad []string
 	for _, k := range keys {
@@ -321,16 +331,9 @@ func (s *Sim) elbRegisterTargets(req *apiRequest, x *xmlw) *apiError {
 }
 
 func (s *Sim) elbDeregisterTargets(req *apiRequest, x *xmlw) *apiError {
-	tg, err := s.lookupTargetGroupLocked(req)
+	tg, keys, err := s.targetsRequestLocked(req)
 	if err != nil {
 		return err
-	}
-	keys, err := requestTargets(req)
-	if err != nil {
-		return err
-	}
-	if len(keys) == 0 {
-		return clientErr("ValidationError", "1 validation error detected: Value null at 'targets' failed to satisfy constraint: Member must not be null")
 	}
 	var bad []string
 	for _, k := range keys {
