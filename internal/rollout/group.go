@@ -478,7 +478,7 @@ func (e *engine) waitForSiblings(g *group, now time.Time) (time.Time, bool) {
 		}
 		for _, o := range e.groups {
 			if o != g && o.kind == g.kind && !o.canary && o.stage == stageStepWait && o.step == g.step-1 &&
-				len(o.members) > 0 && !o.wakeAt.After(now.Add(e.stepPollEvery(d))) {
+				len(o.members) > 0 && !o.wakeAt.After(now.Add(e.stepPollEvery(g, d))) {
 				earliest(o.wakeAt)
 			}
 		}
@@ -538,12 +538,13 @@ func (e *engine) firstStepPoll(g *group, st Step) time.Duration {
 	return min(firstPollAfter, stepTimeout(st))
 }
 
-// learnedStepTime is when a step should be done on most instances: the
-// 75th percentile of its observed durations in window mode, where members
-// that are done go on (at the median, the first poll would split most
-// groups in two, for a gain the rejoin, which waits for the departure's
-// slowest, mostly takes back), and the 90th percentile in batch mode, where
-// the group waits for all of them anyway (one poll then sees most of it done).
+// learnedStepTime is when a step should first be polled, from its observed
+// durations: the 90th percentile in batch mode, where the group waits for
+// all of its members anyway (one poll then sees most of it done); the 75th
+// in window mode, where members that are done go on (at the median the
+// first poll would split most groups in two, for a gain the rejoin, which
+// waits for the departure's slowest, mostly takes back); and the 25th for a
+// large window group (largeGroup), whose polls cost little per member.
 func (e *engine) learnedStepTime(g *group, st Step) (time.Duration, bool) {
 	obs := e.stepTimes[g.stepKey(st)]
 	if len(obs) == 0 {
@@ -552,11 +553,20 @@ func (e *engine) learnedStepTime(g *group, st Step) (time.Duration, bool) {
 	sorted := append([]time.Duration(nil), obs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
 	q := 0.9
-	if e.windowed() {
+	switch {
+	case e.windowed() && len(g.members) >= largeGroup:
+		q = 0.25
+	case e.windowed():
 		q = 0.75
 	}
 	return sorted[int(float64(len(sorted)-1)*q)], true
 }
+
+// largeGroup: from this size on, a window-mode group is polled early and
+// often (learnedStepTime, stepPollEvery). One poll costs a call per 50
+// instances (per SSM command), so it costs a large group little per member,
+// while each member seen done early goes on at once.
+const largeGroup = 30
 
 // maxStepSamples bounds the memory of learnStepTime: the most recent
 // durations describe the step well enough.
@@ -589,7 +599,7 @@ func (e *engine) learnStepTime(g *group, st Step, inv Invocation, now time.Time)
 // up to pollEvery: a step is seen done at most a third of its time late.
 func (e *engine) nextStepPoll(g *group, st Step, elapsed time.Duration) time.Duration {
 	if d, ok := e.learnedStepTime(g, st); ok {
-		return e.stepPollEvery(d)
+		return e.stepPollEvery(g, d)
 	}
 	return min(max(elapsed/2, minPollEvery), pollEvery(expectedStepTime(st)), maxPollEvery)
 }
@@ -601,10 +611,11 @@ const joinHold = 2
 // stepPollEvery is the poll interval of a step that takes about d. A batch
 // is first polled when nearly all should be done (learnedStepTime), and
 // then waits only for its last members: polling them closely costs few
-// calls. In window mode the members seen done go on in fragments, each
-// polled on its own, so polls are further apart.
-func (e *engine) stepPollEvery(d time.Duration) time.Duration {
-	if !e.windowed() {
+// calls; likewise a large window group. In window mode the members seen
+// done go on in fragments, each polled on its own, so polls of small groups
+// are further apart.
+func (e *engine) stepPollEvery(g *group, d time.Duration) time.Duration {
+	if !e.windowed() || len(g.members) >= largeGroup {
 		return min(max(d/10, minPollEvery/2), maxPollEvery)
 	}
 	return min(max(d/5, minPollEvery), maxPollEvery)
