@@ -329,6 +329,8 @@ func (e *engine) onCancel() {
 			g.wakeAt = now
 		case g.stage == stageStepWait && g.wakeAt.After(e.graceUntil):
 			g.wakeAt = e.graceUntil
+		case g.stage == stageSend && g.wakeAt.After(now):
+			g.wakeAt = now // waiting for siblings (window mode): no step starts now
 		}
 	}
 	e.emit(Event{Kind: EventStopped, Message: "cancelled: no more instances will leave; in-flight steps get " +
