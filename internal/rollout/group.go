@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1054,8 +1055,27 @@ func (e *engine) finishGroup(g *group, now time.Time) {
 	}
 	g.members = nil
 	g.stage = stageFinish + 1
-	if g.kind == kindDeploy && !e.batchInFlight(g.batch) {
-		e.emit(Event{Kind: EventBatchFinished, Batch: g.batch, Message: fmt.Sprintf("batch %d finished", g.batch)})
+	if g.kind != kindDeploy {
+		return
+	}
+	// A merged window group (coalesce) may finish parts of several batches.
+	var batches []int
+	for _, id := range ids {
+		if b := e.insts[id].outcome.Batch; !slices.Contains(batches, b) {
+			batches = append(batches, b)
+		}
+	}
+	slices.Sort(batches)
+	for _, b := range batches {
+		e.batchDone(g, b, now)
+	}
+}
+
+// batchDone reports a batch finished once none of its members is in flight,
+// and starts the pause after it.
+func (e *engine) batchDone(g *group, batch int, now time.Time) {
+	if !e.batchInFlight(batch) {
+		e.emit(Event{Kind: EventBatchFinished, Batch: batch, Message: fmt.Sprintf("batch %d finished", batch)})
 		pause := e.spec.Strategy.PauseBetweenBatches
 		if e.spec.Strategy.Mode == ModeWindow {
 			pause = 0

@@ -40,12 +40,23 @@ func benchWorld(n int, mode Mode, mean time.Duration) (*world, Spec, time.Durati
 // to one or two instances with their own calls (17 calls per instance here).
 func TestRun_windowModeMovesDeparturesTogetherWithinTheCallBudget(t *testing.T) {
 	w, s, bound := realisticWorld(100, ModeWindow)
-	res, _, err := simulate(t, w, s, 0)
+	res, rec, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
 	took := res.FinishedAt.Sub(res.StartedAt)
 	ratio := float64(took) / float64(bound)
 	perInstance := float64(len(w.calls)) / 100
 	byKind := callsByKind(w)
+	// Merged fragments may finish parts of several departures at once:
+	// each departure is still reported finished, once.
+	finished := map[int]int{}
+	for _, ev := range rec.kinds(EventBatchFinished) {
+		finished[ev.Batch]++
+	}
+	for b := 1; b <= len(res.Batches); b++ {
+		if finished[b] != 1 {
+			t.Errorf("departure %d reported finished %d times", b, finished[b])
+		}
+	}
 	t.Logf("window: %s (bound %s, ratio %.3f), %d calls (%.2f per instance) %v, %d departures",
 		took, bound, ratio, len(w.calls), perInstance, byKind, len(res.Batches))
 	if perInstance > 4 {
