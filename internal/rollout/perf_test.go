@@ -142,3 +142,21 @@ func callsByKind(w *world) map[string]int {
 	}
 	return out
 }
+
+// At 1,000 instances with 30 s steps, fragments of different departures
+// reach their end together and are merged (coalesce): each departure is
+// still reported finished, once.
+func TestRun_mergedWindowFragmentsReportEachDepartureFinishedOnce(t *testing.T) {
+	w, s, _ := benchWorld(1000, ModeWindow, 30*time.Second)
+	res, rec, err := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	finished := map[int]int{}
+	for _, ev := range rec.kinds(EventBatchFinished) {
+		finished[ev.Batch]++
+	}
+	for b := 1; b <= len(res.Batches); b++ {
+		if finished[b] != 1 {
+			t.Errorf("departure %d reported finished %d times", b, finished[b])
+		}
+	}
+}
