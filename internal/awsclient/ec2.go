@@ -103,15 +103,6 @@ func (c *Client) forExistingInstances(ctx context.Context, op string, instanceID
 	return fmt.Errorf("ec2 %s: instance(s) %s no longer exist: %w", op, strings.Join(missing, ", "), rollout.ErrNotFound)
 }
 
-// providerTagKeys are every tag the provider writes on instances.
-var providerTagKeys = []string{rollout.TagVersion, rollout.TagPhase, rollout.TagRollout, rollout.TagTargets}
-
-// RemoveProviderTags deletes the provider's tags (rolling:*) from the
-// instances, for destroy.
-func (c *Client) RemoveProviderTags(ctx context.Context, instanceIDs []string) error {
-	return c.deleteTags(ctx, instanceIDs, providerTagKeys)
-}
-
 // instanceStates implements rollout.Instances with DescribeInstances
 // filtered by instance-id: one call per 200 ids, and an id EC2 no longer
 // knows is simply absent (InstanceIds would fail the whole call instead).

@@ -308,8 +308,8 @@ func TestMoto_taggerSetsAndRemovesTagsOnManyInstances(t *testing.T) {
 			t.Fatalf("tags of %s = %v", id, got[id])
 		}
 	}
-	if err := f.c.RemoveProviderTags(f.ctx, ids); err != nil {
-		t.Fatalf("RemoveProviderTags: %v", err)
+	if err := f.c.Ports(nil, nil).Tags.RemoveTags(f.ctx, ids, rollout.ProviderTags); err != nil {
+		t.Fatalf("RemoveTags: %v", err)
 	}
 	for id, tags := range f.instanceTags(ids) {
 		if len(tags) != 0 {

@@ -641,9 +641,9 @@ func TestSim_tagsStillReachInstancesWhenOneHasVanished(t *testing.T) {
 			t.Fatalf("%s was not tagged: %v", id, snap.Tags)
 		}
 	}
-	err = c.RemoveProviderTags(testContext(t), append(ids, gone))
+	err = c.Ports(nil, nil).Tags.RemoveTags(testContext(t), append(ids, gone), rollout.ProviderTags)
 	if !errors.Is(err, rollout.ErrNotFound) {
-		t.Fatalf("RemoveProviderTags: %v", err)
+		t.Fatalf("RemoveTags: %v", err)
 	}
 	if snap, _ := sim.Instance(ids[0]); len(snap.Tags) != 0 && snap.Tags[rollout.TagVersion] != "" {
 		t.Fatalf("tags left: %v", snap.Tags)

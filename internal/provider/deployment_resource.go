@@ -348,7 +348,7 @@ func tagRelease(ctx context.Context, tags rollout.Tagger, ids []string, releaseI
 	if len(ids) == 0 || releaseID == "" {
 		return nil
 	}
-	return tags.SetTags(ctx, ids, map[string]string{TagRelease: releaseID})
+	return tags.SetTags(ctx, ids, map[string]string{rollout.TagRelease: releaseID})
 }
 
 func (r *deploymentResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -440,9 +440,9 @@ func (r *deploymentResource) Delete(ctx context.Context, req resource.DeleteRequ
 	for _, inst := range fleet.Instances {
 		ids = append(ids, inst.ID)
 	}
-	keys := providerTags
+	keys := rollout.ProviderTags
 	if !lastRolloutSucceeded(state) {
-		keys = []string{TagRelease}
+		keys = []string{rollout.TagRelease}
 	}
 	if len(ids) > 0 {
 		if err := client.Ports(r.data.clock, nil).Tags.RemoveTags(ctx, ids, keys); err != nil && !errors.Is(err, rollout.ErrNotFound) {

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
 )
 
 const resourceName = "rolling_deployment.web"
@@ -177,7 +178,7 @@ func TestAccRollingDeployment_rollsOutNewVersionInPlannedBatches(t *testing.T) {
 		CheckDestroy: func(*terraform.State) error {
 			for _, id := range ids {
 				snap, _ := f.sim.Instance(id)
-				for _, key := range providerTags {
+				for _, key := range rollout.ProviderTags {
 					if v, ok := snap.Tags[key]; ok {
 						return fmt.Errorf("%s still has tag %s=%s after destroy", id, key, v)
 					}

@@ -16,15 +16,6 @@ import (
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
 )
 
-// TagRelease holds a digest of what produced an instance's version: the
-// version, the steps and the triggers. It is how a change of steps or
-// triggers (same version) is seen as drift, and how a rollout interrupted
-// half-way resumes on exactly the instances it had not reached.
-const TagRelease = "rolling:release"
-
-// providerTags are the tags this provider owns on instances.
-var providerTags = []string{rollout.TagVersion, TagRelease, rollout.TagPhase, rollout.TagRollout, rollout.TagTargets}
-
 func stringsOf(ctx context.Context, v interface {
 	ElementsAs(context.Context, any, bool) diag.Diagnostics
 	IsNull() bool
@@ -254,7 +245,7 @@ func instanceOutOfDate(inst rollout.Instance, version, releaseID string) bool {
 	}
 	// releaseID is empty when the steps are unknown (after import): the
 	// version alone decides then.
-	rel := inst.Tags[TagRelease]
+	rel := inst.Tags[rollout.TagRelease]
 	return rel != "" && releaseID != "" && rel != releaseID
 }
 

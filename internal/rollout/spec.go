@@ -8,7 +8,15 @@ const (
 	TagVersion = "rolling:version" // the application version the instance runs
 	TagPhase   = "rolling:phase"   // set only while a rollout has it out of service
 	TagRollout = "rolling:rollout" // the rollout id that took it out of service
+	// TagRelease is a digest of the version, steps and triggers that produced
+	// the instance's version. The provider writes and compares it; the
+	// engine never reads it.
+	TagRelease = "rolling:release"
 )
+
+// ProviderTags are every tag the provider writes on instances: what a
+// destroy removes.
+var ProviderTags = []string{TagVersion, TagRelease, TagPhase, TagRollout, TagTargets}
 
 // Phase names reported in events and results. TagPhase is written twice at
 // most per instance and rollout, to save calls: PhaseDraining (PhaseRollback
