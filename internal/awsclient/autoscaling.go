@@ -20,7 +20,7 @@ func (s *standby) EnterStandby(ctx context.Context, group string, instanceIDs []
 			// an instance that is only away for a deployment.
 			ShouldDecrementDesiredCapacity: aws.Bool(true),
 		})
-		if err != nil {
+		if err != nil && !s.alreadyIn(ctx, part, "EnteringStandby", "Standby") {
 			return translate("autoscaling", "EnterStandby", err)
 		}
 	}
@@ -33,11 +33,32 @@ func (s *standby) ExitStandby(ctx context.Context, group string, instanceIDs []s
 			AutoScalingGroupName: aws.String(group),
 			InstanceIds:          part,
 		})
-		if err != nil {
+		if err != nil && !s.alreadyIn(ctx, part, "Pending", "Pending:Wait", "Pending:Proceed", "InService") {
 			return translate("autoscaling", "ExitStandby", err)
 		}
 	}
 	return nil
+}
+
+// alreadyIn reports whether every instance is in one of states. Standby
+// calls are not idempotent: when the SDK retries one whose first attempt
+// went through but whose answer was lost, AWS refuses the retry ("not in
+// InService"), although the instances are where the caller wanted them.
+func (s *standby) alreadyIn(ctx context.Context, instanceIDs []string, states ...string) bool {
+	got, err := s.LifecycleStates(ctx, instanceIDs)
+	if err != nil {
+		return false
+	}
+	for _, id := range instanceIDs {
+		ok := false
+		for _, st := range states {
+			ok = ok || got[id] == st
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *standby) LifecycleStates(ctx context.Context, instanceIDs []string) (map[string]string, error) {

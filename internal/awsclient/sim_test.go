@@ -705,3 +705,32 @@ func TestSim_instanceStatesNameTerminatedOnesAndOmitUnknownIds(t *testing.T) {
 		t.Errorf("unknown id reported %q, want absent", s)
 	}
 }
+
+// A standby call retried after its answer was lost finds the instances
+// already where it wanted them; that is success, not AWS's ValidationError.
+func TestSim_standbyCallsRepeatedAfterALostAnswerSucceed(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80, DeregistrationDelay: 10 * time.Second})
+	sim.AddAutoScalingGroup(fleetsim.AutoScalingGroupConfig{Name: "web-asg", TargetGroupARNs: []string{arn}, Max: 10, LaunchVersion: "v1"})
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 2, AppVersion: "v1", TargetGroupARNs: []string{arn}, AutoScalingGroup: "web-asg"})
+	sb := c.Ports(nil, nil).Standby
+	ctx := testContext(t)
+	for i := 0; i < 2; i++ {
+		if err := sb.EnterStandby(ctx, "web-asg", ids); err != nil {
+			t.Fatalf("EnterStandby, attempt %d: %v", i+1, err)
+		}
+	}
+	if calls := sim.Recorder().Calls("EnterStandby"); len(calls) != 2 || calls[1].ErrorCode == "" {
+		t.Fatalf("the repeated EnterStandby was not refused by the simulator (%+v): the test proves nothing", calls)
+	}
+	sim.Advance(11 * time.Second)
+	for i := 0; i < 2; i++ {
+		if err := sb.ExitStandby(ctx, "web-asg", ids); err != nil {
+			t.Fatalf("ExitStandby, attempt %d: %v", i+1, err)
+		}
+	}
+	// Instances that are elsewhere still fail the call.
+	if err := sb.EnterStandby(ctx, "web-asg", []string{"i-0000000000000dead"}); err == nil {
+		t.Fatal("EnterStandby of an unknown instance succeeded")
+	}
+}
