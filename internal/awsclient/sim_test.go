@@ -734,3 +734,67 @@ func TestSim_standbyCallsRepeatedAfterALostAnswerSucceed(t *testing.T) {
 		t.Fatal("EnterStandby of an unknown instance succeeded")
 	}
 }
+
+// Window mode polls many commands of one or two instances each: from three
+// commands on, one ListCommandInvocations over the time since the oldest was
+// sent (and their document) answers for all of them. When other commands of
+// the account fill more pages than there are commands, the listing stops
+// there and the rest is asked per command: at worst twice the calls.
+func TestSim_pollingManySmallCommandsListsThemInOneCall(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 6, AppVersion: "v1"})
+	runner := c.Ports(nil, nil).Commands
+	shell := func(ids []string, line string) map[string]string {
+		t.Helper()
+		sent, err := runner.Send(testContext(t), rollout.Command{DocumentName: "AWS-RunShellScript",
+			Parameters: map[string][]string{"commands": {line}}}, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sent
+	}
+	sent := map[string]string{}
+	for _, id := range ids {
+		sent[id] = shell([]string{id}, "sleep 5")[id]
+	}
+	lists := func() int { return len(sim.Recorder().Calls("ListCommandInvocations")) }
+	// The first poll probes ListCommandInvocations command by command.
+	if _, err := runner.Invocations(testContext(t), sent); err != nil {
+		t.Fatal(err)
+	}
+	before := lists()
+	invs, err := runner.Invocations(testContext(t), sent)
+	if err != nil || len(invs) != 6 {
+		t.Fatalf("poll of 6 commands: %v, %d rows", err, len(invs))
+	}
+	if n := lists() - before; n != 1 {
+		t.Fatalf("a poll of 6 one-instance commands made %d ListCommandInvocations calls, want 1", n)
+	}
+	last := sim.Recorder().Calls("ListCommandInvocations")[lists()-1]
+	if f := last.Params["Filters"]; f != "InvokedAfter,DocumentName" {
+		t.Errorf("the listing is narrowed by %q, want InvokedAfter,DocumentName", f)
+	}
+
+	// 350 invocations of the same document sent after ours: 7 pages, more
+	// than the 6 commands polled.
+	others := sim.AddInstances(fleetsim.InstanceConfig{Count: 50, AppVersion: "v1"})
+	sim.Advance(time.Second)
+	for i := 0; i < 7; i++ {
+		shell(others, "echo noise")
+	}
+	sim.Advance(time.Minute)
+	before = lists()
+	invs, err = runner.Invocations(testContext(t), sent)
+	if err != nil || len(invs) != 6 {
+		t.Fatalf("poll among other commands: %v, %d rows", err, len(invs))
+	}
+	for _, inv := range invs {
+		if inv.Status != rollout.InvocationSuccess || sent[inv.InstanceID] != inv.CommandID {
+			t.Errorf("%s: %+v, want Success of %s", inv.InstanceID, inv, sent[inv.InstanceID])
+		}
+	}
+	// 6 pages of other commands, then one listing per command.
+	if n := lists() - before; n != 12 {
+		t.Errorf("poll among other commands made %d calls, want 12 (the 6-page cap, then 6 per command)", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -32,6 +33,14 @@ type commandRunner struct {
 
 	mu       sync.Mutex
 	terminal map[invocationKey]rollout.Invocation
+	sent     map[string]sentCommand // by command id, for listing several at once
+}
+
+// sentCommand is what Send learned of a command: when SSM took it and its
+// document.
+type sentCommand struct {
+	at  time.Time
+	doc string
 }
 
 // singleAttempt is used to probe an operation an emulator may lack: an
@@ -88,6 +97,7 @@ func (r *commandRunner) Send(ctx context.Context, cmd rollout.Command, instanceI
 		id := ""
 		if resp.Command != nil {
 			id = aws.ToString(resp.Command.CommandId)
+			r.rememberSent(id, aws.ToTime(resp.Command.RequestedDateTime), cmd.DocumentName)
 		}
 		for _, inst := range part {
 			out[inst] = id
@@ -111,6 +121,13 @@ func (r *commandRunner) Invocations(ctx context.Context, commandByInstance map[s
 		}
 		byCommand[cmd] = append(byCommand[cmd], inst)
 	}
+	if len(byCommand) >= minCommandsForRangeListing {
+		listed, err := r.rangeInvocations(ctx, byCommand)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, listed...)
+	}
 	for cmd, instances := range byCommand {
 		invs, err := r.commandInvocations(ctx, cmd, instances)
 		if err != nil {
@@ -124,6 +141,122 @@ func (r *commandRunner) Invocations(ctx context.Context, commandByInstance map[s
 		out = append(out, invs...)
 	}
 	return out, nil
+}
+
+// minCommandsForRangeListing: from this many commands to poll at once, one
+// ListCommandInvocations over the time since the oldest of them was sent
+// (filtered by document when they share one) replaces one listing per
+// command. In window mode the instances of a window run their steps at
+// their own pace, so a poll often covers many commands of few instances.
+const minCommandsForRangeListing = 3
+
+// rangeInvocations lists every invocation requested since the oldest of
+// byCommand's commands was sent, and takes the wanted ones out of byCommand
+// (what it leaves is listed per command by the caller). It reads at most as
+// many pages as there are commands: when other commands of the account
+// crowd the time range it stops there, and the rest is listed per command
+// (at worst twice the calls of listing per command from the start).
+func (r *commandRunner) rangeInvocations(ctx context.Context, byCommand map[string][]string) ([]rollout.Invocation, error) {
+	if r.c.listInvocationsUnsupported.Load() || !r.c.listInvocationsSupported.Load() {
+		return nil, nil // not probed yet, or an emulator without the call
+	}
+	var oldest time.Time
+	docs := map[string]bool{}
+	r.mu.Lock()
+	for cmd := range byCommand {
+		sc, ok := r.sent[cmd]
+		if !ok || sc.at.IsZero() {
+			r.mu.Unlock()
+			return nil, nil // sent by an earlier run: its time is unknown
+		}
+		if oldest.IsZero() || sc.at.Before(oldest) {
+			oldest = sc.at
+		}
+		docs[sc.doc] = true
+	}
+	r.mu.Unlock()
+	// InvokedAfter takes whole seconds: start one second early.
+	filters := []ssmtypes.CommandFilter{{
+		Key: ssmtypes.CommandFilterKeyInvokedAfter, Value: aws.String(oldest.Add(-time.Second).UTC().Format(time.RFC3339)),
+	}}
+	if len(docs) == 1 {
+		for doc := range docs {
+			filters = append(filters, ssmtypes.CommandFilter{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(doc)})
+		}
+	}
+	want := map[invocationKey]bool{}
+	for cmd, instances := range byCommand {
+		for _, inst := range instances {
+			want[invocationKey{cmd, inst}] = true
+		}
+	}
+	found := map[invocationKey]ssmtypes.CommandInvocation{}
+	p := ssm.NewListCommandInvocationsPaginator(r.c.ssm, &ssm.ListCommandInvocationsInput{
+		Filters: filters, Details: true, MaxResults: aws.Int32(50),
+	})
+	complete := true
+	for pages := 0; p.HasMorePages(); pages++ {
+		if pages == len(byCommand) {
+			complete = false
+			break
+		}
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, translate("ssm", "ListCommandInvocations", err)
+		}
+		for _, ci := range page.CommandInvocations {
+			k := invocationKey{aws.ToString(ci.CommandId), aws.ToString(ci.InstanceId)}
+			if want[k] {
+				found[k] = ci
+			}
+		}
+		if len(found) == len(want) {
+			break
+		}
+	}
+	var out []rollout.Invocation
+	for cmd, instances := range byCommand {
+		var rest []string
+		for _, inst := range instances {
+			ci, ok := found[invocationKey{cmd, inst}]
+			switch {
+			case ok:
+				inv := fromListed(ci)
+				if inv.Status == rollout.InvocationFailed || inv.Status == rollout.InvocationTimedOut {
+					if err := r.addOutput(ctx, &inv, failedPlugin(ci)); err != nil {
+						return nil, err
+					}
+				}
+				if inv.Status.Terminal() {
+					r.remember(inv)
+				}
+				out = append(out, inv)
+			case complete:
+				// Eventual consistency right after SendCommand.
+				out = append(out, pending(cmd, inst))
+			default:
+				rest = append(rest, inst)
+			}
+		}
+		if len(rest) == 0 {
+			delete(byCommand, cmd)
+		} else {
+			byCommand[cmd] = rest
+		}
+	}
+	return out, nil
+}
+
+func (r *commandRunner) rememberSent(cmd string, at time.Time, doc string) {
+	if cmd == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sent == nil {
+		r.sent = map[string]sentCommand{}
+	}
+	r.sent[cmd] = sentCommand{at: at, doc: doc}
 }
 
 func (r *commandRunner) cached(cmd, inst string) (rollout.Invocation, bool) {

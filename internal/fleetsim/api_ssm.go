@@ -320,15 +320,65 @@ func (s *Sim) invocationJSON(inv *invocation, details bool) invocationJSON {
 }
 
 type listInvocationsInput struct {
-	CommandId  string `json:"CommandId"`
-	InstanceId string `json:"InstanceId"`
-	Details    bool   `json:"Details"`
-	MaxResults *int   `json:"MaxResults"`
-	NextToken  string `json:"NextToken"`
-	Filters    []struct {
-		Key   string `json:"key"`
-		Value string `json:"value"`
-	} `json:"Filters"`
+	CommandId  string          `json:"CommandId"`
+	InstanceId string          `json:"InstanceId"`
+	Details    bool            `json:"Details"`
+	MaxResults *int            `json:"MaxResults"`
+	NextToken  string          `json:"NextToken"`
+	Filters    []commandFilter `json:"Filters"`
+}
+
+// commandFilter is SSM's CommandFilter (lower-case member names on the wire).
+type commandFilter struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// commandMatcher is the conjunction of CommandFilters: InvokedAfter and
+// InvokedBefore (timestamps such as 2024-07-07T00:00:00Z, against the
+// command's request time), DocumentName and Status (the invocation's or, for
+// ListCommands, the command's). ExecutionStage is refused for
+// ListCommandInvocations, as by SSM, and not modelled for ListCommands.
+type commandMatcher struct {
+	after, before time.Time
+	doc, status   string
+}
+
+func parseCommandFilters(fs []commandFilter, op string) (commandMatcher, *apiError) {
+	var m commandMatcher
+	for _, f := range fs {
+		switch f.Key {
+		case "InvokedAfter", "InvokedBefore":
+			t, err := time.Parse(time.RFC3339Nano, f.Value)
+			if err != nil {
+				return m, clientErr("InvalidFilterKey", "%s is not a valid value for the %s filter", f.Value, f.Key)
+			}
+			if f.Key == "InvokedAfter" {
+				m.after = t
+			} else {
+				m.before = t
+			}
+		case "DocumentName":
+			m.doc = f.Value
+		case "Status":
+			m.status = f.Value
+		case "ExecutionStage":
+			if op == "ListCommandInvocations" {
+				return m, clientErr("InvalidFilterKey", "The ExecutionStage filter can't be used with ListCommandInvocations")
+			}
+			return m, clientErr("InvalidFilterKey", "fleetsim does not model the ExecutionStage filter")
+		default:
+			return m, clientErr("InvalidFilterKey", "%s is not a valid filter key", f.Key)
+		}
+	}
+	return m, nil
+}
+
+// command says whether c passes the time and document filters.
+func (m commandMatcher) command(c *command) bool {
+	return (m.after.IsZero() || !c.requestedAt.Before(m.after)) &&
+		(m.before.IsZero() || c.requestedAt.Before(m.before)) &&
+		(m.doc == "" || c.docName == m.doc)
 }
 
 func (s *Sim) ssmMaxResults(p *int, def, lo, hi int) (int, *apiError) {
@@ -363,13 +413,24 @@ func (s *Sim) ssmListCommandInvocations(req *apiRequest) (any, *apiError) {
 	if !validToken(in.NextToken) {
 		return nil, clientErr("InvalidNextToken", "The specified token is not valid")
 	}
+	if len(in.Filters) > 0 {
+		var keys []string
+		for _, f := range in.Filters {
+			keys = append(keys, f.Key)
+		}
+		req.call.Params = map[string]string{"Filters": strings.Join(keys, ",")}
+	}
+	match, ferr := parseCommandFilters(in.Filters, "ListCommandInvocations")
+	if ferr != nil {
+		return nil, ferr
+	}
 	var list []*invocation
 	for _, c := range s.sortedCommandsNewestFirstLocked() {
-		if in.CommandId != "" && c.id != in.CommandId || !s.visibleLocked(c) {
+		if in.CommandId != "" && c.id != in.CommandId || !s.visibleLocked(c) || !match.command(c) {
 			continue
 		}
 		for _, inv := range c.invocations {
-			if in.InstanceId == "" || inv.instanceID == in.InstanceId {
+			if (in.InstanceId == "" || inv.instanceID == in.InstanceId) && (match.status == "" || string(inv.status) == match.status) {
 				list = append(list, inv)
 			}
 		}
@@ -457,9 +518,16 @@ func (s *Sim) ssmListCommands(req *apiRequest) (any, *apiError) {
 	if !validToken(in.NextToken) {
 		return nil, clientErr("InvalidNextToken", "The specified token is not valid")
 	}
+	match, ferr := parseCommandFilters(in.Filters, "ListCommands")
+	if ferr != nil {
+		return nil, ferr
+	}
 	var list []*command
 	for _, c := range s.sortedCommandsNewestFirstLocked() {
-		if in.CommandId != "" && c.id != in.CommandId {
+		if in.CommandId != "" && c.id != in.CommandId || !match.command(c) {
+			continue
+		}
+		if match.status != "" && string(c.status) != match.status {
 			continue
 		}
 		if in.InstanceId != "" && c.byInstance[in.InstanceId] == nil {

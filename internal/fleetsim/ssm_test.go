@@ -321,3 +321,55 @@ func TestSSM_sendCommandByTagTargetsAndListCommandsPaginates(t *testing.T) {
 		t.Fatalf("%d commands over %d pages", n, pages)
 	}
 }
+
+// CommandFilters narrow both listings: InvokedAfter / InvokedBefore against
+// the command's request time, DocumentName, Status; a bad key or time is a
+// typed error, and ExecutionStage is refused for ListCommandInvocations.
+func TestSSM_commandFiltersNarrowTheListings(t *testing.T) {
+	s, cfg, _ := newFrozenSim(t, Options{})
+	ids := s.AddInstances(InstanceConfig{Count: 3, AppVersion: "v1"})
+	c := ssm.NewFromConfig(cfg)
+	first := runShell(t, c, ids, "echo one")
+	s.Advance(time.Minute)
+	cut := s.Now()
+	second := runShell(t, c, ids[:2], "echo two")
+	s.Advance(time.Minute)
+	f := func(k, v string) []ssmtypes.CommandFilter {
+		return []ssmtypes.CommandFilter{{Key: ssmtypes.CommandFilterKey(k), Value: aws.String(v)}}
+	}
+	count := func(filters []ssmtypes.CommandFilter) map[string]int {
+		t.Helper()
+		out, err := c.ListCommandInvocations(ctx(t), &ssm.ListCommandInvocationsInput{Filters: filters})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{}
+		for _, inv := range out.CommandInvocations {
+			n[aws.ToString(inv.CommandId)]++
+		}
+		return n
+	}
+	if n := count(f("InvokedAfter", cut.UTC().Format(time.RFC3339))); n[second] != 2 || n[first] != 0 {
+		t.Errorf("InvokedAfter %s: %v", cut, n)
+	}
+	if n := count(f("InvokedBefore", cut.UTC().Format(time.RFC3339))); n[first] != 3 || n[second] != 0 {
+		t.Errorf("InvokedBefore %s: %v", cut, n)
+	}
+	if n := count(f("DocumentName", "AWS-RunPowerShellScript")); len(n) != 0 {
+		t.Errorf("DocumentName of another document: %v", n)
+	}
+	if n := count(f("Status", "Success")); n[first] != 3 || n[second] != 2 {
+		t.Errorf("Status Success: %v", n)
+	}
+	cmds, err := c.ListCommands(ctx(t), &ssm.ListCommandsInput{Filters: f("InvokedAfter", cut.UTC().Format(time.RFC3339))})
+	if err != nil || len(cmds.Commands) != 1 || aws.ToString(cmds.Commands[0].CommandId) != second {
+		t.Errorf("ListCommands InvokedAfter: %v %v", cmds, err)
+	}
+	for _, bad := range [][]ssmtypes.CommandFilter{f("InvokedAfter", "yesterday"), f("ExecutionStage", "Executing"), f("Colour", "red")} {
+		_, err := c.ListCommandInvocations(ctx(t), &ssm.ListCommandInvocationsInput{Filters: bad})
+		var apiErr interface{ ErrorCode() string }
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidFilterKey" {
+			t.Errorf("filter %s=%s: %v, want InvalidFilterKey", bad[0].Key, aws.ToString(bad[0].Value), err)
+		}
+	}
+}

@@ -108,6 +108,11 @@ type engine struct {
 	// iteration, so groups polling at the same moment share one call.
 	healthCache map[string][]TargetHealth
 	refreshed   bool // availability re-read in this iteration
+	// invCache holds the invocations read in this loop iteration, so
+	// groups polling their steps at the same moment share one read;
+	// pollDue says which groups run in this iteration (advanceGroups).
+	invCache map[string]Invocation
+	pollDue  func(*group) bool
 	// stepTimes: how long each step took on each instance so far in this
 	// rollout (send to end), to poll the next batch's commands when they
 	// should be done.
@@ -139,7 +144,6 @@ type group struct {
 	fresh         bool      // created in this iteration, not yet advanced
 	sentAt        time.Time // when the current step was sent
 	canary        bool
-	held          bool      // waited once for others to reach this step (waitForSiblings)
 	readyAt       time.Time // when it was first ready to rejoin (waitForSiblings)
 	// keptIn: restore group of instances left registered with their
 	// health unknown (reported failed; not counted as capacity).
@@ -276,6 +280,7 @@ func (e *engine) run() (Result, error) {
 		}
 		now := e.clock.Now()
 		e.healthCache = map[string][]TargetHealth{}
+		e.invCache = nil
 		e.refreshed = false
 		e.advanceGroups(now)
 		e.checkAlarmsIfDue(now)

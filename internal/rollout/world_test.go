@@ -588,7 +588,11 @@ func (w *world) Invocations(_ context.Context, byInstance map[string]string) ([]
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.settle()
-	w.record("Invocations %d", len(byInstance))
+	cmds := map[string]bool{}
+	for _, cid := range byInstance {
+		cmds[cid] = true
+	}
+	w.record("Invocations %d of %d commands", len(byInstance), len(cmds))
 	if err := w.flaky(); err != nil {
 		return nil, err
 	}
