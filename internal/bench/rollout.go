@@ -52,6 +52,20 @@ func RealisticFleet(n int) Fleet {
 	}
 }
 
+// StepHeavyFleet is the second fleet of scenario 2, one whose deployment
+// time is mostly its steps, where step time variance matters: a 15 s
+// deregistration delay, health checks every 5 s with a healthy threshold of
+// 2 (AWS's minimums), four steps of 30 s mean (lognormal sigma 0.25), no
+// bake, a 90 % floor. On RealisticFleet the fixed delays are 90 of 112 s
+// per instance, so no engine can make window mode much faster than batch
+// mode there (Fleet.WindowCeiling).
+func StepHeavyFleet(n int) Fleet {
+	f := RealisticFleet(n)
+	f.DeregistrationDelay, f.HealthCheckInterval, f.HealthyThreshold = 15*time.Second, 5*time.Second, 2
+	f.StepMean, f.BakeTime = 30*time.Second, 0
+	return f
+}
+
 // steps deploy v2 the way the simulator understands: each is one command
 // line, so each takes one sample of the step time.
 func steps(version string) []rollout.Step {
@@ -73,9 +87,9 @@ type Result struct {
 	Err       error
 	Sim       time.Duration // simulated time of rollout.Run
 	Wall      time.Duration
-	Bound     time.Duration // LowerBound of the fleet
+	Bound     time.Duration // LowerBound of the fleet (its strategy's)
 	Waves     int
-	PerWave   time.Duration
+	PerWave   time.Duration // Bound / Waves
 	Updated   int
 	Calls     map[string]int // per action, rollout.Run only
 	Discovery int            // calls of the DiscoverFleet before the run
@@ -124,6 +138,8 @@ func (f Fleet) PerInstanceMinimum() time.Duration {
 		time.Duration(th)*f.HealthCheckInterval + f.BakeTime
 }
 
+func (f Fleet) wavesOnly() int { w, _ := f.Waves(); return w }
+
 // Waves is how many instance departures must follow one another: the
 // instances divided by how many may be out at once under the capacity floor
 // (ceil(N x min_healthy_percent) stay in) and the batch size.
@@ -139,12 +155,85 @@ func (f Fleet) Waves() (waves, floor int) {
 	return (f.Instances + out - 1) / out, floor
 }
 
-// LowerBound is the strategy's theoretical minimum: waves x the per-instance
-// minimum. Step time variance is not in it (the mean is), so batch mode,
-// which waits for the slowest of each batch, cannot reach it.
+// LowerBound is the theoretical minimum of the fleet's strategy: for
+// window mode, waves x the per-instance minimum (every slot is refilled the
+// moment an instance is done, and each takes the mean time); for batch
+// mode, which runs each step in lockstep, waves x the per-wave minimum,
+// where each step lasts as long as its slowest member (LockstepWave).
 func (f Fleet) LowerBound() time.Duration {
+	if f.Mode == rollout.ModeBatch {
+		return f.LockstepBound()
+	}
+	return f.MeanBound()
+}
+
+// MeanBound is waves x the per-instance minimum: window mode's bound, and
+// the least any strategy can do.
+func (f Fleet) MeanBound() time.Duration {
 	w, _ := f.Waves()
 	return time.Duration(w) * f.PerInstanceMinimum()
+}
+
+// LockstepBound is batch mode's bound: the waves one after the other, each
+// taking LockstepWave for its size.
+func (f Fleet) LockstepBound() time.Duration {
+	w, floor := f.Waves()
+	if w == 0 {
+		return 0
+	}
+	out := f.Instances - floor
+	if f.BatchSize > 0 {
+		out = min(out, f.BatchSize)
+	}
+	var total time.Duration
+	for left := f.Instances; left > 0; left -= out {
+		total += f.LockstepWave(min(out, left))
+	}
+	return total
+}
+
+// LockstepWave is the least time a batch of k instances takes when each
+// step waits for all of them: the per-instance minimum with each step's
+// mean replaced by the expected maximum of k step times.
+func (f Fleet) LockstepWave(k int) time.Duration {
+	step := time.Duration(float64(f.StepMean) * ExpectedMaxLognormal(k, f.StepSigma))
+	return f.PerInstanceMinimum() + stepsPerInstance*(step-f.StepMean)
+}
+
+// WindowCeiling is how much faster than batch mode window mode can be at
+// best on this fleet: 1 - window's bound / batch's bound.
+func (f Fleet) WindowCeiling() float64 {
+	b := f.LockstepBound()
+	if b <= 0 {
+		return 0
+	}
+	return 1 - float64(f.MeanBound())/float64(b)
+}
+
+// ExpectedMaxLognormal is E[max of k draws] / mean for a lognormal with
+// shape sigma, the distribution fleetsim draws step times from: with Z(k)
+// the largest of k standard normals, E[exp(sigma Z(k))] / exp(sigma^2/2),
+// integrated numerically (Simpson's rule over z in [-9, 9]).
+func ExpectedMaxLognormal(k int, sigma float64) float64 {
+	if k <= 1 || sigma == 0 {
+		return 1
+	}
+	const lo, hi, n = -9.0, 9.0, 3600
+	h := (hi - lo) / n
+	f := func(z float64) float64 {
+		pdf := math.Exp(-z*z/2) / math.Sqrt(2*math.Pi)
+		cdf := 0.5 * math.Erfc(-z/math.Sqrt2)
+		return math.Exp(sigma*z) * float64(k) * pdf * math.Pow(cdf, float64(k-1))
+	}
+	sum := f(lo) + f(hi)
+	for i := 1; i < n; i++ {
+		w := 2.0
+		if i%2 == 1 {
+			w = 4
+		}
+		sum += w * f(lo+float64(i)*h)
+	}
+	return sum * h / 3 / math.Exp(sigma*sigma/2)
 }
 
 // Env is a simulator serving HTTP on 127.0.0.1 with one fleet on v1.
@@ -206,6 +295,9 @@ func RunRollout(ctx context.Context, f Fleet) (Result, error) {
 // RunRolloutEnv is RunRollout on a fleet already seeded by NewEnv(f).
 func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
 	res := Result{Fleet: f, Bound: f.LowerBound(), PerWave: f.PerInstanceMinimum()}
+	if f.Mode == rollout.ModeBatch {
+		res.PerWave = f.LockstepBound() / time.Duration(max(1, f.wavesOnly()))
+	}
 	res.Waves, res.Floor = f.Waves()
 
 	client, err := env.Client(ctx)

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,43 @@ func TestLowerBound_isWavesTimesThePerInstanceMinimum(t *testing.T) {
 	f.BatchSize = 4 // a smaller batch than the floor allows sets the waves
 	if waves, _ := f.Waves(); waves != 25 {
 		t.Fatalf("waves with batch 4: %d, want 25", waves)
+	}
+}
+
+// Batch mode's bound waits, at every step, for the slowest of the batch:
+// the expected maximum of k lognormal draws. For k = 2 it has a closed form,
+// E[max] / mean = 2 Phi(sigma / sqrt 2); a batch of one is the mean.
+func TestLockstepBound_usesTheExpectedSlowestStepOfEachBatch(t *testing.T) {
+	for _, sigma := range []float64{0.1, 0.25, 0.5} {
+		want := 2 * 0.5 * math.Erfc(-sigma/math.Sqrt2/math.Sqrt2)
+		if got := ExpectedMaxLognormal(2, sigma); math.Abs(got-want) > 1e-6 {
+			t.Errorf("E[max of 2], sigma %.2f: %.6f, want %.6f", sigma, got, want)
+		}
+	}
+	if got := ExpectedMaxLognormal(1, 0.25); got != 1 {
+		t.Errorf("E[max of 1] = %.4f, want 1", got)
+	}
+	// The maximum grows with k, slowly.
+	e10, e100 := ExpectedMaxLognormal(10, 0.25), ExpectedMaxLognormal(100, 0.25)
+	if !(1.3 < e10 && e10 < e100 && e100 < 2) {
+		t.Errorf("E[max of 10] %.3f, of 100 %.3f", e10, e100)
+	}
+	f := RealisticFleet(100)
+	f.Mode = rollout.ModeBatch
+	wave := f.PerInstanceMinimum() + 4*time.Duration(float64(f.StepMean)*(e10-1))
+	if got := f.LowerBound(); got != 10*wave {
+		t.Errorf("batch bound %s, want 10 x %s", got, wave)
+	}
+	if f.LockstepWave(1) != f.PerInstanceMinimum() {
+		t.Errorf("a batch of one: %s, want the per-instance minimum %s", f.LockstepWave(1), f.PerInstanceMinimum())
+	}
+	f.Mode = rollout.ModeWindow
+	if got := f.LowerBound(); got != f.MeanBound() || got != 1120*time.Second {
+		t.Errorf("window bound %s, want the mean bound 1120 s", got)
+	}
+	// The step-heavy fleet leaves window mode room to be 20 % faster.
+	if c := StepHeavyFleet(100).WindowCeiling(); c < 0.22 {
+		t.Errorf("step-heavy fleet: window can be at most %.1f %% faster, want room for 20 %%", c*100)
 	}
 }
 

@@ -282,8 +282,10 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 					},
 					"mode": schema.StringAttribute{
 						Optional: true,
-						MarkdownDescription: "`batch`: lockstep, the next batch starts when the whole batch is done. `window`: " +
-							"the next instance leaves as soon as capacity allows, so a slow instance does not hold the others. Defaults to `batch`.",
+						MarkdownDescription: "`batch`: lockstep, every step waits for the whole batch and the next batch starts when the whole batch is done. `window`: " +
+							"each instance goes through its steps at its own pace and the next instance leaves as soon as capacity allows, so a slow " +
+							"instance does not hold the others; faster when step times vary, at the cost of more API calls (instances are moved " +
+							"and sent their steps in smaller groups). Defaults to `batch`.",
 						Validators: []validator.String{stringvalidator.OneOf("batch", "window")},
 					},
 					"canary_size": schema.Int64Attribute{

@@ -133,12 +133,13 @@ func (e *engine) advanceGroups(now time.Time) {
 		return !g.wakeAt.After(now) || e.pulledIn(g, now) && !polled[g]
 	}
 	run := func(g *group) {
-		if g.stage.polls() {
-			polled[g] = true
+		if g.stage == stageStepWait {
+			polled[g] = true // at most once per pass when pulled in
 		}
 		e.runStage(g, now)
 	}
 	e.pollDue = due
+	defer func() { e.pollDue = nil }()
 	sendsLast := e.windowed()
 	for {
 		e.coalesce(now)
@@ -170,18 +171,13 @@ func (e *engine) advanceGroups(now time.Time) {
 	e.groups = kept
 }
 
-// polls says whether a stage only reads how far its members are (draining,
-// steps, health), so that reading it a little early costs nothing but the
-// call, which it can share.
-func (s stage) polls() bool {
-	return s == stageDrain || s == stageStepWait || s == stageHealth
-}
-
-// pullIn is how far ahead of its own poll time a window-mode group in a
-// polling stage is polled along with a group that is due now: its read
-// then shares the call (one DescribeTargetHealth per target group, one
-// invocation listing), and the window's groups settle on a common poll
-// rhythm instead of each polling on its own clock.
+// pullIn is how far ahead of its own poll time a window-mode group waiting
+// for a step is polled along with one that is due now: its read then
+// shares the call (invocations), and the window's groups settle on a
+// common poll rhythm instead of each polling on its own clock. Draining
+// and health waits are not pulled in: they are polled at times computed
+// from the target groups' delays, and an early read would only move their
+// next one later.
 const pullIn = time.Second
 
 // pulledIn says whether g, not yet due, is polled now with the others.
@@ -611,27 +607,33 @@ func (e *engine) nextStepPoll(g *group, st Step, elapsed time.Duration) time.Dur
 // for the rest of its departure (waitForSiblings): half the learned time of
 // the last step, at most 2 s. The wait trades time out of service for
 // calls; measured in the fake world of the benchmarks (perf_test.go, 100
-// instances, four lognormal steps): no wait gives 1.027 x the lower bound
-// at 14.9 calls per instance with 5 s steps, this one 1.033 at 10.7, twice
-// the step time 1.053 at 5.9; with 30 s steps the 2 s cap keeps 1.067
-// where an uncapped half step time costs 1.088.
+// instances, four lognormal 5 s steps): no wait gives 1.027 x the lower
+// bound at 14.9 calls per instance, this one 1.033 at 10.7, twice the step
+// time 1.053 at 5.9. With 30 s steps the cap matters: half the step time
+// uncapped cost about 2 % more time than 2 s.
 const (
 	joinHold    = 0.5
 	maxJoinHold = 2 * time.Second
 )
 
-// stepPollEvery is the poll interval of a step that takes about d: a tenth
-// of it, at least half a second in batch mode and for a large window group
-// (whose poll covers many members for one call), at least a second for a
-// small window group. In batch mode the first poll comes when nearly all
-// should be done (learnedStepTime), so this only waits for the last
-// members; in window mode it is how late a member seen done goes on.
+// stepPollEvery is the poll interval of a step that takes about d. In
+// batch mode the first poll comes when nearly all should be done
+// (learnedStepTime) and the rest is polled every tenth of d (at least half
+// a second): only the last members are waited for. In window mode each
+// member seen done goes on at once, so the interval is how late it goes
+// on: a fifteenth of d, at least a second (half a second for a large
+// group, whose poll covers many members for one call). The window's groups
+// share their polls (pulledIn), so this costs about one call per interval
+// for the whole window.
 func (e *engine) stepPollEvery(g *group, d time.Duration) time.Duration {
+	if !e.windowed() {
+		return min(max(d/10, minPollEvery/2), maxPollEvery)
+	}
 	floor := minPollEvery
-	if !e.windowed() || len(g.members) >= largeGroup {
+	if len(g.members) >= largeGroup {
 		floor = minPollEvery / 2
 	}
-	return min(max(d/10, floor), maxPollEvery)
+	return min(max(d/15, floor), maxPollEvery)
 }
 
 // command turns a step into an SSM command: commands become

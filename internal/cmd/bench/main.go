@@ -52,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if want(1) || want(2) || want(3) {
 		fmt.Fprintln(stderr, "scenarios 1-3: rollouts against the fleet simulator")
 		rep, err := bench.RunRollouts(ctx, bench.Options{
-			Sizes: ns, TimeScale: *scale, Throttled: want(3), NominalSteps: want(1), Progress: stderr,
+			Sizes: ns, TimeScale: *scale, Throttled: want(3), NominalSteps: want(1), StepHeavy: want(2), Progress: stderr,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
