@@ -96,6 +96,9 @@ type Result struct {
 	Throttled int            // calls the simulator answered with a throttling error
 	MaxOut    int            // most instances out of service at once
 	Floor     int            // capacity floor in instances
+	// PhaseMeans is the mean time per instance in each phase (draining,
+	// step:<name>, joining, baking), from the engine's result.
+	PhaseMeans map[string]time.Duration
 }
 
 // Ratio is simulated rollout time over the lower bound.
@@ -340,6 +343,12 @@ func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
 	res.Sim, res.Wall = env.Sim.Now().Sub(simStart), time.Since(wallStart)
 	res.Status, res.Err = out.Status, runErr
 	res.Updated = out.Count(rollout.InstanceUpdated)
+	res.PhaseMeans = map[string]time.Duration{}
+	for _, o := range out.Instances {
+		for k, v := range o.PhaseDurations {
+			res.PhaseMeans[k] += v / time.Duration(max(1, len(out.Instances)))
+		}
+	}
 	rec := env.Sim.Recorder()
 	res.Calls = rec.CallCount()
 	res.MaxOut = rec.MaxOutOfService()

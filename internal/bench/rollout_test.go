@@ -75,7 +75,11 @@ func TestLockstepBound_usesTheExpectedSlowestStepOfEachBatch(t *testing.T) {
 func TestRunRollouts_smallFleetGivesSaneFigures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rep, err := RunRollouts(ctx, Options{Sizes: []int{10}, TimeScale: smokeScale, Throttled: true, ThrottledSize: 10})
+	// No throttled run: the simulator's rate limits refill in wall time and
+	// the SDK backs off in wall time, so at this time scale one back-off of
+	// a second is eight simulated minutes and a step times out. The
+	// benchmarks run it at 0.02 and above.
+	rep, err := RunRollouts(ctx, Options{Sizes: []int{10}, TimeScale: smokeScale, StepHeavy: true, StepHeavySeeds: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,14 +111,33 @@ func TestRunRollouts_smallFleetGivesSaneFigures(t *testing.T) {
 			t.Fatalf("%s: discovery calls %d not counted", r.Fleet.Mode, r.Discovery)
 		}
 	}
-	if th := rep.Throttled; th == nil || th.Err != nil || th.Updated != 10 || !th.Fleet.Throttling {
-		t.Fatalf("throttled run: %+v", th)
+	if len(rep.StepHeavy) != 2 || rep.StepHeavy[0].Updated != 100 || rep.StepHeavy[1].Fleet.Mode != rollout.ModeWindow {
+		t.Fatalf("step-heavy runs: %d, %+v", len(rep.StepHeavy), rep.StepHeavy)
 	}
 	var out bytes.Buffer
 	rep.Print(&out)
-	for _, want := range []string{"1. Overhead", "2. Window vs batch", "3. API economy", "SendCommand 40", "rate limits on"} {
+	for _, want := range []string{"1. Overhead", "2. Window vs batch", "3. API economy", "SendCommand 40",
+		"step-heavy, seed 1", "step-heavy, mean of seeds"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("table lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestMeanBySeed_averagesEachSizeAndMode(t *testing.T) {
+	run := func(mode rollout.Mode, seed int64, sim time.Duration) Result {
+		f := StepHeavyFleet(100)
+		f.Mode, f.Seed = mode, seed
+		return Result{Fleet: f, Sim: sim}
+	}
+	rs := MeanBySeed([]Result{
+		run(rollout.ModeBatch, 1, 30*time.Minute), run(rollout.ModeWindow, 1, 24*time.Minute),
+		run(rollout.ModeBatch, 2, 34*time.Minute), run(rollout.ModeWindow, 2, 26*time.Minute),
+	})
+	if len(rs) != 2 || rs[0].Sim != 32*time.Minute || rs[1].Sim != 25*time.Minute {
+		t.Fatalf("means: %+v", rs)
+	}
+	if sp, ok := WindowSpeedup(rs, 100); !ok || math.Abs(sp-(1-25.0/32)) > 1e-9 {
+		t.Fatalf("speedup %v %v", sp, ok)
 	}
 }
