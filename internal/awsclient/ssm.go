@@ -151,11 +151,12 @@ func (r *commandRunner) Invocations(ctx context.Context, commandByInstance map[s
 const minCommandsForRangeListing = 3
 
 // rangeInvocations lists every invocation requested since the oldest of
-// byCommand's commands was sent, and takes the wanted ones out of byCommand
-// (what it leaves is listed per command by the caller). It reads at most as
-// many pages as there are commands: when other commands of the account
-// crowd the time range it stops there, and the rest is listed per command
-// (at worst twice the calls of listing per command from the start).
+// byCommand's commands was sent, and takes the ones it found out of
+// byCommand; the caller lists what is left per command, so a filter is
+// never trusted to prove an invocation absent. It reads at most as many
+// pages as there are commands: when other commands of the account crowd
+// the time range it stops there (at worst twice the calls of listing per
+// command from the start).
 func (r *commandRunner) rangeInvocations(ctx context.Context, byCommand map[string][]string) ([]rollout.Invocation, error) {
 	if r.c.listInvocationsUnsupported.Load() || !r.c.listInvocationsSupported.Load() {
 		return nil, nil // not probed yet, or an emulator without the call
@@ -181,7 +182,10 @@ func (r *commandRunner) rangeInvocations(ctx context.Context, byCommand map[stri
 	}}
 	if len(docs) == 1 {
 		for doc := range docs {
-			filters = append(filters, ssmtypes.CommandFilter{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(doc)})
+			// A document named by ARN may be listed under its name.
+			if !strings.Contains(doc, ":") {
+				filters = append(filters, ssmtypes.CommandFilter{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String(doc)})
+			}
 		}
 	}
 	want := map[invocationKey]bool{}
@@ -194,12 +198,7 @@ func (r *commandRunner) rangeInvocations(ctx context.Context, byCommand map[stri
 	p := ssm.NewListCommandInvocationsPaginator(r.c.ssm, &ssm.ListCommandInvocationsInput{
 		Filters: filters, Details: true, MaxResults: aws.Int32(50),
 	})
-	complete := true
-	for pages := 0; p.HasMorePages(); pages++ {
-		if pages == len(byCommand) {
-			complete = false
-			break
-		}
+	for pages := 0; p.HasMorePages() && pages < len(byCommand); pages++ {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, translate("ssm", "ListCommandInvocations", err)
@@ -231,10 +230,10 @@ func (r *commandRunner) rangeInvocations(ctx context.Context, byCommand map[stri
 					r.remember(inv)
 				}
 				out = append(out, inv)
-			case complete:
-				// Eventual consistency right after SendCommand.
-				out = append(out, pending(cmd, inst))
 			default:
+				// Not listed: crowded out by other commands, not visible
+				// yet after SendCommand, or a filter that did not match
+				// (a document named by ARN): asked per command.
 				rest = append(rest, inst)
 			}
 		}
