@@ -19,15 +19,20 @@ func realisticWorld(n int, mode Mode) (*world, Spec, time.Duration) {
 	return benchWorld(n, mode, 5*time.Second)
 }
 
-// benchWorld is realisticWorld with steps of the given mean run time.
-func benchWorld(n int, mode Mode, mean time.Duration) (*world, Spec, time.Duration) {
-	w := newWorld(fleetOpts{n: n, delay: 30 * time.Second, threshold: 3})
+// lognormalSteps makes every step of w take a lognormal time of the given
+// mean, sigma 0.25 (mu = ln(mean) - sigma^2/2), drawn from a fixed seed.
+func lognormalSteps(w *world, mean time.Duration) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const sigma = 0.25
 	w.stepTimeOf = func(string, string) time.Duration {
-		// Lognormal with the given mean: mu = ln(mean) - sigma^2/2.
 		return time.Duration(float64(mean) * math.Exp(sigma*rng.NormFloat64()-sigma*sigma/2))
 	}
+}
+
+// benchWorld is realisticWorld with steps of the given mean run time.
+func benchWorld(n int, mode Mode, mean time.Duration) (*world, Spec, time.Duration) {
+	w := newWorld(fleetOpts{n: n, delay: 30 * time.Second, threshold: 3})
+	lognormalSteps(w, mean)
 	s := baseSpec(w)
 	s.Strategy = Strategy{BatchSize: n / 10, MinHealthyPercent: 90, Mode: mode, BakeTime: 30 * time.Second}
 	perInstance := 30*time.Second + 4*mean + 3*10*time.Second + 30*time.Second
@@ -88,11 +93,7 @@ func TestRun_windowModeStaysNearTheLowerBoundAndSharesItsPolls(t *testing.T) {
 func stepHeavyWorld(n int, mode Mode) (*world, Spec, time.Duration) {
 	const mean = 30 * time.Second
 	w := newWorld(fleetOpts{n: n, delay: 15 * time.Second, threshold: 2, interval: 5 * time.Second})
-	rng := rand.New(rand.NewPCG(1, 2))
-	const sigma = 0.25
-	w.stepTimeOf = func(string, string) time.Duration {
-		return time.Duration(float64(mean) * math.Exp(sigma*rng.NormFloat64()-sigma*sigma/2))
-	}
+	lognormalSteps(w, mean)
 	s := baseSpec(w)
 	s.Strategy = Strategy{BatchSize: n / 10, MinHealthyPercent: 90, Mode: mode}
 	return w, s, 10 * (15*time.Second + 4*mean + 2*5*time.Second)
