@@ -48,7 +48,7 @@ func RealisticFleet(n int) Fleet {
 		Instances: n, TargetGroups: 1,
 		DeregistrationDelay: 30 * time.Second, HealthCheckInterval: 10 * time.Second, HealthyThreshold: 3,
 		StepMean: 5 * time.Second, StepSigma: 0.25, BakeTime: 30 * time.Second,
-		MinHealthyPercent: 90, Mode: rollout.ModeWindow, TimeScale: 0.02, Seed: 1,
+		MinHealthyPercent: 90, Mode: rollout.ModeWindow, TimeScale: 0.05, Seed: 1,
 	}
 }
 

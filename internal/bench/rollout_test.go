@@ -78,7 +78,7 @@ func TestRunRollouts_smallFleetGivesSaneFigures(t *testing.T) {
 	// No throttled run: the simulator's rate limits refill in wall time and
 	// the SDK backs off in wall time, so at this time scale one back-off of
 	// a second is eight simulated minutes and a step times out. The
-	// benchmarks run it at 0.02 and above.
+	// benchmarks run it at 0.05.
 	rep, err := RunRollouts(ctx, Options{Sizes: []int{10}, TimeScale: smokeScale, StepHeavy: true, StepHeavySeeds: 1})
 	if err != nil {
 		t.Fatal(err)

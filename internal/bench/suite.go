@@ -30,7 +30,7 @@ const (
 // Options choose what the rollout scenarios (1-3) run.
 type Options struct {
 	Sizes     []int   // fleet sizes; default 10, 100, 1000
-	TimeScale float64 // wall seconds per simulated second; default 0.02
+	TimeScale float64 // wall seconds per simulated second; default 0.05
 	// Throttled adds the scenario-3 run with the simulator's AWS-like rate
 	// limits on, at ThrottledSize instances (default 1,000).
 	Throttled     bool
@@ -64,7 +64,7 @@ func RunRollouts(ctx context.Context, o Options) (Report, error) {
 		o.Sizes = []int{10, 100, 1000}
 	}
 	if o.TimeScale <= 0 {
-		o.TimeScale = 0.02
+		o.TimeScale = 0.05
 	}
 	var rep Report
 	var errs []string

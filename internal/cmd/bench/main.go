@@ -21,7 +21,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sizes := fs.String("sizes", "10,100,1000", "fleet sizes of scenarios 1-3, comma separated")
-	scale := fs.Float64("scale", 0.02, "wall seconds per simulated second in scenarios 1-3")
+	scale := fs.Float64("scale", 0.05, "wall seconds per simulated second in scenarios 1-3")
 	plan := fs.Bool("plan", true, "scenario 4: terraform plan at 1,000 instances (builds the provider)")
 	planSize := fs.Int("plan-instances", 1000, "instances of scenario 4, spread over 4 target groups")
 	cli := fs.Bool("cli", false, "scenario 5: a bash script of the AWS CLI against the provider (real time, minutes)")
