@@ -430,7 +430,7 @@ func (s *Sim) ssmListCommandInvocations(req *apiRequest) (any, *apiError) {
 			continue
 		}
 		for _, inv := range c.invocations {
-			if (in.InstanceId == "" || inv.instanceID == in.InstanceId) && (match.status == "" || string(inv.status) == match.status) {
+			if (in.InstanceId == "" || inv.instanceID == in.InstanceId) && (match.status == "" || inv.status == match.status) {
 				list = append(list, inv)
 			}
 		}
@@ -527,7 +527,7 @@ func (s *Sim) ssmListCommands(req *apiRequest) (any, *apiError) {
 		if in.CommandId != "" && c.id != in.CommandId || !match.command(c) {
 			continue
 		}
-		if match.status != "" && string(c.status) != match.status {
+		if match.status != "" && c.status != match.status {
 			continue
 		}
 		if in.InstanceId != "" && c.byInstance[in.InstanceId] == nil {
