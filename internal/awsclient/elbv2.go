@@ -56,10 +56,25 @@ func (lb *loadBalancer) TargetHealth(ctx context.Context, targetGroupARN string)
 	return lb.c.describeTargetHealth(ctx, targetGroupARN)
 }
 
-func (c *Client) describeTargetHealth(ctx context.Context, targetGroupARN string) ([]rollout.TargetHealth, error) {
-	out, err := c.elbv2.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{
-		TargetGroupArn: aws.String(targetGroupARN),
-	})
+// TargetsHealth is DescribeTargetHealth for the given targets only (the
+// engine asks for at most 100 at a time): a poll of a few instances in a
+// large target group then carries a few rows, not all of them.
+func (lb *loadBalancer) TargetsHealth(ctx context.Context, targetGroupARN string, targets []rollout.Target) ([]rollout.TargetHealth, error) {
+	return lb.c.describeTargetHealth(ctx, targetGroupARN, targets...)
+}
+
+// describeTargetHealth reads the health of targets in the group, or of
+// every registered target when none is given.
+func (c *Client) describeTargetHealth(ctx context.Context, targetGroupARN string, targets ...rollout.Target) ([]rollout.TargetHealth, error) {
+	in := &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(targetGroupARN)}
+	for _, t := range targets {
+		d := elbv2types.TargetDescription{Id: aws.String(t.InstanceID)}
+		if t.Port != 0 {
+			d.Port = aws.Int32(t.Port)
+		}
+		in.Targets = append(in.Targets, d)
+	}
+	out, err := c.elbv2.DescribeTargetHealth(ctx, in)
 	if err != nil {
 		return nil, translate("elbv2", "DescribeTargetHealth", err)
 	}

@@ -798,3 +798,35 @@ func TestSim_pollingManySmallCommandsListsThemInOneCall(t *testing.T) {
 		t.Errorf("poll among other commands made %d calls, want 12 (the 6-page cap, then 6 per command)", n)
 	}
 }
+
+// A targeted health read asks DescribeTargetHealth about the given targets
+// only: one row each, unused/Target.NotRegistered for one not registered,
+// and InvalidTarget (the engine then reads the whole group) for an instance
+// that does not exist.
+func TestSim_targetsHealthReadsOnlyTheGivenTargets(t *testing.T) {
+	sim, c, _ := newSim(t, nil)
+	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: 50, AppVersion: "v1", TargetGroupARNs: []string{arn}})
+	spare := sim.AddInstances(fleetsim.InstanceConfig{Count: 1, AppVersion: "v1"})
+	reader, ok := c.Ports(nil, nil).LB.(rollout.TargetsHealthReader)
+	if !ok {
+		t.Fatal("the load balancer port does not read targeted health")
+	}
+	rows, err := reader.TargetsHealth(testContext(t), arn, []rollout.Target{{InstanceID: ids[3], Port: 80}, {InstanceID: spare[0], Port: 80}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]rollout.TargetHealth{}
+	for _, r := range rows {
+		got[r.Target.InstanceID] = r
+	}
+	if len(rows) != 2 || got[ids[3]].State != rollout.HealthHealthy ||
+		got[spare[0]].State != rollout.HealthUnused || got[spare[0]].Reason != "Target.NotRegistered" {
+		t.Fatalf("rows = %+v", rows)
+	}
+	_, err = reader.TargetsHealth(testContext(t), arn, []rollout.Target{{InstanceID: "i-0000000000000dead", Port: 80}})
+	var apiErr *Error
+	if !errors.As(err, &apiErr) || apiErr.Code != "InvalidTarget" {
+		t.Fatalf("unknown instance: %v, want InvalidTarget", err)
+	}
+}

@@ -463,6 +463,7 @@ func (e *engine) targetGroupDeleted(arn string, err error) bool {
 	}
 	delete(e.tgs, arn)
 	delete(e.healthCache, arn)
+	delete(e.targetCache, arn)
 	var tgs []TargetGroup
 	for _, tg := range e.spec.Fleet.TargetGroups {
 		if tg.ARN != arn {
@@ -521,16 +522,12 @@ func (e *engine) observe(g *group) map[string]observation {
 	rows := map[string]map[Target]TargetHealth{}
 	rowErr := map[string]error{}
 	for _, arn := range sortedKeys(arns) {
-		hs, err := e.targetHealth(arn)
+		m, err := e.healthOf(arn, g)
 		if err != nil {
 			if !e.targetGroupDeleted(arn, err) {
 				rowErr[arn] = err
 			}
 			continue
-		}
-		m := map[Target]TargetHealth{}
-		for _, h := range hs {
-			m[h.Target] = h
 		}
 		rows[arn] = m
 	}
@@ -588,6 +585,98 @@ func (e *engine) observe(g *group) map[string]observation {
 		out[id] = o
 	}
 	return out
+}
+
+// maxTargetedHealth bounds the targets of one targeted health read
+// (healthOf); more are read with the whole group.
+const maxTargetedHealth = 100
+
+// healthOf reads the health of g's targets in one target group: from the
+// whole group's answer if this iteration has one, else, when the port can,
+// with a read of just the targets of the groups polling at this moment in
+// that target group (shared through targetCache), else the whole group.
+func (e *engine) healthOf(arn string, g *group) (map[Target]TargetHealth, error) {
+	whole := func() (map[Target]TargetHealth, error) {
+		hs, err := e.targetHealth(arn)
+		if err != nil {
+			return nil, err
+		}
+		m := make(map[Target]TargetHealth, len(hs))
+		for _, h := range hs {
+			m[h.Target] = h
+		}
+		return m, nil
+	}
+	reader, ok := e.ports.LB.(TargetsHealthReader)
+	if _, cached := e.healthCache[arn]; cached || !ok {
+		return whole()
+	}
+	cache := e.targetCache[arn]
+	want := e.targetsIn(g.members, arn)
+	if cache != nil && hasAll(cache, want) {
+		return cache, nil
+	}
+	// Read the targets of every group polling now in this target group.
+	seen := map[Target]bool{}
+	var ask []Target
+	add := func(ts []Target) {
+		for _, t := range ts {
+			if !seen[t] {
+				seen[t] = true
+				ask = append(ask, t)
+			}
+		}
+	}
+	add(want)
+	for _, o := range e.groups {
+		if o != g && len(o.members) > 0 && (o.stage == stageDrain || o.stage == stageHealth || o.stage == stageBake) &&
+			e.pollDue != nil && e.pollDue(o) {
+			add(e.targetsIn(o.members, arn))
+		}
+	}
+	if len(ask) > maxTargetedHealth {
+		return whole()
+	}
+	hs, err := reader.TargetsHealth(e.ctx, arn, ask)
+	if err != nil {
+		// One instance gone can fail the whole call (InvalidTarget);
+		// the whole group's answer shows it as Target.InvalidState.
+		return whole()
+	}
+	if e.targetCache == nil {
+		e.targetCache = map[string]map[Target]TargetHealth{}
+	}
+	if cache == nil {
+		cache = map[Target]TargetHealth{}
+		e.targetCache[arn] = cache
+	}
+	for _, t := range ask {
+		// Asked but not answered: not registered.
+		cache[t] = TargetHealth{Target: t, State: HealthUnused, Reason: "Target.NotRegistered"}
+	}
+	for _, h := range hs {
+		cache[h.Target] = h
+	}
+	return cache, nil
+}
+
+// targetsIn lists the registrations of ids in one target group (attached
+// through Auto Scaling or not: observe looks at all of them).
+func (e *engine) targetsIn(ids []string, arn string) []Target {
+	var out []Target
+	for _, id := range ids {
+		out = append(out, e.insts[id].targets[arn]...)
+	}
+	return out
+}
+
+func hasAll(m map[Target]TargetHealth, ts []Target) bool {
+	for _, t := range ts {
+		if _, ok := m[t]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *engine) targetHealth(arn string) ([]TargetHealth, error) {

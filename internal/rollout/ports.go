@@ -46,6 +46,17 @@ type LoadBalancer interface {
 	TargetHealth(ctx context.Context, targetGroupARN string) ([]TargetHealth, error)
 }
 
+// TargetsHealthReader is an optional part of the LoadBalancer port: the
+// health of the given targets only (DescribeTargetHealth with Targets), so
+// that polling a few instances of a large target group does not read all of
+// it. A target that is not registered is reported unused with reason
+// Target.NotRegistered, as AWS does. The engine falls back to TargetHealth
+// when the LoadBalancer lacks it or when it fails (AWS refuses the whole
+// call, InvalidTarget, when one of the instances no longer exists).
+type TargetsHealthReader interface {
+	TargetsHealth(ctx context.Context, targetGroupARN string, targets []Target) ([]TargetHealth, error)
+}
+
 // Command is one SSM Run Command invocation of a step.
 type Command struct {
 	DocumentName    string

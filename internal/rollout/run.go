@@ -107,6 +107,9 @@ type engine struct {
 	// healthCache holds one TargetHealth answer per target group per loop
 	// iteration, so groups polling at the same moment share one call.
 	healthCache map[string][]TargetHealth
+	// targetCache holds the rows of targeted health reads (healthOf) in
+	// this loop iteration, by target group.
+	targetCache map[string]map[Target]TargetHealth
 	refreshed   bool // availability re-read in this iteration
 	// invCache holds the invocations read in this loop iteration, so
 	// groups polling their steps at the same moment share one read;
@@ -280,6 +283,7 @@ func (e *engine) run() (Result, error) {
 		}
 		now := e.clock.Now()
 		e.healthCache = map[string][]TargetHealth{}
+		e.targetCache = nil
 		e.invCache = nil
 		e.refreshed = false
 		e.advanceGroups(now)

@@ -546,6 +546,43 @@ func (w *world) TargetHealth(_ context.Context, arn string) ([]TargetHealth, err
 	return out, nil
 }
 
+// TargetsHealth is TargetHealth for the given targets, as AWS answers
+// DescribeTargetHealth with Targets: a target not registered is unused
+// (Target.NotRegistered); an instance that no longer exists fails the call
+// (InvalidTarget).
+func (w *world) TargetsHealth(ctx context.Context, arn string, targets []Target) ([]TargetHealth, error) {
+	w.mu.Lock()
+	w.settle()
+	for _, t := range targets {
+		if i := w.insts[t.InstanceID]; i == nil || i.terminated {
+			w.record("TargetsHealth %s", arn)
+			w.mu.Unlock()
+			return nil, fmt.Errorf("InvalidTarget: %s is not a valid instance", t.InstanceID)
+		}
+	}
+	w.mu.Unlock()
+	all, err := w.TargetHealth(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	w.calls[len(w.calls)-1] = "TargetsHealth " + arn
+	w.mu.Unlock()
+	rows := map[Target]TargetHealth{}
+	for _, h := range all {
+		rows[h.Target] = h
+	}
+	out := make([]TargetHealth, 0, len(targets))
+	for _, t := range targets {
+		h, ok := rows[t]
+		if !ok {
+			h = TargetHealth{Target: t, State: HealthUnused, Reason: "Target.NotRegistered"}
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
 // --- CommandRunner
 
 func (w *world) Send(_ context.Context, cmd Command, ids []string) (map[string]string, error) {
