@@ -818,7 +818,7 @@ func TestSim_targetsHealthReadsOnlyTheGivenTargets(t *testing.T) {
 	}
 	got := map[string]rollout.TargetHealth{}
 	for _, r := range rows {
-		got[r.Target.InstanceID] = r
+		got[r.InstanceID] = r
 	}
 	if len(rows) != 2 || got[ids[3]].State != rollout.HealthHealthy ||
 		got[spare[0]].State != rollout.HealthUnused || got[spare[0]].Reason != "Target.NotRegistered" {
