@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -240,8 +241,11 @@ func newRetryer(cfg Config, sdkMaxAttempts int, sdkMode aws.RetryMode) func() aw
 	standard := func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxRetries + 1
 		o.RateLimiter = ratelimit.None
-		if cfg.retryBackoff != nil {
+		switch {
+		case cfg.retryBackoff != nil:
 			o.Backoff = cfg.retryBackoff
+		case cfg.BackoffScale > 0:
+			o.Backoff = scaledBackoff{inner: retry.NewExponentialJitterBackoff(retry.DefaultMaxBackoff), scale: cfg.BackoffScale}
 		}
 	}
 	if strings.EqualFold(mode, "adaptive") {
@@ -266,4 +270,16 @@ func (c *Client) Ports(clk rollout.Clock, obs rollout.Observer) rollout.Ports {
 		Clock:     clk,
 		Observer:  obs,
 	}
+}
+
+// scaledBackoff is the SDK's back-off with every delay multiplied by scale
+// (Config.BackoffScale).
+type scaledBackoff struct {
+	inner retry.BackoffDelayer
+	scale float64
+}
+
+func (b scaledBackoff) BackoffDelay(attempt int, err error) (time.Duration, error) {
+	d, e := b.inner.BackoffDelay(attempt, err)
+	return time.Duration(float64(d) * b.scale), e
 }

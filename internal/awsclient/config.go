@@ -31,6 +31,12 @@ type Config struct {
 	// TerraformVersion, when known, is appended to the user agent.
 	TerraformVersion string
 
+	// BackoffScale, when above 0, multiplies the SDK's retry back-off: the
+	// provider sets it when it runs on a time-scaled clock against the
+	// simulator (ROLLING_TIME_SCALE), where one second of back-off would
+	// otherwise be 1/scale simulated seconds. 0 = real time.
+	BackoffScale float64
+
 	// retryBackoff replaces the SDK's exponential backoff (tests only, so
 	// that throttling tests do not wait seconds between attempts).
 	retryBackoff retry.BackoffDelayer

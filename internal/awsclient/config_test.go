@@ -292,3 +292,17 @@ func TestNew_rejectsBadSettingsBeforeAnyCall(t *testing.T) {
 		t.Fatalf("a configuration problem must not look like an AWS error: %v", err)
 	}
 }
+
+// On a time-scaled clock the SDK's back-off is scaled too: at 0.001 a
+// second of back-off is a millisecond, as every other wait of the run.
+func TestScaledBackoff_multipliesTheSDKsDelay(t *testing.T) {
+	inner := fixedBackoff(2 * time.Second)
+	d, err := scaledBackoff{inner: inner, scale: 0.001}.BackoffDelay(3, nil)
+	if err != nil || d != 2*time.Millisecond {
+		t.Fatalf("scaled delay %s, %v; want 2ms", d, err)
+	}
+}
+
+type fixedBackoff time.Duration
+
+func (f fixedBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Duration(f), nil }

@@ -38,6 +38,10 @@ func Scaled(scale float64) Clock {
 	return &scaledClock{scale: scale, wallStart: time.Now()}
 }
 
+// Scale is the wall seconds per simulated second of a Scaled clock (the
+// provider scales the SDK's retry back-off by it too).
+func (c *scaledClock) Scale() float64 { return c.scale }
+
 func (c *scaledClock) Now() time.Time {
 	wall := time.Since(c.wallStart)
 	return c.wallStart.Add(time.Duration(float64(wall) / c.scale))

@@ -299,6 +299,11 @@ func (p *rollingProvider) Configure(ctx context.Context, req provider.ConfigureR
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if c, ok := p.clock().(interface{ Scale() float64 }); ok {
+		// A time-scaled run (tests, the demo) scales the SDK's back-off
+		// with the rest of its waits.
+		cfg.BackoffScale = c.Scale()
+	}
 	client, err := awsclient.New(ctx, cfg)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot configure the rolling provider", err.Error())
