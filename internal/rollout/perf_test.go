@@ -47,22 +47,8 @@ func benchWorld(n int, mode Mode, mean time.Duration) (*world, Spec, time.Durati
 // (its mean-based one) at a call cost bounded well above batch mode's.
 func TestRun_windowModeStaysNearTheLowerBoundAndSharesItsPolls(t *testing.T) {
 	w, s, bound := realisticWorld(100, ModeWindow)
-	res, rec, err := simulate(t, w, s, 0)
-	mustSucceed(t, w, s, res, err)
-	took := res.FinishedAt.Sub(res.StartedAt)
-	ratio := float64(took) / float64(bound)
-	perInstance := float64(len(w.calls)) / 100
-	// Merged fragments may finish parts of several departures at once:
-	// each departure is still reported finished, once.
-	finished := map[int]int{}
-	for _, ev := range rec.kinds(EventBatchFinished) {
-		finished[ev.Batch]++
-	}
-	for b := 1; b <= len(res.Batches); b++ {
-		if finished[b] != 1 {
-			t.Errorf("departure %d reported finished %d times", b, finished[b])
-		}
-	}
+	res, rec, took, ratio, perInstance := measure(t, w, s, bound)
+	eachDepartureFinishedOnce(t, res, rec)
 	shared, polls := 0, 0
 	for _, c := range w.calls {
 		var n, cmds int
@@ -107,11 +93,9 @@ func TestRun_windowModeGainsOnBatchModeWhereStepsVary(t *testing.T) {
 	var took [2]time.Duration
 	for i, mode := range []Mode{ModeBatch, ModeWindow} {
 		w, s, bound := stepHeavyWorld(100, mode)
-		res, _, err := simulate(t, w, s, 0)
-		mustSucceed(t, w, s, res, err)
-		took[i] = res.FinishedAt.Sub(res.StartedAt)
-		t.Logf("%s: %s, %.3f x window's lower bound %s, %.2f calls per instance", mode, took[i],
-			float64(took[i])/float64(bound), bound, float64(len(w.calls))/100)
+		var ratio, perInstance float64
+		_, _, took[i], ratio, perInstance = measure(t, w, s, bound)
+		t.Logf("%s: %s, %.3f x window's lower bound %s, %.2f calls per instance", mode, took[i], ratio, bound, perInstance)
 	}
 	gain := 1 - float64(took[1])/float64(took[0])
 	t.Logf("window faster by %.1f %%", gain*100)
@@ -122,11 +106,7 @@ func TestRun_windowModeGainsOnBatchModeWhereStepsVary(t *testing.T) {
 
 func TestRun_batchModeWaitsOnlyForEachBatchsSlowestStepAtAHundredInstances(t *testing.T) {
 	w, s, bound := realisticWorld(100, ModeBatch)
-	res, _, err := simulate(t, w, s, 0)
-	mustSucceed(t, w, s, res, err)
-	took := res.FinishedAt.Sub(res.StartedAt)
-	ratio := float64(took) / float64(bound)
-	perInstance := float64(len(w.calls)) / 100
+	_, _, took, ratio, perInstance := measure(t, w, s, bound)
 	t.Logf("batch: %s (bound %s, ratio %.3f), %d calls (%.2f per instance) %v", took, bound, ratio, len(w.calls), perInstance, callsByKind(w))
 	// The slowest of 10 lognormal (sigma 0.25) draws is about 1.4 x the
 	// mean: 4 steps x 2 s = 8 s over a 110 s wave, plus polling.
@@ -178,6 +158,32 @@ func TestRun_stepDurationsComeFromSSMTimesWhenReported(t *testing.T) {
 	}
 }
 
+// measure runs s in w to the end (it must succeed) and returns how long it
+// took, that over bound, and the world's calls per instance.
+func measure(t *testing.T, w *world, s Spec, bound time.Duration) (Result, *recorder, time.Duration, float64, float64) {
+	t.Helper()
+	res, rec, err := simulate(t, w, s, 0)
+	mustSucceed(t, w, s, res, err)
+	took := res.FinishedAt.Sub(res.StartedAt)
+	return res, rec, took, float64(took) / float64(bound), float64(len(w.calls)) / float64(len(s.Fleet.Instances))
+}
+
+// eachDepartureFinishedOnce: merged window fragments may finish parts of
+// several departures at once; each departure is still reported finished,
+// once.
+func eachDepartureFinishedOnce(t *testing.T, res Result, rec *recorder) {
+	t.Helper()
+	finished := map[int]int{}
+	for _, ev := range rec.kinds(EventBatchFinished) {
+		finished[ev.Batch]++
+	}
+	for b := 1; b <= len(res.Batches); b++ {
+		if finished[b] != 1 {
+			t.Errorf("departure %d reported finished %d times", b, finished[b])
+		}
+	}
+}
+
 // callsByKind counts the world's calls by their first word.
 func callsByKind(w *world) map[string]int {
 	out := map[string]int{}
@@ -195,13 +201,5 @@ func TestRun_mergedWindowFragmentsReportEachDepartureFinishedOnce(t *testing.T) 
 	w, s, _ := benchWorld(1000, ModeWindow, 30*time.Second)
 	res, rec, err := simulate(t, w, s, 0)
 	mustSucceed(t, w, s, res, err)
-	finished := map[int]int{}
-	for _, ev := range rec.kinds(EventBatchFinished) {
-		finished[ev.Batch]++
-	}
-	for b := 1; b <= len(res.Batches); b++ {
-		if finished[b] != 1 {
-			t.Errorf("departure %d reported finished %d times", b, finished[b])
-		}
-	}
+	eachDepartureFinishedOnce(t, res, rec)
 }
