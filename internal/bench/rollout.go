@@ -141,8 +141,6 @@ func (f Fleet) PerInstanceMinimum() time.Duration {
 		time.Duration(th)*f.HealthCheckInterval + f.BakeTime
 }
 
-func (f Fleet) wavesOnly() int { w, _ := f.Waves(); return w }
-
 // Waves is how many instance departures must follow one another: the
 // instances divided by how many may be out at once under the capacity floor
 // (ceil(N x min_healthy_percent) stay in) and the batch size.
@@ -297,11 +295,9 @@ func RunRollout(ctx context.Context, f Fleet) (Result, error) {
 
 // RunRolloutEnv is RunRollout on a fleet already seeded by NewEnv(f).
 func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
-	res := Result{Fleet: f, Bound: f.LowerBound(), PerWave: f.PerInstanceMinimum()}
-	if f.Mode == rollout.ModeBatch {
-		res.PerWave = f.LockstepBound() / time.Duration(max(1, f.wavesOnly()))
-	}
+	res := Result{Fleet: f, Bound: f.LowerBound()}
 	res.Waves, res.Floor = f.Waves()
+	res.PerWave = res.Bound / time.Duration(max(1, res.Waves))
 
 	client, err := env.Client(ctx)
 	if err != nil {

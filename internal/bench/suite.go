@@ -45,6 +45,9 @@ type Options struct {
 	// mode's time with it.
 	StepHeavy      bool
 	StepHeavySeeds int
+	// StepHeavySize is the step-heavy fleet's size; default 100, where the
+	// goal applies.
+	StepHeavySize int
 	// Progress, when set, gets a line per finished run.
 	Progress io.Writer
 }
@@ -100,11 +103,15 @@ func RunRollouts(ctx context.Context, o Options) (Report, error) {
 		if seeds <= 0 {
 			seeds = 3
 		}
+		stepHeavySize := o.StepHeavySize
+		if stepHeavySize <= 0 {
+			stepHeavySize = speedupCompareSize
+		}
 		for seed := 1; seed <= seeds; seed++ {
 			for _, mode := range []rollout.Mode{rollout.ModeBatch, rollout.ModeWindow} {
-				f := StepHeavyFleet(speedupCompareSize)
+				f := StepHeavyFleet(stepHeavySize)
 				f.Mode, f.TimeScale, f.Seed = mode, o.TimeScale, int64(seed)
-				rep.StepHeavy = append(rep.StepHeavy, run(f, fmt.Sprintf("%d instances, %s, step-heavy, seed %d", speedupCompareSize, mode, seed)))
+				rep.StepHeavy = append(rep.StepHeavy, run(f, fmt.Sprintf("%d instances, %s, step-heavy, seed %d", stepHeavySize, mode, seed)))
 			}
 		}
 	}
@@ -255,13 +262,15 @@ func (rep Report) Print(w io.Writer) {
 		var perSeed []string
 		for i := 0; i+1 < len(rep.StepHeavy); i += 2 {
 			pair := rep.StepHeavy[i : i+2]
-			line(fmt.Sprintf("step-heavy, seed %d", pair[0].Fleet.Seed), pair, speedupCompareSize, false)
-			if sp, ok := WindowSpeedup(pair, speedupCompareSize); ok {
+			n := pair[0].Fleet.Instances
+			line(fmt.Sprintf("step-heavy, seed %d", pair[0].Fleet.Seed), pair, n, false)
+			if sp, ok := WindowSpeedup(pair, n); ok {
 				perSeed = append(perSeed, fmt.Sprintf("%.1f%%", sp*100))
 			}
 		}
 		if len(rep.StepHeavy) > 0 {
-			line("step-heavy, mean of seeds", MeanBySeed(rep.StepHeavy), speedupCompareSize, true)
+			n := rep.StepHeavy[0].Fleet.Instances
+			line("step-heavy, mean of seeds", MeanBySeed(rep.StepHeavy), n, n == speedupCompareSize)
 			h := rep.StepHeavy[0].Fleet
 			tw.Flush()
 			fmt.Fprintf(w, "   step-heavy fleet: deregistration delay %s, health %s x %d, %d steps of %s mean + %s delivery, no bake. "+
