@@ -30,6 +30,8 @@ import (
 // EnvTimeScale, when set, makes the provider's clock run at the fleet
 // simulator's time scale (wall seconds per simulated second). It exists for
 // the simulator (make demo, benchmarks) and must never be set against AWS.
+// Unset, the provider learns the scale from a simulator that serves every
+// endpoint on this machine (awsclient.SimulatorTimeScale).
 const EnvTimeScale = "ROLLING_TIME_SCALE"
 
 // Options are what tests inject through NewWithOptions.
@@ -299,7 +301,17 @@ func (p *rollingProvider) Configure(ctx context.Context, req provider.ConfigureR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if c, ok := p.clock().(interface{ Scale() float64 }); ok {
+	if p.opts.Clock == nil && os.Getenv(EnvTimeScale) == "" {
+		// Against the fleet simulator on this machine, wait in its time
+		// without a knob. SimulatorTimeScale never answers unless every
+		// service a rollout calls is a loopback simulator, so AWS is never
+		// scaled.
+		if scale, endpoint, ok := awsclient.SimulatorTimeScale(ctx, cfg.Endpoints); ok {
+			data.clock = clock.Scaled(scale)
+			tflog.Info(ctx, "time scale learned from the fleet simulator", map[string]any{"endpoint": endpoint, "time_scale": scale})
+		}
+	}
+	if c, ok := data.clock.(interface{ Scale() float64 }); ok {
 		// A time-scaled run (tests, the demo) scales the SDK's back-off
 		// with the rest of its waits.
 		cfg.BackoffScale = c.Scale()
