@@ -7,10 +7,11 @@ import (
 	"testing"
 )
 
-func TestCLIConfig_overridesTheProviderAddressWithTheBuildDir(t *testing.T) {
+func TestCLIConfig_overridesBothRegistryAddressesWithTheBuildDir(t *testing.T) {
 	want := `provider_installation {
   dev_overrides {
     "registry.terraform.io/rollingdeploy/rolling" = "/tmp/x"
+    "registry.opentofu.org/rollingdeploy/rolling" = "/tmp/x"
   }
   direct {}
 }
@@ -52,5 +53,53 @@ func TestModuleRoot_findsTheRepositoryFromASubdirectory(t *testing.T) {
 	}
 	if _, err := ModuleRoot(t.TempDir()); err == nil {
 		t.Fatal("ModuleRoot outside the repository succeeded")
+	}
+}
+
+func TestTerraform_prefersTheTestingFrameworksPathThenTERRAFORMThenPATH(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"terraform", "tofu", "tf-acc"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\necho OpenTofu v1.11.0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", dir)
+	for _, c := range []struct{ accPath, terraform, want string }{
+		{"", "", "terraform"},
+		{"", "tofu", "tofu"},
+		{filepath.Join(dir, "tf-acc"), "tofu", "tf-acc"},
+	} {
+		t.Setenv(EnvAccTerraformPath, c.accPath)
+		t.Setenv(EnvTerraform, c.terraform)
+		got, err := Terraform()
+		if err != nil || got != filepath.Join(dir, c.want) {
+			t.Errorf("TF_ACC_TERRAFORM_PATH=%q TERRAFORM=%q: Terraform() = %q, %v; want %s", c.accPath, c.terraform, got, err, c.want)
+		}
+	}
+	t.Setenv(EnvAccTerraformPath, "")
+	t.Setenv(EnvTerraform, "no-such-cli")
+	if _, err := Terraform(); err == nil {
+		t.Error("a missing CLI was accepted")
+	}
+}
+
+func TestSetAcceptanceEnv_pointsTheTestingFrameworkAtOpenTofusRegistryHost(t *testing.T) {
+	dir := t.TempDir()
+	tofu := filepath.Join(dir, "tofu")
+	if err := os.WriteFile(tofu, []byte("#!/bin/sh\necho OpenTofu v1.11.0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	t.Setenv(EnvAccTerraformPath, "")
+	t.Setenv(EnvTerraform, "tofu")
+	t.Setenv("TF_ACC_PROVIDER_HOST", "")
+	if err := SetAcceptanceEnv(); err != nil {
+		t.Fatal(err)
+	}
+	if got := os.Getenv(EnvAccTerraformPath); got != tofu {
+		t.Errorf("TF_ACC_TERRAFORM_PATH = %q, want %s", got, tofu)
+	}
+	if got := os.Getenv("TF_ACC_PROVIDER_HOST"); got != "registry.opentofu.org" {
+		t.Errorf("TF_ACC_PROVIDER_HOST = %q, want registry.opentofu.org", got)
 	}
 }
