@@ -58,7 +58,7 @@ type demo struct {
 func run(ctx context.Context, cfg config) (err error) {
 	out := cfg.Out
 	if _, err := exec.LookPath(cfg.Terraform); err != nil {
-		return fmt.Errorf("the demo runs the real terraform CLI (>= 1.11), and %q was not found: install it from https://developer.hashicorp.com/terraform/install", cfg.Terraform)
+		return fmt.Errorf("the demo runs the real terraform CLI (>= 1.11), and %q was not found: install it from https://developer.hashicorp.com/terraform/install, or set TERRAFORM to an OpenTofu (>= 1.11) binary", cfg.Terraform)
 	}
 	root, err := devprovider.ModuleRoot(mustGetwd())
 	if err != nil {
@@ -96,7 +96,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	d := &demo{
 		cfg:   cfg,
 		fleet: f,
-		tf:    &terraform{bin: cfg.Terraform, dir: workDir, env: devprovider.Env(os.Environ(), cliConfigFile, cfg.TimeScale), out: out, color: cfg.Color},
+		// No ROLLING_TIME_SCALE: the provider learns the scale from the
+		// simulator, as it does for a user of the standalone one.
+		tf: &terraform{bin: cfg.Terraform, dir: workDir, env: devprovider.Env(os.Environ(), cliConfigFile, 0), out: out, color: cfg.Color},
 		vars: []string{
 			"-var", "endpoint=" + f.endpoint,
 			"-var", "batch_size=" + strconv.Itoa(cfg.BatchSize),
@@ -107,13 +109,13 @@ func run(ctx context.Context, cfg config) (err error) {
 ==> Fleet simulator running in-process
     %d instances in 3 Availability Zones, in target groups %q and %q (%d of them in Auto Scaling group %q),
     alarm %q; 300 s deregistration delay, health checks every 30 s x 5, steps of ~3 s.
-    Time runs %.0fx faster than real time (ROLLING_TIME_SCALE=%g).
+    Time runs %.0fx faster than real time (time scale %g; the provider reads it from the simulator).
     AWS endpoint: %s
     Live page:    %s   <- open it to watch the rollout
     Work dir:     %s (copied from examples/demo)
-    terraform takes the provider just built through dev_overrides (no init, no registry), and
+    %s takes the provider just built through dev_overrides (no init, no registry), and
     says so in a warning before every command.
-`, cfg.Instances, tgWeb, tgWebTLS, len(f.asgIDs), asgName, alarm, 1/cfg.TimeScale, cfg.TimeScale, f.endpoint, f.pageURL, workDir)
+`, cfg.Instances, tgWeb, tgWebTLS, len(f.asgIDs), asgName, alarm, 1/cfg.TimeScale, cfg.TimeScale, f.endpoint, f.pageURL, workDir, filepath.Base(cfg.Terraform))
 
 	for _, act := range []func(context.Context) error{d.adopt, d.rollOut, d.failAndRollBack, d.drift} {
 		if err := d.pause(ctx); err != nil {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/devprovider"
 )
 
 // syncBuffer collects output written by the demo and by terraform's pipes.
@@ -38,9 +40,9 @@ func TestDemo_nonInteractiveRunMeetsEveryExpectation(t *testing.T) {
 	if os.Getenv("TF_ACC") != "1" {
 		t.Skip("end-to-end demo with the real terraform: set TF_ACC=1 (make test does)")
 	}
-	tf, err := exec.LookPath("terraform")
+	tf, err := devprovider.Terraform()
 	if err != nil {
-		t.Fatalf("TF_ACC=1 but terraform is not on PATH: %v", err)
+		t.Fatalf("TF_ACC=1 but %v", err)
 	}
 	cfg := defaultConfig(false)
 	cfg.Terraform = tf

@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/devprovider"
 )
 
 func main() {
@@ -15,6 +17,13 @@ func main() {
 	cfg := defaultConfig(os.Getenv("DEMO_NONINTERACTIVE") != "1")
 	cfg.Out, cfg.In = os.Stdout, os.Stdin
 	cfg.Color = cfg.Interactive && isTerminal(os.Stdout)
+	// TERRAFORM (or TF_ACC_TERRAFORM_PATH) may name another CLI, e.g. tofu;
+	// when it is not found, run reports the name.
+	if tf, err := devprovider.Terraform(); err == nil {
+		cfg.Terraform = tf
+	} else if v := os.Getenv(devprovider.EnvTerraform); v != "" {
+		cfg.Terraform = v
+	}
 	if v := os.Getenv("DEMO_TIME_SCALE"); v != "" {
 		scale, err := strconv.ParseFloat(v, 64)
 		if err != nil || scale <= 0 {
