@@ -12,7 +12,8 @@
 //	aws --endpoint-url http://127.0.0.1:PORT elbv2 describe-target-groups
 //
 // and watch or steer the fleet through the admin API (GET /_sim/fleet,
-// GET /_sim/recorder, POST /_sim/faults, POST /_sim/advance). It owns only flag parsing, listening and
+// GET /_sim/recorder, POST /_sim/faults, POST /_sim/advance; `fleetsim -h`
+// lists every route and fault kind). It owns only flag parsing, listening and
 // shutdown; the simulator itself lives in internal/fleetsim. It must not
 // import the provider, the rollout engine or awsclient.
 package main

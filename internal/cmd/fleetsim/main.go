@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,7 +20,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h printed the usage, as asked
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "fleetsim:", err)
 		os.Exit(1)
 	}
@@ -33,6 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	seedPath := fs.String("seed", "", "JSON seed file (fleet, timing, time scale)")
 	timeScale := fs.Float64("timescale", 0, "wall seconds per simulated second; overrides the seed (0 = seed or 1)")
 	throttling := fs.Bool("throttling", false, "AWS-like API rate limits on (also settable in the seed)")
+	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,4 +90,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// faultKinds are the kinds POST /_sim/faults accepts, as -h lists them
+// (fleetsim.FaultRequest documents each one's fields).
+var faultKinds = []string{
+	"throttling", "rate_limit", "server_errors", "slow", "fail_deploy", "never_healthy", "hang", "agent",
+	"stop", "start", "terminate", "replace", "alarm", "delete_target_group", "clear",
+}
+
+// usage is -h: the flags, then what a newcomer needs next to drive the
+// simulator (the AWS CLI, the admin API, the provider's time scale).
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `Usage: fleetsim [-seed fleet.json] [-addr 127.0.0.1:0] [-timescale 0.01] [-throttling]
+
+Serves a simulated AWS region (EC2, ELBv2, SSM, Auto Scaling, CloudWatch, STS)
+on a loopback address; the first stdout line is "endpoint: http://HOST:PORT".
+
+Flags:
+`)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, `
+AWS API: any SigV4-signed client (any access key unless the seed lists
+credentials), e.g.
+  aws --endpoint-url http://HOST:PORT --region us-east-1 elbv2 describe-target-groups
+
+Admin API (plain JSON, unsigned, never recorded):
+  GET  /_sim/fleet             every instance, target group, ASG and alarm
+  GET  /_sim/now               simulated time and time scale
+  GET  /_sim/recorder          calls and in-service capacity (?calls=1, ?timelines=1)
+  POST /_sim/recorder/reset    start recording afresh
+  POST /_sim/advance           {"duration": "5m"}: move simulated time forward
+  POST /_sim/faults            {"kind": KIND, ...}: inject a fault, one per request
+  POST /_sim/seed              a seed's fleet part: add instances, groups, alarms
+Fault kinds (fields per kind: FaultRequest in internal/fleetsim/admin.go):
+  %s
+e.g.
+  curl -d '{"kind":"fail_deploy","version":"v2"}' http://HOST:PORT/_sim/faults
+
+Time scale: -timescale 0.01 runs 100 simulated seconds per wall second. The
+rolling provider reads it from GET /_sim/now when its ec2, elbv2, ssm,
+autoscaling and cloudwatch endpoints are all this simulator on a loopback
+address, so its waits match the simulator's; ROLLING_TIME_SCALE=0.01 in
+terraform's environment sets it explicitly (never set it against AWS).
+`, strings.Join(faultKinds[:8], ", ")+",\n  "+strings.Join(faultKinds[8:], ", "))
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"strings"
@@ -75,5 +77,27 @@ func TestRun_refusesNonLoopbackAddressAndBadSeed(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"-seed", "testdata/missing.json"}, io.Discard, io.Discard); err == nil {
 		t.Fatal("missing seed accepted")
+	}
+}
+
+func TestUsage_listsTheAdminAPIAndEveryFaultKindItNamesIsAccepted(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"-h"}, io.Discard, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h returned %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{
+		"-timescale", "GET  /_sim/fleet", "GET  /_sim/now", "GET  /_sim/recorder", "POST /_sim/recorder/reset",
+		"POST /_sim/advance", "POST /_sim/faults", "POST /_sim/seed", "ROLLING_TIME_SCALE", "aws --endpoint-url",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+	sim := fleetsim.New(fleetsim.Options{TickInterval: -1})
+	defer sim.Close()
+	for _, kind := range faultKinds {
+		if err := (fleetsim.FaultRequest{Kind: kind}).Apply(sim); err != nil && strings.Contains(err.Error(), "unknown fault kind") {
+			t.Errorf("usage lists fault kind %q, which the simulator does not know", kind)
+		}
 	}
 }
