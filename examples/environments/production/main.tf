@@ -1,4 +1,5 @@
 # Production: a quarter at a time, a bake period, and alarms that stop the rollout.
+# With a locally built provider (dev_overrides) run `terraform get`, not `terraform init`: see ../README.md.
 terraform {
   required_providers {
     rolling = {

@@ -1,4 +1,5 @@
 # Staging: fast, half the fleet at a time, no bake.
+# With a locally built provider (dev_overrides) run `terraform get`, not `terraform init`: see ../README.md.
 terraform {
   required_providers {
     rolling = {
