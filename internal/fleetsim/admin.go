@@ -18,7 +18,8 @@ import (
 //	fail_deploy         version, instances
 //	never_healthy       version, instances
 //	hang                match, instances
-//	agent               instance, online
+//	agent               instance, online, after
+//	status_checks       instance, instance_status, system_status, after
 //	stop | start | terminate | replace   instance, after
 //	alarm               alarm, after | after_calls
 //	delete_target_group target_group (ARN or name), after
@@ -40,6 +41,11 @@ type FaultRequest struct {
 	AfterCalls  int      `json:"after_calls,omitempty"`
 	Alarm       string   `json:"alarm,omitempty"`
 	TargetGroup string   `json:"target_group,omitempty"`
+	// InstanceStatus and SystemStatus are the forced EC2 status check
+	// results of status_checks: ok, impaired, initializing,
+	// insufficient-data, or "" for the modelled one.
+	InstanceStatus string `json:"instance_status,omitempty"`
+	SystemStatus   string `json:"system_status,omitempty"`
 }
 
 // Apply performs the fault on s.
@@ -65,7 +71,9 @@ func (fr FaultRequest) Apply(s *Sim) error {
 	case "hang":
 		f.HangCommands(fr.Match, fr.Instances...)
 	case "agent":
-		return f.SetAgentOnline(fr.Instance, fr.Online)
+		return f.SetAgentOnlineAfter(fr.Instance, fr.Online, after)
+	case "status_checks":
+		return f.SetStatusChecks(fr.Instance, fr.InstanceStatus, fr.SystemStatus, after)
 	case "stop":
 		return f.StopInstance(fr.Instance, after)
 	case "start":

@@ -2,18 +2,19 @@ package fleetsim
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
 var asgActions = map[string]xmlHandler{
-	"DescribeAutoScalingInstances": (*Sim).asgDescribeAutoScalingInstances,
-	"DescribeAutoScalingGroups":    (*Sim).asgDescribeAutoScalingGroups,
-	"EnterStandby":                 (*Sim).asgEnterStandby,
-	"ExitStandby":                  (*Sim).asgExitStandby,
-	"SuspendProcesses":             (*Sim).asgSuspendProcesses,
-	"ResumeProcesses":              (*Sim).asgResumeProcesses,
-	"SetDesiredCapacity":           (*Sim).asgSetDesiredCapacity,
+	"DescribeAutoScalingInstances":        (*Sim).asgDescribeAutoScalingInstances,
+	"DescribeAutoScalingGroups":           (*Sim).asgDescribeAutoScalingGroups,
+	"EnterStandby":                        (*Sim).asgEnterStandby,
+	"ExitStandby":                         (*Sim).asgExitStandby,
+	"SuspendProcesses":                    (*Sim).asgSuspendProcesses,
+	"ResumeProcesses":                     (*Sim).asgResumeProcesses,
+	"SetDesiredCapacity":                  (*Sim).asgSetDesiredCapacity,
+	"UpdateAutoScalingGroup":              (*Sim).asgUpdateAutoScalingGroup,
+	"TerminateInstanceInAutoScalingGroup": (*Sim).asgTerminateInstanceInAutoScalingGroup,
 }
 
 func (s *Sim) lookupGroupLocked(req *apiRequest) (*autoScalingGroup, *apiError) {
@@ -133,7 +134,7 @@ func (s *Sim) asgDescribeAutoScalingGroups(req *apiRequest, x *xmlw) *apiError {
 		x.int("MinSize", g.min)
 		x.int("MaxSize", g.max)
 		x.int("DesiredCapacity", g.desired)
-		x.int("DefaultCooldown", 300)
+		x.int("DefaultCooldown", g.cooldown)
 		x.open("AvailabilityZones")
 		for _, az := range g.azs {
 			x.leaf("member", az)
@@ -337,26 +338,5 @@ func (s *Sim) asgResumeProcesses(req *apiRequest, x *xmlw) *apiError {
 	for _, p := range procs {
 		delete(g.suspended, p)
 	}
-	return nil
-}
-
-func (s *Sim) asgSetDesiredCapacity(req *apiRequest, x *xmlw) *apiError {
-	g, err := s.lookupGroupLocked(req)
-	if err != nil {
-		return err
-	}
-	v := req.get("DesiredCapacity")
-	n, convErr := strconv.Atoi(v)
-	if convErr != nil || n < 0 {
-		return clientErr("ValidationError", "1 validation error detected: Value '%s' at 'desiredCapacity' failed to satisfy constraint: Member must have value greater than or equal to 0", v)
-	}
-	req.call.Params["DesiredCapacity"] = v
-	if n > g.max {
-		return clientErr("ValidationError", "New SetDesiredCapacity value %d is above max value %d for the AutoScalingGroup.", n, g.max)
-	}
-	if n < g.min {
-		return clientErr("ValidationError", "New SetDesiredCapacity value %d is below min value %d for the AutoScalingGroup.", n, g.min)
-	}
-	s.setDesiredLocked(g, n)
 	return nil
 }

@@ -8,10 +8,14 @@ import (
 )
 
 var ec2Actions = map[string]xmlHandler{
-	"DescribeInstances": (*Sim).ec2DescribeInstances,
-	"CreateTags":        (*Sim).ec2CreateTags,
-	"DeleteTags":        (*Sim).ec2DeleteTags,
-	"DescribeTags":      (*Sim).ec2DescribeTags,
+	"DescribeInstances":      (*Sim).ec2DescribeInstances,
+	"CreateTags":             (*Sim).ec2CreateTags,
+	"DeleteTags":             (*Sim).ec2DeleteTags,
+	"DescribeTags":           (*Sim).ec2DescribeTags,
+	"StopInstances":          (*Sim).ec2StopInstances,
+	"StartInstances":         (*Sim).ec2StartInstances,
+	"TerminateInstances":     (*Sim).ec2TerminateInstances,
+	"DescribeInstanceStatus": (*Sim).ec2DescribeInstanceStatus,
 }
 
 var instanceIDPattern = regexp.MustCompile(`^i-[0-9a-f]{8}([0-9a-f]{9})?$`)

@@ -103,18 +103,13 @@ func (s *Sim) ssmSendCommand(req *apiRequest) (any, *apiError) {
 	if len(in.Comment) > 100 {
 		return nil, clientErr("ValidationException", "1 validation error detected: Value at 'comment' failed to satisfy constraint: Member must have length less than or equal to 100")
 	}
-	doc := s.documents[in.DocumentName]
-	if doc == nil {
-		return nil, clientErr("InvalidDocument", "Document with name %s does not exist.", in.DocumentName)
+	doc, dv, derr := s.documentRequestLocked(in.DocumentName, in.DocumentVersion)
+	if derr != nil {
+		return nil, derr
 	}
-	version, ok := doc.resolveVersion(in.DocumentVersion)
-	if !ok {
-		return nil, clientErr("InvalidDocumentVersion", "Document %s does not have version %s", in.DocumentName, in.DocumentVersion)
-	}
-	for name := range in.Parameters {
-		if !doc.hasParam(name) {
-			return nil, clientErr("InvalidParameters", "document %s does not support parameters: %s", in.DocumentName, name)
-		}
+	version := dv.number
+	if err := doc.checkParameters(dv, in.Parameters); err != nil {
+		return nil, err
 	}
 	if doc.shell {
 		if len(in.Parameters["commands"]) == 0 {
@@ -591,13 +586,19 @@ func (s *Sim) ssmDescribeInstanceInformation(req *apiRequest) (any, *apiError) {
 	if err := decodeBody(req, &in); err != nil {
 		return nil, err
 	}
-	size, err := s.ssmMaxResults(in.MaxResults, 50, 5, 50)
+	// SSM's default page is 10 items (5..50 when asked).
+	size, err := s.ssmMaxResults(in.MaxResults, 10, 5, 50)
 	if err != nil {
 		return nil, err
 	}
 	filters := append([]instanceInfoFilter(nil), in.Filters...)
 	for _, f := range in.InstanceInformationFilterList {
 		filters = append(filters, instanceInfoFilter{Key: f.Key, Values: f.ValueSet})
+	}
+	for _, f := range filters {
+		if len(f.Values) < 1 || len(f.Values) > 100 {
+			return nil, clientErr("ValidationException", "1 validation error detected: Value at 'filters.member.values' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1")
+		}
 	}
 	if !validToken(in.NextToken) {
 		return nil, clientErr("InvalidNextToken", "The specified token is not valid")
@@ -666,39 +667,4 @@ func (s *Sim) ssmDescribeInstanceInformation(req *apiRequest) (any, *apiError) {
 		out["NextToken"] = next
 	}
 	return out, nil
-}
-
-func (s *Sim) ssmDescribeDocument(req *apiRequest) (any, *apiError) {
-	var in struct {
-		Name            string `json:"Name"`
-		DocumentVersion string `json:"DocumentVersion"`
-		VersionName     string `json:"VersionName"`
-	}
-	if err := decodeBody(req, &in); err != nil {
-		return nil, err
-	}
-	req.call.Params = map[string]string{"Name": in.Name}
-	d := s.documents[in.Name]
-	if d == nil {
-		return nil, clientErr("InvalidDocument", "Document with name %s does not exist.", in.Name)
-	}
-	v, ok := d.resolveVersion(in.DocumentVersion)
-	if !ok {
-		return nil, clientErr("InvalidDocumentVersion", "Document %s does not have version %s", in.Name, in.DocumentVersion)
-	}
-	params := []map[string]any{}
-	for _, p := range d.params {
-		m := map[string]any{"Name": p.Name, "Type": p.Type, "Description": p.Description}
-		if p.Default != "" || p.Type == "String" {
-			m["DefaultValue"] = p.Default
-		}
-		params = append(params, m)
-	}
-	return map[string]any{"Document": map[string]any{
-		"Name": d.name, "DocumentVersion": v, "LatestVersion": d.versions[len(d.versions)-1], "DefaultVersion": d.defaultVer,
-		"Status": "Active", "DocumentType": d.documentType, "SchemaVersion": d.schemaVersion, "Owner": d.owner,
-		"CreatedDate": epochPtr(d.created), "DocumentFormat": "JSON", "PlatformTypes": []string{"Linux", "MacOS"},
-		"Parameters": params, "HashType": "Sha256", "Hash": fmt.Sprintf("%064x", len(d.name)), "Description": "fleetsim document " + d.name,
-		"TargetType": "", "Tags": []any{},
-	}}, nil
 }

@@ -23,6 +23,8 @@ type autoScalingGroup struct {
 	created       time.Time
 	seq           int
 	activities    int
+	cooldown      int       // DefaultCooldown, seconds
+	lastScaling   time.Time // last launch or termination for a desired capacity change
 }
 
 // AutoScalingGroupConfig seeds an Auto Scaling group. Its instances are added
@@ -77,6 +79,7 @@ func (s *Sim) addAutoScalingGroupLocked(c AutoScalingGroupConfig) *autoScalingGr
 		tags:          map[string]string{},
 		suspended:     map[string]string{},
 		replaceAfter:  c.ReplaceAfterUnhealthyChecks,
+		cooldown:      defaultCooldown,
 		created:       s.now,
 		seq:           len(s.asgs) + 1,
 	}
@@ -153,7 +156,7 @@ func (s *Sim) terminateMemberLocked(inst *instance) {
 // InService and registered in the attached target groups.
 func (s *Sim) launchMemberLocked(g *autoScalingGroup, az string) {
 	if az == "" {
-		az = g.azs[len(g.members)%len(g.azs)]
+		az = s.chooseLaunchAZLocked(g)
 	}
 	tags := map[string]string{}
 	for k, v := range g.tags {
@@ -163,6 +166,7 @@ func (s *Sim) launchMemberLocked(g *autoScalingGroup, az string) {
 	inst := s.newInstanceLocked(az, g.launchVersion, tags)
 	inst.asg = g.name
 	inst.lifecycle = "Pending"
+	inst.launchVersion = g.launchVersion
 	g.members = append(g.members, inst.id)
 	s.after(s.timing.Launch, func() {
 		if inst.state != StatePending {
@@ -182,14 +186,20 @@ func (s *Sim) launchMemberLocked(g *autoScalingGroup, az string) {
 	})
 }
 
-// onTargetRemovedLocked finishes EnteringStandby once the instance has left
-// every attached target group (draining over).
+// onTargetRemovedLocked finishes EnteringStandby, or moves a Terminating
+// member on to its shutdown, once the instance has left every attached
+// target group (draining over).
 func (s *Sim) onTargetRemovedLocked(id string) {
 	inst := s.instances[id]
-	if inst == nil || inst.lifecycle != "EnteringStandby" {
+	if inst == nil {
 		return
 	}
-	s.maybeFinishStandbyLocked(inst)
+	switch inst.lifecycle {
+	case "EnteringStandby":
+		s.maybeFinishStandbyLocked(inst)
+	case "Terminating":
+		s.maybeFinishRetiringLocked(inst)
+	}
 }
 
 func (s *Sim) maybeFinishStandbyLocked(inst *instance) {
@@ -252,23 +262,4 @@ func (s *Sim) inServiceCountLocked(g *autoScalingGroup) int {
 		}
 	}
 	return n
-}
-
-// setDesiredLocked launches or terminates members to match a new desired
-// capacity (newest members are terminated first: a simplification of AWS's
-// termination policies).
-func (s *Sim) setDesiredLocked(g *autoScalingGroup, desired int) {
-	g.desired = desired
-	active := s.inServiceCountLocked(g)
-	for active < desired && !g.isSuspended("Launch") {
-		s.launchMemberLocked(g, "")
-		active++
-	}
-	for i := len(g.members) - 1; i >= 0 && active > desired && !g.isSuspended("Terminate"); i-- {
-		inst := s.instances[g.members[i]]
-		if inst != nil && (inst.lifecycle == "InService" || inst.lifecycle == "Pending") {
-			s.terminateMemberLocked(inst)
-			active--
-		}
-	}
 }

@@ -24,6 +24,8 @@ type Faults struct {
 	hangs        []hangFault
 
 	alarmAfterCalls map[string]int // alarm -> DescribeAlarms calls left before ALARM
+
+	statusChecks map[string]statusOverride // instance -> forced EC2 status check results
 }
 
 type instanceSet map[string]bool
@@ -55,7 +57,7 @@ func newFaults(s *Sim) *Faults {
 	return &Faults{
 		sim: s, throttling: s.opts.Throttling, limits: map[string]rateLimit{}, buckets: map[string]*tokenBucket{},
 		serverErrors: map[string]float64{}, slow: map[string]slowFault{}, failDeploy: map[string]instanceSet{},
-		neverHealthy: map[string]instanceSet{}, alarmAfterCalls: map[string]int{},
+		neverHealthy: map[string]instanceSet{}, alarmAfterCalls: map[string]int{}, statusChecks: map[string]statusOverride{},
 	}
 }
 
@@ -252,7 +254,39 @@ func (f *Faults) instanceFault(id string, after time.Duration, fn func(*instance
 
 // SetAgentOnline takes the SSM agent of an instance offline or back online.
 func (f *Faults) SetAgentOnline(id string, online bool) error {
-	return f.instanceFault(id, 0, func(inst *instance) { inst.agentOnline = online })
+	return f.SetAgentOnlineAfter(id, online, 0)
+}
+
+// SetAgentOnlineAfter does SetAgentOnline after a simulated delay. An
+// offline agent of a running instance reports PingStatus ConnectionLost and
+// leaves commands Delayed, then Undeliverable; the instance keeps running and
+// serving.
+func (f *Faults) SetAgentOnlineAfter(id string, online bool, after time.Duration) error {
+	return f.instanceFault(id, after, func(inst *instance) { inst.agentOnline = online })
+}
+
+// SetStatusChecks forces the result of an instance's EC2 status checks
+// (DescribeInstanceStatus) from a simulated delay on: instanceStatus and
+// systemStatus are each ok, impaired, initializing, insufficient-data, or ""
+// for the modelled result. They apply while the instance runs; a stopped or
+// terminated instance reports not-applicable whatever is forced. The
+// instance keeps running and serving: combine with NeverHealthy for one
+// that also fails its load balancer health checks.
+func (f *Faults) SetStatusChecks(id, instanceStatus, systemStatus string, after time.Duration) error {
+	for _, v := range []string{instanceStatus, systemStatus} {
+		switch v {
+		case "", StatusOK, StatusImpaired, StatusInitializing, StatusInsufficientData:
+		default:
+			return fmt.Errorf("fleetsim: status check result %q is not ok, impaired, initializing or insufficient-data", v)
+		}
+	}
+	return f.instanceFault(id, after, func(inst *instance) {
+		if instanceStatus == "" && systemStatus == "" {
+			delete(f.statusChecks, id)
+			return
+		}
+		f.statusChecks[id] = statusOverride{instance: instanceStatus, system: systemStatus, since: f.sim.now}
+	})
 }
 
 // StopInstance stops an instance (its targets become unused/Target.InvalidState).

@@ -60,6 +60,18 @@ type instance struct {
 	homeTGs           map[string]bool // target groups it has been registered in since creation
 	outOfService      bool
 	unhealthyChecks   int // consecutive failing checks while unhealthy, for ReplaceUnhealthy
+	// stateGen counts state changes, so a timed transition (stopping ->
+	// stopped, pending -> running, shutting-down -> terminated) scheduled
+	// before another change does not fire after it.
+	stateGen int
+	// runningSince is when the instance last reached running; zero for
+	// seeded instances, which have been running for long (status checks ok).
+	runningSince time.Time
+	everRunning  bool
+	// launchVersion is the version the instance's launch template installed
+	// (the group's launch version when it launched, the seeded app version
+	// otherwise): the default termination policy prefers other versions.
+	launchVersion string
 }
 
 type targetKey struct {
@@ -287,6 +299,8 @@ func (s *Sim) addInstancesLocked(c InstanceConfig) []string {
 	for i := 0; i < c.Count; i++ {
 		inst := s.newInstanceLocked(azs[(s.instanceSeq)%len(azs)], c.AppVersion, c.Tags)
 		inst.state = StateRunning
+		inst.everRunning = true
+		inst.launchVersion = c.AppVersion
 		inst.appRunning = c.AppVersion != ""
 		inst.agentOnline = !c.AgentOffline
 		if group != nil {
@@ -521,8 +535,14 @@ func (s *Sim) setInstanceStateLocked(inst *instance, state string) {
 		return
 	}
 	inst.state = state
-	if state == StateTerminated {
+	inst.stateGen++
+	switch state {
+	case StateTerminated:
 		inst.terminatedAt = s.now
+		s.after(terminatedVisibility, func() { s.forgetTerminatedTargetsLocked(inst) })
+	case StateRunning:
+		inst.runningSince = s.now
+		inst.everRunning = true
 	}
 	switch state {
 	case StateStopped, StateTerminated, StateStopping, StateShuttingDown:

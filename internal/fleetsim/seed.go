@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -62,6 +63,9 @@ type SeedTiming struct {
 	InvocationLag Duration `json:"invocation_lag,omitempty"`
 	Launch        Duration `json:"launch,omitempty"`
 	Undeliverable Duration `json:"undeliverable,omitempty"`
+	Stop          Duration `json:"stop,omitempty"`
+	Shutdown      Duration `json:"shutdown,omitempty"`
+	StatusChecks  Duration `json:"status_checks,omitempty"`
 }
 
 // SeedTargetGroup is TargetGroupConfig in the seed file.
@@ -105,11 +109,121 @@ type SeedAlarm struct {
 	State string `json:"state,omitempty"`
 }
 
-// SeedDocument is DocumentConfig in the seed file.
+// SeedDocument is DocumentConfig in the seed file, an SSM Command document
+// other than the built-in AWS-RunShellScript:
+//
+//	name                the document name
+//	versions            how many versions it has, numbered from 1 (default 1)
+//	default_version     the version $DEFAULT (and no version) means; default
+//	                    the latest
+//	parameters          the parameters every version declares (see
+//	                    SeedDocumentParameter); none at all, here and in
+//	                    version_parameters, accepts any parameter
+//	version_parameters  {"2": [...]}: the parameters of one version instead
+//
+// For example {"name": "Web-Deploy", "versions": 2, "parameters":
+// ["version", {"name": "restart", "default_value": "true"}],
+// "version_parameters": {"1": ["version"]}}.
 type SeedDocument struct {
-	Name       string   `json:"name"`
-	Versions   int      `json:"versions,omitempty"`
-	Parameters []string `json:"parameters,omitempty"`
+	Name              string                             `json:"name"`
+	Versions          int                                `json:"versions,omitempty"`
+	DefaultVersion    int                                `json:"default_version,omitempty"`
+	Parameters        []SeedDocumentParameter            `json:"parameters,omitempty"`
+	VersionParameters map[string][]SeedDocumentParameter `json:"version_parameters,omitempty"`
+}
+
+// SeedDocumentParameter declares one document parameter: either a bare name
+// ("version": an optional String whose default is "") or an object
+//
+//	name           the parameter name (required)
+//	type           String (default) or StringList
+//	description    free text, reported by DescribeDocument
+//	default_value  makes the parameter optional; without it SendCommand
+//	               must give the parameter (InvalidParameters otherwise)
+type SeedDocumentParameter struct {
+	Name         string  `json:"name"`
+	Type         string  `json:"type,omitempty"`
+	Description  string  `json:"description,omitempty"`
+	DefaultValue *string `json:"default_value,omitempty"`
+}
+
+// UnmarshalJSON accepts a bare name or the object form, refusing unknown
+// fields like the rest of the seed.
+func (p *SeedDocumentParameter) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err == nil {
+		*p = SeedDocumentParameter{Name: name, Type: "String", DefaultValue: new(string)}
+		return nil
+	}
+	type plain SeedDocumentParameter
+	var v plain
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("document parameter: %w", err)
+	}
+	*p = SeedDocumentParameter(v)
+	return nil
+}
+
+func (d SeedDocument) config() DocumentConfig {
+	conv := func(ps []SeedDocumentParameter) []DocumentParameter {
+		out := make([]DocumentParameter, 0, len(ps))
+		for _, p := range ps {
+			out = append(out, DocumentParameter(p))
+		}
+		return out
+	}
+	c := DocumentConfig{Name: d.Name, Versions: d.Versions, DefaultVersion: d.DefaultVersion}
+	if d.Parameters != nil {
+		c.Declared = conv(d.Parameters)
+	}
+	for k, ps := range d.VersionParameters {
+		n, _ := strconv.Atoi(k) // Validate checked it
+		if c.VersionParameters == nil {
+			c.VersionParameters = map[int][]DocumentParameter{}
+		}
+		c.VersionParameters[n] = conv(ps)
+	}
+	return c
+}
+
+func (d SeedDocument) problems(i int) []string {
+	var errs []string
+	at := fmt.Sprintf("documents[%d]", i)
+	if d.Name == "" || d.Name == "AWS-RunShellScript" {
+		errs = append(errs, at+": name is required and must not be AWS-RunShellScript")
+	}
+	versions := d.Versions
+	if versions == 0 {
+		versions = 1
+	}
+	if d.Versions < 0 || d.DefaultVersion < 0 || d.DefaultVersion > versions {
+		errs = append(errs, fmt.Sprintf("%s: versions must be positive and default_version within 1..%d", at, versions))
+	}
+	check := func(where string, ps []SeedDocumentParameter) {
+		seen := map[string]bool{}
+		for j, p := range ps {
+			switch {
+			case p.Name == "":
+				errs = append(errs, fmt.Sprintf("%s[%d]: name is required", where, j))
+			case seen[p.Name]:
+				errs = append(errs, fmt.Sprintf("%s[%d]: duplicate parameter %q", where, j, p.Name))
+			}
+			seen[p.Name] = true
+			if p.Type != "" && p.Type != "String" && p.Type != "StringList" {
+				errs = append(errs, fmt.Sprintf("%s[%d]: type must be String or StringList", where, j))
+			}
+		}
+	}
+	check(at+".parameters", d.Parameters)
+	for _, k := range sortedKeys(d.VersionParameters) {
+		if n, err := strconv.Atoi(k); err != nil || n < 1 || n > versions {
+			errs = append(errs, fmt.Sprintf("%s.version_parameters: %q is not a version (1..%d)", at, k, versions))
+		}
+		check(fmt.Sprintf("%s.version_parameters[%s]", at, k), d.VersionParameters[k])
+	}
+	return errs
 }
 
 // Options are the simulator options the seed asks for.
@@ -193,9 +307,7 @@ func (sd Seed) Validate() error {
 		}
 	}
 	for i, d := range sd.Documents {
-		if d.Name == "" || d.Name == "AWS-RunShellScript" {
-			errs = append(errs, fmt.Sprintf("documents[%d]: name is required and must not be AWS-RunShellScript", i))
-		}
+		errs = append(errs, d.problems(i)...)
 	}
 	if sd.TimeScale < 0 {
 		errs = append(errs, "time_scale must not be negative")
@@ -215,7 +327,8 @@ func (s *Sim) ApplySeed(sd Seed) error {
 	if sd.Timing != nil {
 		s.SetTiming(Timing{StepMean: time.Duration(sd.Timing.StepMean), StepSigma: sd.Timing.StepSigma,
 			Delivery: time.Duration(sd.Timing.Delivery), InvocationLag: time.Duration(sd.Timing.InvocationLag), Launch: time.Duration(sd.Timing.Launch),
-			Undeliverable: time.Duration(sd.Timing.Undeliverable)})
+			Undeliverable: time.Duration(sd.Timing.Undeliverable), Stop: time.Duration(sd.Timing.Stop), Shutdown: time.Duration(sd.Timing.Shutdown),
+			StatusChecks: time.Duration(sd.Timing.StatusChecks)})
 	}
 	arns := map[string]string{}
 	for _, tg := range sd.TargetGroups {
@@ -248,7 +361,7 @@ func (s *Sim) ApplySeed(sd Seed) error {
 		s.AddAlarm(a.Name, a.State)
 	}
 	for _, d := range sd.Documents {
-		s.AddDocument(DocumentConfig(d))
+		s.AddDocument(d.config())
 	}
 	return nil
 }

@@ -247,16 +247,28 @@ type Timing struct {
 	// InvocationDoesNotExist after SendCommand (AWS is eventually
 	// consistent); default 0.
 	InvocationLag time.Duration
-	// Launch is how long a new instance launched by an Auto Scaling group
-	// stays pending; default 20s.
+	// Launch is how long an instance stays pending: launched by an Auto
+	// Scaling group, or started again by StartInstances; default 20s.
 	Launch time.Duration
 	// Undeliverable is how long delivery to an offline agent is retried
 	// (invocation Delayed) before it ends Undeliverable; default 30s.
 	Undeliverable time.Duration
+	// Stop is how long StopInstances leaves an instance stopping before it
+	// is stopped; default 30s.
+	Stop time.Duration
+	// Shutdown is how long TerminateInstances (or an Auto Scaling group's
+	// scale-in) leaves an instance shutting-down before it is terminated;
+	// default 30s.
+	Shutdown time.Duration
+	// StatusChecks is how long EC2's status checks of an instance that has
+	// just reached running report initializing before ok; default 2m.
+	// Seeded instances have been running for long and report ok at once.
+	StatusChecks time.Duration
 }
 
 func defaultTiming() Timing {
-	return Timing{StepMean: 2 * time.Second, Delivery: 500 * time.Millisecond, Launch: 20 * time.Second, Undeliverable: 30 * time.Second}
+	return Timing{StepMean: 2 * time.Second, Delivery: 500 * time.Millisecond, Launch: 20 * time.Second, Undeliverable: 30 * time.Second,
+		Stop: 30 * time.Second, Shutdown: 30 * time.Second, StatusChecks: 2 * time.Minute}
 }
 
 // SetTiming replaces the timing model; zero fields keep their defaults
@@ -274,6 +286,15 @@ func (s *Sim) SetTiming(t Timing) {
 	}
 	if t.Undeliverable <= 0 {
 		t.Undeliverable = d.Undeliverable
+	}
+	if t.Stop <= 0 {
+		t.Stop = d.Stop
+	}
+	if t.Shutdown <= 0 {
+		t.Shutdown = d.Shutdown
+	}
+	if t.StatusChecks <= 0 {
+		t.StatusChecks = d.StatusChecks
 	}
 	if t.StepSigma < 0 || math.IsNaN(t.StepSigma) {
 		t.StepSigma = 0
