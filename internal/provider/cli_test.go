@@ -59,23 +59,25 @@ terraform {
 // terraformCLI runs terraform in dir with the built provider.
 type terraformCLI struct {
 	t   *testing.T
+	bin string // terraform, or the CLI TERRAFORM / TF_ACC_TERRAFORM_PATH names (tofu)
 	dir string
 	env []string
 }
 
 func newTerraformCLI(t *testing.T, dir string, env ...string) *terraformCLI {
 	t.Helper()
-	if _, err := exec.LookPath("terraform"); err != nil {
-		t.Fatal("terraform is not on PATH")
+	bin, err := devprovider.Terraform()
+	if err != nil {
+		t.Fatal(err)
 	}
 	base := append(devprovider.Env(os.Environ(), cliConfigFile(t), 0), "TF_IN_AUTOMATION=1")
-	return &terraformCLI{t: t, dir: dir, env: append(base, env...)}
+	return &terraformCLI{t: t, bin: bin, dir: dir, env: append(base, env...)}
 }
 
 // run returns combined output and whether terraform exited 0.
 func (c *terraformCLI) run(args ...string) (string, bool) {
 	c.t.Helper()
-	cmd := exec.Command("terraform", args...)
+	cmd := exec.Command(c.bin, args...)
 	cmd.Dir = c.dir
 	cmd.Env = c.env
 	out, err := cmd.CombinedOutput()

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/clock"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/devprovider"
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/motoserver"
 )
@@ -30,6 +31,14 @@ func TestMain(m *testing.M) {
 			rc := filepath.Join(dir, "terraformrc")
 			_ = os.WriteFile(rc, []byte("disable_checkpoint = true\n"), 0o600)
 			os.Setenv("TF_CLI_CONFIG_FILE", rc)
+		}
+	}
+	if os.Getenv("TF_ACC") != "" {
+		// TERRAFORM=tofu (or TF_ACC_TERRAFORM_PATH) picks the CLI of
+		// terraform-plugin-testing and of the CLI-driven tests alike.
+		if err := devprovider.SetAcceptanceEnv(); err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL:", err)
+			os.Exit(1)
 		}
 	}
 	code := m.Run()
