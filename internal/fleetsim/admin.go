@@ -112,6 +112,9 @@ func (fr FaultRequest) Apply(s *Sim) error {
 //	POST /_sim/advance          {"duration": "5m"}
 //	POST /_sim/faults           FaultRequest
 //	POST /_sim/seed             Seed (fleet part)
+//	GET  /_sim/parameters       []ParameterSummary (Parameter Store, never values)
+//	GET  /_sim/policy           the IAM policy in force (null when none)
+//	PUT  /_sim/policy           replace it (an empty body or null turns enforcement off)
 func (s *Sim) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	route := r.Method + " " + r.URL.Path
 	switch route {
@@ -146,6 +149,8 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	case "GET /_sim/parameters", "GET /_sim/policy", "PUT /_sim/policy":
+		s.serveAdminIAM(w, r, route)
 	case "POST /_sim/seed":
 		data, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
 		if err != nil {

@@ -74,6 +74,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var out any
 	var xml xmlw
 	if aerr == nil {
+		aerr = s.authorizeLocked(req) // IAM policy, when one is set (iam.go)
+	}
+	if aerr == nil {
 		if !s.faults.takeTokenLocked(req.service, req.action, wall) {
 			aerr = throttleError(req)
 		} else if s.faults.serverErrorLocked(req.action) {

@@ -46,6 +46,8 @@ type Seed struct {
 	RandSeed    int64             `json:"rand_seed,omitempty"`
 	Throttling  bool              `json:"throttling,omitempty"`
 	Credentials map[string]string `json:"credentials,omitempty"`
+	// Policy is an IAM policy document every caller is held to (Options.Policy).
+	Policy json.RawMessage `json:"policy,omitempty"`
 
 	Timing            *SeedTiming            `json:"timing,omitempty"`
 	TargetGroups      []SeedTargetGroup      `json:"target_groups,omitempty"`
@@ -229,7 +231,7 @@ func (d SeedDocument) problems(i int) []string {
 // Options are the simulator options the seed asks for.
 func (sd Seed) Options() Options {
 	return Options{Region: sd.Region, AccountID: sd.AccountID, TimeScale: sd.TimeScale, RandSeed: sd.RandSeed,
-		Throttling: sd.Throttling, Credentials: sd.Credentials}
+		Throttling: sd.Throttling, Credentials: sd.Credentials, Policy: sd.Policy}
 }
 
 // ParseSeed decodes a seed, refusing unknown fields so typos surface.
@@ -311,6 +313,9 @@ func (sd Seed) Validate() error {
 	}
 	if sd.TimeScale < 0 {
 		errs = append(errs, "time_scale must not be negative")
+	}
+	if st := loadPolicy(sd.Policy); st.err != nil {
+		errs = append(errs, "policy: "+st.err.Error())
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("fleetsim seed: %s", strings.Join(errs, "; "))

@@ -26,6 +26,10 @@ type Options struct {
 	// 0 means 50ms, negative disables the ticker (time then advances only
 	// lazily, on API and admin calls).
 	TickInterval time.Duration
+	// Policy is an IAM policy document (JSON) every caller is held to;
+	// nil = no enforcement. See doc.go; a policy that does not parse denies
+	// every call (use ParsePolicy to check it first).
+	Policy []byte
 }
 
 // Sim is an in-memory AWS region holding one fleet. All state is guarded by
@@ -57,6 +61,8 @@ type Sim struct {
 	commands    map[string]*command
 	commandList []*command // send order
 	tempCreds   map[string]tempCredential
+	parameters  map[string]*parameter // Parameter Store, by name
+	iam         iamState
 
 	recorder *Recorder
 	seeding  bool // inside AddInstances: capacity changes are the baseline, not dips
@@ -104,6 +110,7 @@ func New(opts Options) *Sim {
 	s.recorder.resetLocked()
 	s.faults = newFaults(s)
 	s.addBuiltinDocuments()
+	s.iam = loadPolicy(opts.Policy)
 	tick := opts.TickInterval
 	if tick == 0 {
 		tick = 50 * time.Millisecond
