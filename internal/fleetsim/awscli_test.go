@@ -13,6 +13,30 @@ import (
 // credentials and no config files, and decodes its JSON output.
 func awsCLI(t *testing.T, url string, out any, args ...string) {
 	t.Helper()
+	stdout, stderr, err := runAWSCLI(t, url, args...)
+	if err != nil {
+		t.Fatalf("aws %v: %v\n%s", args, err, stderr)
+	}
+	if out != nil {
+		if err := json.Unmarshal(stdout, out); err != nil {
+			t.Fatalf("aws %v output: %v\n%s", args, err, stdout)
+		}
+	}
+}
+
+// awsCLIFails runs the AWS CLI expecting AWS to refuse the call, and returns
+// what the CLI printed about it.
+func awsCLIFails(t *testing.T, url string, args ...string) string {
+	t.Helper()
+	_, stderr, err := runAWSCLI(t, url, args...)
+	if err == nil {
+		t.Fatalf("aws %v succeeded, want an error", args)
+	}
+	return string(stderr)
+}
+
+func runAWSCLI(t *testing.T, url string, args ...string) (stdout, stderr []byte, err error) {
+	t.Helper()
 	bin, err := exec.LookPath("aws")
 	if err != nil {
 		t.Fatalf("the AWS CLI is required for these tests: %v", err)
@@ -28,16 +52,10 @@ func awsCLI(t *testing.T, url string, out any, args ...string) {
 	if py := os.Getenv("PYENV_ROOT"); py != "" {
 		cmd.Env = append(cmd.Env, "PYENV_ROOT="+py)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("aws %v: %v\n%s", args, err, stderr.String())
-	}
-	if out != nil {
-		if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
-			t.Fatalf("aws %v output: %v\n%s", args, err, stdout.String())
-		}
-	}
+	var outBuf, errBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
+	err = cmd.Run()
+	return outBuf.Bytes(), errBuf.Bytes(), err
 }
 
 func TestAWSCLI_elbv2DescribeTargetHealth(t *testing.T) {
