@@ -77,7 +77,7 @@ func TestAWSCLI_ssmDescribeDocumentAndRefusedParameters(t *testing.T) {
 	var doc struct {
 		Document struct {
 			Name, DocumentVersion, LatestVersion, DefaultVersion, Status, DocumentType string
-			Parameters                                                                []struct {
+			Parameters                                                                 []struct {
 				Name, Type   string
 				DefaultValue *string
 			}
