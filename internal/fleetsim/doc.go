@@ -36,6 +36,19 @@
 //     draining for the deregistration delay, then gone (Target.NotRegistered
 //     when asked for explicitly); stopped/terminated instances are
 //     unused/Target.InvalidState; registration needs a running instance.
+//   - EC2 StopInstances, StartInstances, TerminateInstances go through
+//     stopping, pending and shutting-down for Timing.Stop, Timing.Launch and
+//     Timing.Shutdown, refuse a change from the wrong state with
+//     IncorrectInstanceState (the whole call), and repeat harmlessly.
+//     Terminated instances stay listed for an hour. DescribeInstanceStatus
+//     reports running instances (all with IncludeAllInstances) with system
+//     and instance checks: not-applicable unless running, initializing for
+//     Timing.StatusChecks after reaching running, then ok, or what
+//     Faults.SetStatusChecks forces.
+//   - SSM documents resolve by name or ARN and version ($DEFAULT, $LATEST,
+//     number); SendCommand refuses undeclared parameters, missing required
+//     ones (no default value) and a String given several values
+//     (InvalidParameters), unknown documents and versions.
 //   - SSM invocation Status vs StatusDetails, ResponseCode -1 until an exit
 //     code exists, output caps (24,000 / 8,000; 2,500 per plugin in
 //     ListCommandInvocations), MaxConcurrency, MaxErrors, delivery timeout
@@ -71,7 +84,7 @@
 //     marked never-healthy), not HTTP requests. Target.NotInUse is not
 //     modelled.
 //   - SSM documents other than AWS-RunShellScript only wait their run time
-//     and echo their parameters to stdout. Delivery to an offline agent is
+//     and echo their parameters to stdout; version names are not modelled. Delivery to an offline agent is
 //     retried every 5 simulated seconds (Delayed) and ends Undeliverable
 //     (Status Failed) after Timing.Undeliverable, or Delivery Timed Out if
 //     TimeoutSeconds comes first; AWS's retry schedule is not documented.
@@ -79,9 +92,20 @@
 //     stay within MaxErrors ends Success/"Incomplete" (the Status AWS uses
 //     there is unverified).
 //   - Auto Scaling: EnteringStandby lasts until draining ends in every
-//     attached target group; ExitStandby is Pending for 2 simulated seconds;
-//     scale-in terminates the newest members; no cooldowns, warm pools or
-//     lifecycle hooks.
+//     attached target group; ExitStandby is Pending for 2 simulated seconds.
+//     Scale-out launches in the AZ with the fewest members; scale-in follows
+//     the default termination policy in short (most populated AZ, then
+//     instances not on the launch version, then closest to the billing
+//     hour, the oldest on a tie instead of at random), and a member the
+//     group terminates is Terminating while it drains, then shuts down. A
+//     member stopped or terminated through EC2 is noticed after 10 simulated
+//     seconds and replaced. The cooldown (DefaultCooldown from the last
+//     capacity change) only matters to SetDesiredCapacity with
+//     HonorCooldown; no warm pools, lifecycle hooks or instance protection.
+//     The Faults' terminate and replace act at once, without draining.
+//   - EC2 status checks have one detail (reachability) and no scheduled
+//     events; forced results do not change ELB health checks (combine with
+//     NeverHealthy).
 //   - CloudWatch alarms are only stored states (no metrics).
 //   - STS accepts any web identity token of plausible length; temporary
 //     credentials report a wall-clock Expiration (so SDK caches refresh) but
