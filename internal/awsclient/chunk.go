@@ -26,4 +26,8 @@ const (
 	maxAlarmNamesPerCall       = 100  // DescribeAlarms AlarmNames
 	maxFilterValues            = 200  // EC2 filter values per filter
 	maxTargetGroupARNsPerCall  = 20   // DescribeTargetGroups; keeps each request small
+	maxStatusInstanceIDs       = 100  // DescribeInstanceStatus InstanceIds
+	// DescribeInstanceInformation: the InstanceIds filter takes 100 values,
+	// but a page holds at most 50 rows, so 50 ids are one call.
+	maxInstanceInformationIDs = 50
 )

@@ -140,6 +140,21 @@ func isNotImplemented(err error) bool {
 	return respErr.HTTPStatusCode() >= 500 && errors.As(err, &deserErr)
 }
 
+// documentMissing says whether SSM answered that the document ("document")
+// or its version ("version") does not exist; "" for any other error. The
+// preflight reports these as facts; elsewhere they are ordinary failures
+// (SendCommand of a missing document must not look like a vanished
+// instance), so they are not in notFoundCodes.
+func documentMissing(err error) string {
+	switch errorCode(err) {
+	case "InvalidDocument":
+		return "document"
+	case "InvalidDocumentVersion":
+		return "version"
+	}
+	return ""
+}
+
 func errorCode(err error) string {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
