@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // (fleetsim.FaultRequest documents each one's fields).
 var faultKinds = []string{
 	"throttling", "rate_limit", "server_errors", "slow", "fail_deploy", "never_healthy", "hang", "agent",
-	"stop", "start", "terminate", "replace", "alarm", "delete_target_group", "clear",
+	"status_checks", "stop", "start", "terminate", "replace", "alarm", "delete_target_group", "clear",
 }
 
 // usage is -h: the flags, then what a newcomer needs next to drive the
