@@ -1,7 +1,11 @@
 // Command fleetsim serves the fleet simulator (internal/fleetsim) on
 // 127.0.0.1 for the demo, benchmarks and manual use with the AWS CLI:
 //
-//	fleetsim -seed fleet.json [-addr 127.0.0.1:0] [-timescale 0.01]
+//	fleetsim -seed fleet.json [-addr 127.0.0.1:0] [-timescale 0.01] [-policy iam.json]
+//
+// With -policy (or the seed's "policy") every call is held to that IAM
+// policy document and refused with the service's AccessDenied error when it
+// does not allow it, e.g. fleetsim -policy examples/iam/policy.json.
 //
 // Its first stdout line is "endpoint: http://127.0.0.1:PORT"; it serves
 // until SIGINT or SIGTERM. testdata/demo-seed.json is a complete seed (two

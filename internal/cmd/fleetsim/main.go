@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	seedPath := fs.String("seed", "", "JSON seed file (fleet, timing, time scale)")
 	timeScale := fs.Float64("timescale", 0, "wall seconds per simulated second; overrides the seed (0 = seed or 1)")
 	throttling := fs.Bool("throttling", false, "AWS-like API rate limits on (also settable in the seed)")
+	policyPath := fs.String("policy", "", "IAM policy document (JSON file) every caller is held to: calls it does not allow get AccessDenied (overrides the seed's policy)")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -60,6 +61,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts.TimeScale = *timeScale
 	}
 	opts.Throttling = opts.Throttling || *throttling
+	if *policyPath != "" {
+		doc, err := os.ReadFile(*policyPath)
+		if err == nil {
+			_, err = fleetsim.ParsePolicy(doc)
+		}
+		if err != nil {
+			return fmt.Errorf("-policy: %w", err)
+		}
+		opts.Policy = doc
+	}
 	sim := fleetsim.New(opts)
 	defer sim.Close()
 	if err := sim.ApplySeed(seed); err != nil {
@@ -103,7 +114,7 @@ var faultKinds = []string{
 // simulator (the AWS CLI, the admin API, the provider's time scale).
 func usage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprint(w, `Usage: fleetsim [-seed fleet.json] [-addr 127.0.0.1:0] [-timescale 0.01] [-throttling]
+	fmt.Fprint(w, `Usage: fleetsim [-seed fleet.json] [-addr 127.0.0.1:0] [-timescale 0.01] [-throttling] [-policy iam.json]
 
 Serves a simulated AWS region (EC2, ELBv2, SSM, Auto Scaling, CloudWatch, STS)
 on a loopback address; the first stdout line is "endpoint: http://HOST:PORT".
@@ -124,6 +135,8 @@ Admin API (plain JSON, unsigned, never recorded):
   POST /_sim/advance           {"duration": "5m"}: move simulated time forward
   POST /_sim/faults            {"kind": KIND, ...}: inject a fault, one per request
   POST /_sim/seed              a seed's fleet part: add instances, groups, alarms
+  GET  /_sim/parameters        Parameter Store names, versions, types (never values)
+  GET  /_sim/policy            the IAM policy in force; PUT replaces it, an empty body turns it off
 Fault kinds (fields per kind: FaultRequest in internal/fleetsim/admin.go):
   %s
 e.g.
