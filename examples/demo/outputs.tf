@@ -1,6 +1,16 @@
+output "rollout_summary" {
+  description = "The planned rollout in one line."
+  value       = rolling_deployment.web.rollout_summary
+}
+
 output "planned_batches" {
-  description = "The next rollout's schedule: instance ids per batch."
+  description = "The planned rollout's batches, one line each."
   value       = rolling_deployment.web.planned_batches
+}
+
+output "versions" {
+  description = "Instances per deployed version."
+  value       = rolling_deployment.web.versions
 }
 
 output "last_rollout" {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,6 +83,25 @@ func (c *terraformCLI) run(args ...string) (string, bool) {
 	cmd.Env = c.env
 	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
+}
+
+// code runs terraform and returns its exit code and combined output.
+func (c *terraformCLI) code(args ...string) (int, string) {
+	c.t.Helper()
+	cmd := exec.Command("terraform", args...)
+	cmd.Dir = c.dir
+	cmd.Env = c.env
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &exit):
+		return exit.ExitCode(), string(out)
+	default:
+		c.t.Fatalf("terraform %s: %v", strings.Join(args, " "), err)
+		return -1, ""
+	}
 }
 
 // must runs terraform and fails the test when it does not exit 0.

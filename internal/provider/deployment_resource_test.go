@@ -78,27 +78,6 @@ resource "rolling_deployment" "web" {
 `, strings.Join(quoted, ", "), d.Version, d.Extra, d.Version, timeout, strategy, d.Failure)
 }
 
-// stateBatches reads planned_batches from the state.
-func stateBatches(s *terraform.State) [][]string {
-	attrs := s.RootModule().Resources[resourceName].Primary.Attributes
-	var out [][]string
-	for b := 0; ; b++ {
-		n := attrs[fmt.Sprintf("planned_batches.%d.#", b)]
-		if n == "" {
-			return out
-		}
-		var batch []string
-		for i := 0; ; i++ {
-			id, ok := attrs[fmt.Sprintf("planned_batches.%d.%d", b, i)]
-			if !ok {
-				break
-			}
-			batch = append(batch, id)
-		}
-		out = append(out, batch)
-	}
-}
-
 func TestAccRollingDeployment_rollsOutNewVersionInPlannedBatches(t *testing.T) {
 	f := newTestFleet(t)
 	tg, ids := f.web(6, "v1")
@@ -113,9 +92,10 @@ func TestAccRollingDeployment_rollsOutNewVersionInPlannedBatches(t *testing.T) {
 				Config: f.config(v1),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("out_of_date_instance_ids"), knownvalue.ListExact([]knownvalue.Check{})),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("rollout_summary"), knownvalue.StringExact("#1 v1: all 6 instances are on it, nothing to roll out")),
 					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("planned_batches"), knownvalue.ListExact([]knownvalue.Check{})),
-					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("instances"), knownvalue.MapSizeExact(6)),
-					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("instances").AtMapKey(ids[0]).AtMapKey("status"), knownvalue.StringExact("in_service")),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("versions"), knownvalue.MapExact(map[string]knownvalue.Check{"v1": knownvalue.Int64Exact(6)})),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("last_rollout").AtMapKey("status"), knownvalue.StringExact("noop")),
 				},
 				Check: func(*terraform.State) error {
 					if n := len(f.sim.Recorder().Calls("SendCommand")); n != 0 {
@@ -129,17 +109,14 @@ func TestAccRollingDeployment_rollsOutNewVersionInPlannedBatches(t *testing.T) {
 				Config: f.config(v2),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(resourceName, plancheck.ResourceActionUpdate),
-					plancheck.ExpectKnownValue(resourceName, tfjsonpath.New("planned_batches"), knownvalue.ListExact([]knownvalue.Check{
-						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(ids[0]), knownvalue.StringExact(ids[1])}),
-						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(ids[2]), knownvalue.StringExact(ids[3])}),
-						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact(ids[4]), knownvalue.StringExact(ids[5])}),
-					})),
+					plancheck.ExpectKnownValue(resourceName, tfjsonpath.New("planned_batches"), scheduleOf(2, ids[0:2], ids[2:4], ids[4:6])),
 					plancheck.ExpectKnownValue(resourceName, tfjsonpath.New("out_of_date_instance_ids"), knownvalue.ListExact([]knownvalue.Check{})),
 				}},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("last_rollout").AtMapKey("status"), knownvalue.StringExact("succeeded")),
 					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("last_rollout").AtMapKey("updated"), knownvalue.Int64Exact(6)),
-					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("instances").AtMapKey(ids[5]).AtMapKey("version"), knownvalue.StringExact("v2")),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("last_rollout").AtMapKey("number"), knownvalue.Int64Exact(2)),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("versions"), knownvalue.MapExact(map[string]knownvalue.Check{"v2": knownvalue.Int64Exact(6)})),
 				},
 				Check: func(s *terraform.State) error {
 					for id, v := range f.versions(ids) {
@@ -389,7 +366,7 @@ func TestAccRollingDeployment_importRoundTrip(t *testing.T) {
 				ImportStateVerify: true,
 				// Steps, strategy and failure live only in the configuration;
 				// the rollout summary only in the state that ran it.
-				ImportStateVerifyIgnore: []string{"step", "strategy", "failure", "timeouts", "last_rollout", "expected_duration", "instances"},
+				ImportStateVerifyIgnore: []string{"step", "strategy", "failure", "timeouts", "last_rollout", "expected_duration", "rollout_summary", "planned_batches"},
 			},
 		},
 	})

@@ -45,15 +45,25 @@ type deploymentModel struct {
 	InstanceIDs          types.Set      `tfsdk:"instance_ids"`
 	Version              types.String   `tfsdk:"version"`
 	Triggers             types.Map      `tfsdk:"triggers"`
-	Steps                []stepModel    `tfsdk:"step"`
-	Strategy             *strategyModel `tfsdk:"strategy"`
-	Failure              *failureModel  `tfsdk:"failure"`
+	StepBlocks           types.List     `tfsdk:"step"`
+	StrategyBlock        types.Object   `tfsdk:"strategy"`
+	FailureBlock         types.Object   `tfsdk:"failure"`
 	Timeouts             timeouts.Value `tfsdk:"timeouts"`
+	RolloutSummary       types.String   `tfsdk:"rollout_summary"`
 	PlannedBatches       types.List     `tfsdk:"planned_batches"`
 	ExpectedDuration     types.String   `tfsdk:"expected_duration"`
 	OutOfDateInstanceIDs types.List     `tfsdk:"out_of_date_instance_ids"`
-	Instances            types.Map      `tfsdk:"instances"`
+	Versions             types.Map      `tfsdk:"versions"`
 	LastRollout          types.Object   `tfsdk:"last_rollout"`
+
+	// The blocks decoded by decodeBlocks. A block whose value is unknown
+	// (a dynamic block over a value known only after apply) leaves
+	// BlocksKnown false and its field empty; the raw fields above are what
+	// Terraform sees and are written back untouched.
+	Steps       []stepModel    `tfsdk:"-"`
+	Strategy    *strategyModel `tfsdk:"-"`
+	Failure     *failureModel  `tfsdk:"-"`
+	BlocksKnown bool           `tfsdk:"-"`
 }
 
 type stepModel struct {
@@ -88,15 +98,8 @@ type failureModel struct {
 	SuspendProcesses   types.List  `tfsdk:"suspend_processes"`
 }
 
-var instanceAttrTypes = map[string]attr.Type{
-	"availability_zone":  types.StringType,
-	"auto_scaling_group": types.StringType,
-	"version":            types.StringType,
-	"status":             types.StringType,
-	"updated_at":         types.StringType,
-}
-
 var lastRolloutAttrTypes = map[string]attr.Type{
+	"number":      types.Int64Type,
 	"id":          types.StringType,
 	"status":      types.StringType,
 	"started_at":  types.StringType,
@@ -118,6 +121,7 @@ func durationAttr(desc string, lo, hi time.Duration) schema.StringAttribute {
 
 func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
+		Version: deploymentSchemaVersion,
 		MarkdownDescription: "A rolling deployment of one application version to the EC2 instances registered in one " +
 			"or more ELBv2 target groups. Creating or updating the resource IS the rollout: batch by batch, " +
 			"instances leave their target groups (or enter Auto Scaling standby), run the `step` blocks through " +
@@ -162,38 +166,44 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 				MarkdownDescription: "Arbitrary values; any change redeploys every instance, even those already on " +
 					"`version` (for example a configuration file's hash).",
 			},
+			"rollout_summary": schema.StringAttribute{
+				Computed: true,
+				MarkdownDescription: "The planned rollout in one line, for people reading the plan: its number (`#4`), the " +
+					"version, how many instances are out of date, the batches (the canary labelled), the capacity floor and the " +
+					"expected duration. A plan with nothing to roll out leaves it as it is, so after an apply it describes the " +
+					"rollout that apply planned (`last_rollout` says what actually ran).",
+			},
 			"planned_batches": schema.ListAttribute{
-				ElementType:         types.ListType{ElemType: types.StringType},
-				Computed:            true,
-				MarkdownDescription: "The schedule: instance ids per batch, in the order the next apply takes them. Empty when nothing is out of date.",
+				ElementType: types.StringType,
+				Computed:    true,
+				MarkdownDescription: "The schedule, one line per batch: `#4 batch 1/10 (canary): i-0a1, i-0b2`. Each line carries " +
+					"the rollout's number, so a plan always shows the whole schedule, even when an earlier rollout had the same " +
+					"batches. In window mode the lines are the departure order (`#4 departures 1-5: ...`): each instance leaves " +
+					"as soon as capacity allows. Kept, like `rollout_summary`, until the next planned rollout.",
 			},
 			"expected_duration": schema.StringAttribute{
 				Computed: true,
 				MarkdownDescription: "Estimate of the planned rollout's duration from the target groups' deregistration " +
-					"delay and health check settings, the steps and the strategy.",
+					"delay and health check settings, the steps and the strategy. Kept, like `schedule`, until the next planned rollout.",
 			},
 			"out_of_date_instance_ids": schema.ListAttribute{
 				ElementType: types.StringType,
 				Computed:    true,
-				MarkdownDescription: "Instances not on `version` (or on it through other steps or triggers, or left out of " +
-					"service by an interrupted run), as last read from AWS. A plan that finds any sets this to `[]`: that is the update.",
+				MarkdownDescription: "Drift: instances not on `version` (or on it through other steps or triggers, or left out of " +
+					"service by an interrupted run), as last read from AWS. Empty after a successful apply; a refresh that " +
+					"finds any makes the plan an update that rolls them (their ids are in `schedule`).",
 			},
-			"instances": schema.MapNestedAttribute{
-				Computed:            true,
-				MarkdownDescription: "The fleet by instance id, as last read from AWS.",
-				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"availability_zone":  schema.StringAttribute{Computed: true, MarkdownDescription: "Availability Zone."},
-					"auto_scaling_group": schema.StringAttribute{Computed: true, MarkdownDescription: "Auto Scaling group, empty when none."},
-					"version":            schema.StringAttribute{Computed: true, MarkdownDescription: "The `rolling:version` tag: the version deployed by this provider, empty when never deployed."},
-					"status": schema.StringAttribute{Computed: true, MarkdownDescription: "`in_service` (healthy in every target group), `out_of_service` (taken out by a rollout), " +
-						"or the worst target health state otherwise (`initial`, `unhealthy`, `draining`, `unused`, `unavailable`)."},
-					"updated_at": schema.StringAttribute{Computed: true, MarkdownDescription: "RFC 3339 time this resource last deployed to the instance, empty when it never did."},
-				}},
+			"versions": schema.MapAttribute{
+				ElementType: types.Int64Type,
+				Computed:    true,
+				MarkdownDescription: "How many instances carry each `rolling:version` tag, as last read from AWS (`\"\"` for " +
+					"instances this provider never deployed). Known after apply when a rollout is planned.",
 			},
 			"last_rollout": schema.SingleNestedAttribute{
 				Computed:            true,
 				MarkdownDescription: "Summary of the last rollout this resource ran.",
 				Attributes: map[string]schema.Attribute{
+					"number":      schema.Int64Attribute{Computed: true, MarkdownDescription: "This resource's rollout count: 1 for the first apply, one more for each planned rollout. `schedule` lines carry it as `#N`."},
 					"id":          schema.StringAttribute{Computed: true, MarkdownDescription: "Rollout id, also written to the `rolling:rollout` tag of instances it takes out of service."},
 					"status":      schema.StringAttribute{Computed: true, MarkdownDescription: "`succeeded`, `failed`, `rolled_back`, `cancelled` or `noop`."},
 					"started_at":  schema.StringAttribute{Computed: true, MarkdownDescription: "RFC 3339 start time."},

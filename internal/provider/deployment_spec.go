@@ -10,18 +10,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
 )
 
+// stringsOf returns the strings of a list or set, nil when it is null or
+// holds an unknown anywhere (`[aws_cloudwatch_metric_alarm.x.alarm_name]`
+// before the alarm exists).
 func stringsOf(ctx context.Context, v interface {
+	attr.Value
 	ElementsAs(context.Context, any, bool) diag.Diagnostics
-	IsNull() bool
-	IsUnknown() bool
 }, diags *diag.Diagnostics) []string {
-	if v.IsNull() || v.IsUnknown() {
+	if v.IsNull() || !known(ctx, v) {
 		return nil
 	}
 	var out []string
@@ -65,7 +68,7 @@ func (m deploymentModel) release(ctx context.Context, sensitive map[string]map[s
 			DocumentVersion: s.DocumentVersion.ValueString(),
 			Timeout:         parseDuration(s.Timeout, defaultStepTimeout),
 		}
-		if !s.Parameters.IsNull() && !s.Parameters.IsUnknown() {
+		if !s.Parameters.IsNull() && known(ctx, s.Parameters) {
 			step.Parameters = map[string][]string{}
 			diags.Append(s.Parameters.ElementsAs(ctx, &step.Parameters, false)...)
 		}
@@ -108,7 +111,7 @@ func shellQuote(s string) string {
 // releaseID digests version, steps (without secrets) and triggers.
 func (m deploymentModel) releaseID(ctx context.Context, diags *diag.Diagnostics) string {
 	triggers := map[string]string{}
-	if !m.Triggers.IsNull() && !m.Triggers.IsUnknown() {
+	if !m.Triggers.IsNull() && known(ctx, m.Triggers) {
 		diags.Append(m.Triggers.ElementsAs(ctx, &triggers, false)...)
 	}
 	payload, _ := json.Marshal(struct {
@@ -131,19 +134,19 @@ func (m deploymentModel) strategy() rollout.Strategy {
 	if s == nil {
 		return st
 	}
-	if !s.BatchPercent.IsNull() {
+	if isSet(s.BatchPercent) {
 		st.BatchSize, st.BatchPercent = 0, int(s.BatchPercent.ValueInt64())
 	}
-	if !s.BatchSize.IsNull() {
+	if isSet(s.BatchSize) {
 		st.BatchSize, st.BatchPercent = int(s.BatchSize.ValueInt64()), 0
 	}
-	if !s.MinHealthyPercent.IsNull() {
+	if isSet(s.MinHealthyPercent) {
 		st.MinHealthyPercent = int(s.MinHealthyPercent.ValueInt64())
 	}
-	if !s.Mode.IsNull() {
+	if isSet(s.Mode) {
 		st.Mode = rollout.Mode(s.Mode.ValueString())
 	}
-	if !s.Order.IsNull() {
+	if isSet(s.Order) {
 		st.Order = rollout.Order(s.Order.ValueString())
 	}
 	st.CanarySize = int(s.CanarySize.ValueInt64())
@@ -161,7 +164,7 @@ func (m deploymentModel) strategy() rollout.Strategy {
 // with slow health checks (300 s x 10 takes 50 minutes to turn healthy).
 func (m deploymentModel) strategyFor(f rollout.Fleet) rollout.Strategy {
 	st := m.strategy()
-	if m.Strategy != nil && !m.Strategy.HealthTimeout.IsNull() {
+	if m.Strategy != nil && isSet(m.Strategy.HealthTimeout) {
 		return st
 	}
 	for _, tg := range f.TargetGroups {
@@ -184,7 +187,7 @@ func (m deploymentModel) failurePolicy(ctx context.Context, diags *diag.Diagnost
 	}
 	fp.MaxFailedInstances = int(f.MaxFailedInstances.ValueInt64())
 	fp.MaxFailedPercent = int(f.MaxFailedPercent.ValueInt64())
-	if !f.Rollback.IsNull() {
+	if isSet(f.Rollback) {
 		fp.Rollback = f.Rollback.ValueBool()
 	}
 	fp.AlarmNames = stringsOf(ctx, f.AlarmNames, diags)
@@ -192,7 +195,10 @@ func (m deploymentModel) failurePolicy(ctx context.Context, diags *diag.Diagnost
 	return fp
 }
 
-// staticProblems are the cross-field checks that need no AWS call.
+// staticProblems are the cross-field checks that need no AWS call. A value
+// that is null counts as unset and one that is unknown is checked later,
+// when Terraform validates again with it known: each check reports every
+// problem it finds, and none hides another.
 func (m deploymentModel) staticProblems() []string {
 	var problems []string
 	seen := map[string]bool{}
@@ -205,12 +211,10 @@ func (m deploymentModel) staticProblems() []string {
 			problems = append(problems, fmt.Sprintf("step %d: the name %q is used by an earlier step; step names must be unique", i+1, name))
 		}
 		seen[name] = true
-		hasCommands := !s.Commands.IsNull()
-		hasDocument := !s.DocumentName.IsNull()
 		switch {
-		case hasCommands && hasDocument && !s.Commands.IsUnknown() && !s.DocumentName.IsUnknown():
+		case isSet(s.Commands) && isSet(s.DocumentName):
 			problems = append(problems, fmt.Sprintf("step %q: give either commands (shell lines for AWS-RunShellScript) or document_name, not both", name))
-		case !hasCommands && !hasDocument:
+		case s.Commands.IsNull() && s.DocumentName.IsNull():
 			problems = append(problems, fmt.Sprintf("step %q: give either commands (shell lines for AWS-RunShellScript) or document_name", name))
 		}
 	}
@@ -220,14 +224,14 @@ func (m deploymentModel) staticProblems() []string {
 		if !s.BakeTime.IsUnknown() && !s.HealthTimeout.IsUnknown() && bake > 0 && bake >= health {
 			problems = append(problems, fmt.Sprintf("strategy: bake_time (%s) must be shorter than health_timeout (%s)", bake, health))
 		}
-		if !s.BatchSize.IsNull() && !s.BatchPercent.IsNull() {
+		if isSet(s.BatchSize) && isSet(s.BatchPercent) {
 			problems = append(problems, "strategy: set batch_size or batch_percent, not both")
 		}
-		if !s.CanaryPause.IsNull() && s.CanarySize.IsNull() {
+		if isSet(s.CanaryPause) && s.CanarySize.IsNull() {
 			problems = append(problems, "strategy: canary_pause needs canary_size")
 		}
 	}
-	if f := m.Failure; f != nil && !f.MaxFailedInstances.IsNull() && !f.MaxFailedPercent.IsNull() {
+	if f := m.Failure; f != nil && isSet(f.MaxFailedInstances) && isSet(f.MaxFailedPercent) {
 		problems = append(problems, "failure: set max_failed_instances or max_failed_percent, not both")
 	}
 	return problems

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -605,11 +606,9 @@ func (h *faultHarness) checkConverged(sc faultScenario, groups []string) error {
 type stateView struct {
 	found     bool
 	version   string
-	instances map[string]stateInstance
+	versions  map[string]int // instances per rolling:version tag
 	outOfDate []string
 }
-
-type stateInstance struct{ version, status string }
 
 func flatmapStateView(s *terraform.State) stateView {
 	rs := s.RootModule().Resources[resourceName]
@@ -617,24 +616,14 @@ func flatmapStateView(s *terraform.State) stateView {
 		return stateView{}
 	}
 	attrs := rs.Primary.Attributes
-	v := stateView{found: true, version: attrs["version"], instances: map[string]stateInstance{}}
+	v := stateView{found: true, version: attrs["version"], versions: map[string]int{}}
 	for key, val := range attrs {
-		rest, ok := strings.CutPrefix(key, "instances.")
-		if !ok {
+		version, ok := strings.CutPrefix(key, "versions.")
+		if !ok || version == "%" {
 			continue
 		}
-		id, field, ok := strings.Cut(rest, ".")
-		if !ok || id == "%" {
-			continue
-		}
-		inst := v.instances[id]
-		switch field {
-		case "version":
-			inst.version = val
-		case "status":
-			inst.status = val
-		}
-		v.instances[id] = inst
+		n, _ := strconv.Atoi(val)
+		v.versions[version] = n
 	}
 	for i := 0; ; i++ {
 		id, ok := attrs[fmt.Sprintf("out_of_date_instance_ids.%d", i)]
@@ -653,7 +642,7 @@ type priorStateCheck struct {
 }
 
 func (c priorStateCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
-	v := stateView{instances: map[string]stateInstance{}}
+	v := stateView{versions: map[string]int{}}
 	if ps := req.Plan.PriorState; ps != nil && ps.Values != nil && ps.Values.RootModule != nil {
 		for _, r := range ps.Values.RootModule.Resources {
 			if r.Address != resourceName {
@@ -661,12 +650,10 @@ func (c priorStateCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanReq
 			}
 			v.found = true
 			v.version, _ = r.AttributeValues["version"].(string)
-			instances, _ := r.AttributeValues["instances"].(map[string]any)
-			for id, raw := range instances {
-				obj, _ := raw.(map[string]any)
-				version, _ := obj["version"].(string)
-				status, _ := obj["status"].(string)
-				v.instances[id] = stateInstance{version: version, status: status}
+			versions, _ := r.AttributeValues["versions"].(map[string]any)
+			for version, n := range versions {
+				f, _ := n.(float64)
+				v.versions[version] = int(f)
 			}
 			ids, _ := r.AttributeValues["out_of_date_instance_ids"].([]any)
 			for _, id := range ids {
@@ -679,8 +666,8 @@ func (c priorStateCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanReq
 }
 
 // stateMismatches compares a saved state with the fleet's own truth, the
-// rolling:* tags: versions, out-of-service status, the out-of-date list, and
-// that no instance the rollout touched was lost track of.
+// rolling:* tags: how many instances are on each version, and the
+// out-of-date list (which also names every instance left out of service).
 func (h *faultHarness) stateMismatches(sc faultScenario, st stateView, wantConverged bool) []string {
 	if !st.found {
 		return []string{"the resource is not in the state"}
@@ -690,38 +677,23 @@ func (h *faultHarness) stateMismatches(sc faultScenario, st stateView, wantConve
 	for _, arn := range h.existingGroups() {
 		groups[arn] = true
 	}
-	snaps := map[string]fleetsim.InstanceSnapshot{}
-	for _, snap := range h.sim.Snapshot().Instances {
-		snaps[snap.ID] = snap
-	}
 	wantOutOfDate := []string{}
-	for id, inst := range st.instances {
-		snap, ok := snaps[id]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("%s is in the state but not in the fleet", id))
-			continue
-		}
-		if tag := snap.Tags["rolling:version"]; inst.version != tag {
-			problems = append(problems, fmt.Sprintf("%s: state says version %q, its rolling:version tag says %q", id, inst.version, tag))
-		}
-		if tagged := snap.Tags["rolling:phase"] != ""; tagged != (inst.status == "out_of_service") {
-			problems = append(problems, fmt.Sprintf("%s: state says status %q, rolling:phase tag is %q", id, inst.status, snap.Tags["rolling:phase"]))
-		}
-		if snap.State != "terminated" && (snap.Tags["rolling:phase"] != "" || snap.Tags["rolling:version"] != st.version) {
-			wantOutOfDate = append(wantOutOfDate, id)
-		}
-	}
-	for id, snap := range snaps {
-		if _, ok := st.instances[id]; ok || snap.State == "terminated" || h.isGone(sc, id) {
-			continue
-		}
+	tagged := map[string]int{}
+	for _, snap := range h.sim.Snapshot().Instances {
 		member := snap.Tags["rolling:phase"] != ""
 		for arn := range snap.Targets {
 			member = member || groups[arn]
 		}
-		if member {
-			problems = append(problems, fmt.Sprintf("%s (tags %v, targets %v) is missing from the state", id, snap.RollingTags, snap.Targets))
+		if !member || snap.State == "terminated" || h.isGone(sc, snap.ID) {
+			continue
 		}
+		tagged[snap.Tags["rolling:version"]]++
+		if snap.Tags["rolling:phase"] != "" || snap.Tags["rolling:version"] != st.version {
+			wantOutOfDate = append(wantOutOfDate, snap.ID)
+		}
+	}
+	if fmt.Sprint(tagged) != fmt.Sprint(st.versions) {
+		problems = append(problems, fmt.Sprintf("versions is %v, the rolling:version tags say %v", st.versions, tagged))
 	}
 	sort.Strings(wantOutOfDate)
 	got := append([]string{}, st.outOfDate...)

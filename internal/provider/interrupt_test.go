@@ -262,9 +262,8 @@ func TestAccInterrupt_sigkillMidBatchLeavesTagsFromWhichTheNextRunRecovers(t *te
 	}
 	for _, r := range plan.PlannedValues.RootModule.Resources {
 		if r.Address == resourceName {
-			batches, _ := r.AttributeValues["planned_batches"].([]any)
-			for _, b := range batches {
-				planned = append(planned, anyStrings(b)...)
+			for _, b := range scheduleBatches(anyStrings(r.AttributeValues["planned_batches"])) {
+				planned = append(planned, b...)
 			}
 		}
 	}
@@ -273,7 +272,7 @@ func TestAccInterrupt_sigkillMidBatchLeavesTagsFromWhichTheNextRunRecovers(t *te
 			t.Errorf("refresh does not list %s (left out of service) in out_of_date_instance_ids %v", id, outOfDate)
 		}
 		if !containsID(planned, id) {
-			t.Errorf("planned_batches %v do not include %s (left out of service)", planned, id)
+			t.Errorf("the schedule's batches %v do not include %s (left out of service)", planned, id)
 		}
 	}
 

@@ -65,9 +65,9 @@ type rollingProvider struct {
 type providerData struct {
 	client *awsclient.Client
 	clock  rollout.Clock
-	// refreshed hands the fleet read by a refresh to the plan that follows
-	// it in the same terraform command, so a plan reads AWS once.
-	refreshed fleetCache
+	// replacements tells a create that replaces this resource from a
+	// first one (see replacementTracker).
+	replacements replacementTracker
 }
 
 type providerModel struct {

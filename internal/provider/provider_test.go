@@ -79,7 +79,7 @@ func newTestFleetWithCredentials(t *testing.T, creds map[string]string) *testFle
 
 func (f *testFleet) factories() map[string]func() (tfprotov6.ProviderServer, error) {
 	return map[string]func() (tfprotov6.ProviderServer, error){
-		"rolling": providerserver.NewProtocol6WithError(NewWithOptions("test", Options{Clock: clock.Scaled(testTimeScale)})()),
+		"rolling": NewServer("test", Options{Clock: clock.Scaled(testTimeScale)}),
 	}
 }
 

@@ -73,7 +73,7 @@ func TestAccScope_mutatingCallsNeverNameInstancesOutsideTheDeployment(t *testing
 			{
 				Config: cfg("v2"),
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("instances"), knownvalue.MapSizeExact(len(inScope))),
+					statecheck.ExpectKnownValue(resourceName, tfjsonpath.New("versions"), knownvalue.MapExact(map[string]knownvalue.Check{"v2": knownvalue.Int64Exact(int64(len(inScope)))})),
 				},
 				Check: func(*terraform.State) error {
 					for id, v := range f.versions(inScope) {

@@ -28,7 +28,13 @@ type InstanceError struct {
 }
 
 func (e *InstanceError) Error() string {
-	msg := fmt.Sprintf("batch %d, %s, phase %s", e.Batch, e.InstanceID, e.Phase)
+	// Batches count from 1, as in the plan's schedule; 0 is an instance
+	// that failed before its batch started.
+	where := fmt.Sprintf("batch %d", e.Batch)
+	if e.Batch == 0 {
+		where = "before its batch"
+	}
+	msg := fmt.Sprintf("%s, %s, phase %s", where, e.InstanceID, e.Phase)
 	if e.Step != "" {
 		msg += fmt.Sprintf(" (step %q)", e.Step)
 	}

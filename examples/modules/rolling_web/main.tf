@@ -77,6 +77,10 @@ output "planned_batches" {
   value = rolling_deployment.web.planned_batches
 }
 
+output "rollout_summary" {
+  value = rolling_deployment.web.rollout_summary
+}
+
 output "last_rollout" {
   value = rolling_deployment.web.last_rollout
 }

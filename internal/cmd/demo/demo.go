@@ -224,9 +224,9 @@ func (d *demo) drift(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	printBatches(d.cfg.Out, change.PlannedBatches)
-	if !slices.Contains(slices.Concat(change.PlannedBatches...), ids[0]) {
-		return fmt.Errorf("the drift plan's batches %v do not include the new instance %s", change.PlannedBatches, ids[0])
+	printSchedule(d.cfg.Out, change.Summary, change.Batches)
+	if !slices.Contains(slices.Concat(change.batches()...), ids[0]) {
+		return fmt.Errorf("the drift plan's schedule %v does not include the new instance %s", change.Batches, ids[0])
 	}
 	fmt.Fprintln(d.cfg.Out, "    The next apply would bring it to v2; the demo stops here.")
 	return nil
@@ -257,11 +257,12 @@ func (d *demo) plan(ctx context.Context, file, version string, loud bool) ([][]s
 		return nil, fmt.Errorf("plan for %s: actions %v, want [update]", version, change.Actions)
 	}
 	fmt.Fprintf(d.cfg.Out, "\n    From `terraform show -json %s`:\n", file)
-	printBatches(d.cfg.Out, change.PlannedBatches)
-	if len(change.PlannedBatches) == 0 {
+	printSchedule(d.cfg.Out, change.Summary, change.Batches)
+	batches := change.batches()
+	if len(batches) == 0 {
 		return nil, fmt.Errorf("plan for %s has no batches", version)
 	}
-	return change.PlannedBatches, nil
+	return batches, nil
 }
 
 func (d *demo) show(ctx context.Context, file string) (plannedChange, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 
@@ -48,9 +49,10 @@ type lastRollout struct {
 // apply still records the resource (where every instance ended) but leaves
 // the root outputs as they were.
 type deployment struct {
-	LastRollout    *lastRollout `json:"last_rollout"`
-	PlannedBatches [][]string   `json:"planned_batches"`
-	OutOfDate      []string     `json:"out_of_date_instance_ids"`
+	LastRollout *lastRollout `json:"last_rollout"`
+	Summary     string       `json:"rollout_summary"`
+	Batches     []string     `json:"planned_batches"`
+	OutOfDate   []string     `json:"out_of_date_instance_ids"`
 }
 
 // parseState reads rolling_deployment.web from `terraform show -json`.
@@ -92,17 +94,20 @@ func printRollout(w io.Writer, o deployment) {
 		fmt.Fprintln(w, "last_rollout: none")
 	}
 	fmt.Fprintf(w, "out_of_date_instance_ids: %s\n", list(o.OutOfDate))
-	printBatches(w, o.PlannedBatches)
+	printSchedule(w, o.Summary, o.Batches)
 }
 
-func printBatches(w io.Writer, batches [][]string) {
+// printSchedule prints the planned rollout: its summary, then one line per
+// batch.
+func printSchedule(w io.Writer, summary string, batches []string) {
+	fmt.Fprintf(w, "rollout_summary: %s\n", summary)
 	if len(batches) == 0 {
-		fmt.Fprintln(w, "planned_batches: none (nothing to deploy)")
+		fmt.Fprintln(w, "planned_batches: none")
 		return
 	}
 	fmt.Fprintln(w, "planned_batches:")
-	for i, b := range batches {
-		fmt.Fprintf(w, "  batch %d: %s\n", i+1, strings.Join(b, ", "))
+	for _, l := range batches {
+		fmt.Fprintf(w, "  %s\n", l)
 	}
 }
 
@@ -115,8 +120,22 @@ func list(ids []string) string {
 
 // plannedChange is rolling_deployment.web in `terraform show -json PLAN`.
 type plannedChange struct {
-	Actions        []string
-	PlannedBatches [][]string
+	Actions []string
+	Summary string
+	Batches []string
+}
+
+var instanceIDPattern = regexp.MustCompile(`\bi-[0-9a-f]{8,17}\b`)
+
+// batches are the instance ids of each line of planned_batches.
+func (c plannedChange) batches() [][]string {
+	var out [][]string
+	for _, line := range c.Batches {
+		if ids := instanceIDPattern.FindAllString(line, -1); len(ids) > 0 {
+			out = append(out, ids)
+		}
+	}
+	return out
 }
 
 // parsePlan reads the deployment's planned change from `terraform show -json`.
@@ -127,7 +146,8 @@ func parsePlan(data []byte) (plannedChange, error) {
 			Change  struct {
 				Actions []string `json:"actions"`
 				After   struct {
-					PlannedBatches [][]string `json:"planned_batches"`
+					Summary string   `json:"rollout_summary"`
+					Batches []string `json:"planned_batches"`
 				} `json:"after"`
 			} `json:"change"`
 		} `json:"resource_changes"`
@@ -137,7 +157,7 @@ func parsePlan(data []byte) (plannedChange, error) {
 	}
 	for _, rc := range plan.ResourceChanges {
 		if rc.Address == "rolling_deployment.web" {
-			return plannedChange{Actions: rc.Change.Actions, PlannedBatches: rc.Change.After.PlannedBatches}, nil
+			return plannedChange{Actions: rc.Change.Actions, Summary: rc.Change.After.Summary, Batches: rc.Change.After.Batches}, nil
 		}
 	}
 	return plannedChange{}, fmt.Errorf("the plan has no change for rolling_deployment.web")

@@ -1,0 +1,277 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+type stateSetter interface {
+	Set(context.Context, any) diag.Diagnostics
+}
+
+// applyRequest is what Create and Update hand to apply.
+type applyRequest struct {
+	timeout time.Duration
+	plan    *deploymentModel
+	config  *deploymentModel
+	prior   *deploymentModel // nil on create
+	out     stateSetter
+	private privateSetter
+}
+
+// apply runs the rollout the plan showed and records exactly where every
+// instance ended, also when it fails, so that the next apply resumes.
+//
+// It reads AWS afresh and proceeds on what was planned: the instances the
+// planned schedule names that still need it. One that left the fleet since
+// the plan is dropped; one that came up to date meanwhile is skipped; one
+// that fell out of date after the plan (a scale-out) is left for the next
+// plan, which shows it, and named in a warning. The capacity floor is
+// counted on the fleet as it is now.
+func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags *diag.Diagnostics) {
+	plan, config, prior := req.plan, req.config, req.prior
+	client := r.client()
+	if client == nil {
+		diags.AddError("Provider not configured", "The rolling provider has no AWS client; check the provider configuration.")
+		return
+	}
+	secrets := sensitiveValues(ctx, config, diags)
+	masked := maskedValues(secrets)
+	ctx = tflog.MaskMessageStrings(ctx, masked...)
+	ctx = tflog.MaskAllFieldValuesStrings(ctx, masked...)
+
+	fleet, err := r.discover(ctx, plan, diags)
+	if err != nil {
+		diags.AddError("Cannot read the fleet", err.Error())
+		return
+	}
+	version := plan.Version.ValueString()
+	releaseID := plan.releaseID(ctx, diags)
+	rolloutID := newRolloutID(r.data.clock.Now())
+	ctx = tflog.SetField(ctx, "rollout_id", rolloutID)
+
+	spec := rollout.Spec{
+		RolloutID: rolloutID,
+		Release:   plan.release(ctx, secrets, diags),
+		Strategy:  plan.strategyFor(fleet),
+		Failure:   plan.failurePolicy(ctx, diags),
+		Sensitive: masked,
+	}
+	var previousReleaseID string
+	if prior != nil && !prior.Version.IsNull() && len(prior.Steps) > 0 {
+		prev := prior.release(ctx, secrets, diags)
+		spec.Previous = &prev
+		previousReleaseID = prior.releaseID(ctx, diags)
+	}
+	if diags.HasError() {
+		return
+	}
+
+	number := rolloutNumber(prior) + 1
+	planned := plannedInstances(ctx, plan.PlannedBatches)
+	if plan.PlannedBatches.IsUnknown() {
+		// The plan could not read AWS (provider configured from unknown
+		// values): the schedule is made only now.
+		spec.Fleet = engineFleet(fleet, version, releaseID)
+		sched, err := rollout.PlanSchedule(spec)
+		if err != nil {
+			diags.AddAttributeError(path.Root("strategy"), "Impossible rollout", err.Error())
+			return
+		}
+		summary, batches := scheduleLines(number, spec, sched, len(liveFleet(fleet)), false)
+		plan.RolloutSummary = types.StringValue(summary)
+		plan.PlannedBatches = stringList(batches)
+		plan.ExpectedDuration = types.StringValue(formatDuration(sched.ExpectedDuration))
+		planned = sched.OutOfDate
+	}
+	var notes []string
+	spec.Fleet, notes = plannedFleet(fleet, version, releaseID, planned, prior == nil)
+	for _, n := range notes {
+		diags.AddWarning("The fleet changed since the plan", n)
+	}
+	if plan.OutOfDateInstanceIDs.IsUnknown() {
+		plan.OutOfDateInstanceIDs = stringList(nil)
+	}
+
+	runCtx, cancel := context.WithTimeout(ctx, req.timeout)
+	defer cancel()
+	ports := client.Ports(r.data.clock, &logObserver{ctx: ctx})
+	result, runErr := rollout.Run(runCtx, spec, ports)
+
+	tagCtx := context.WithoutCancel(ctx)
+	r.tagReleases(tagCtx, ports.Tags, result, version, releaseID, previousReleaseID, diags)
+	for _, w := range result.Warnings {
+		diags.AddWarning("Rollout "+rolloutID, w)
+	}
+
+	after, err := r.discoverRemaining(tagCtx, plan, diags)
+	if err != nil {
+		diags.AddWarning("Cannot read the fleet after the rollout",
+			err.Error()+"\n\nThe state records what the rollout reported instead; the next refresh reads AWS again.")
+		after = fleetAsReported(fleet, result)
+	}
+	// Values the plan promised stay as promised (Terraform checks); those
+	// it left to the apply are what AWS says now.
+	if plan.Versions.IsUnknown() {
+		plan.Versions = versionsValue(after)
+	}
+	if plan.LastRollout.IsUnknown() {
+		plan.LastRollout = lastRolloutValue(number, result, runErr, diags)
+	}
+	if runErr != nil {
+		// The state says exactly where each instance is; the next plan
+		// shows what is left and the next apply resumes.
+		plan.OutOfDateInstanceIDs = stringList(outOfDateIDs(after, version, releaseID))
+		plan.Versions = versionsValue(after)
+		plan.LastRollout = lastRolloutValue(number, result, runErr, diags)
+		diags.AddError(rolloutErrorSummary(result, version), rolloutErrorDetail(result, runErr))
+	}
+	diags.Append(writeFleetSnapshot(ctx, req.private, after)...)
+	diags.Append(req.out.Set(ctx, plan)...)
+}
+
+// plannedFleet is the engine's view of the fleet for a rollout of the
+// planned instances: those still present are out of date (on a create,
+// whatever their tags say: a replacement redeploys), every other instance
+// counts as up to date. It returns a note for each way the fleet has
+// changed since the plan.
+func plannedFleet(f rollout.Fleet, version, releaseID string, planned []string, create bool) (rollout.Fleet, []string) {
+	engine := engineFleet(f, version, releaseID)
+	want := make(map[string]bool, len(planned))
+	for _, id := range planned {
+		want[id] = true
+	}
+	present := map[string]bool{}
+	var unplanned []string
+	for i, inst := range engine.Instances {
+		present[inst.ID] = true
+		switch {
+		case want[inst.ID] && create:
+			engine.Instances[i].Tags = withTag(inst.Tags, rollout.TagVersion, "")
+		case want[inst.ID]:
+		case inst.Version() != version || inst.Tags[rollout.TagPhase] != "":
+			if inst.Tags[rollout.TagPhase] != "" {
+				// Left out of service by an interrupted run after the
+				// plan: never leave it out; the engine recovers it.
+				continue
+			}
+			if inst.State == "running" || inst.State == "" {
+				unplanned = append(unplanned, inst.ID)
+			}
+			engine.Instances[i].Tags = withTag(inst.Tags, rollout.TagVersion, version)
+		}
+	}
+	var notes []string
+	var gone []string
+	for _, id := range planned {
+		if !present[id] {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		notes = append(notes, fmt.Sprintf("%s left the fleet after the plan and %s not deployed.", listIDs(gone), isAre(len(gone))))
+	}
+	if len(unplanned) > 0 {
+		sort.Strings(unplanned)
+		notes = append(notes, fmt.Sprintf("%s joined the fleet or fell out of date after the plan: this apply leaves %s as %s; "+
+			"the next plan shows %s in planned_batches.", listIDs(unplanned), pronoun(len(unplanned)), pronoun(len(unplanned)), pronoun(len(unplanned))))
+	}
+	return engine, notes
+}
+
+func listIDs(ids []string) string {
+	if len(ids) == 1 {
+		return "Instance " + ids[0]
+	}
+	return "Instances " + strings.Join(ids, ", ")
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+func pronoun(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// tagReleases records releases: updated instances carry this release,
+// rolled back ones the previous, adopted ones (already on the version) this
+// one.
+func (r *deploymentResource) tagReleases(ctx context.Context, tags rollout.Tagger, result rollout.Result, version, releaseID, previousReleaseID string, diags *diag.Diagnostics) {
+	var current, previous []string
+	for _, o := range result.Instances {
+		switch o.Status {
+		case rollout.InstanceUpdated, rollout.InstanceUpToDate, rollout.InstanceRecovered:
+			if o.Version == version {
+				current = append(current, o.ID)
+			}
+		case rollout.InstanceRolledBack:
+			previous = append(previous, o.ID)
+		}
+	}
+	if err := tagRelease(ctx, tags, current, releaseID); err != nil {
+		diags.AddWarning("Cannot tag the release", err.Error())
+	}
+	if err := tagRelease(ctx, tags, previous, previousReleaseID); err != nil {
+		diags.AddWarning("Cannot tag the release", err.Error())
+	}
+}
+
+func tagRelease(ctx context.Context, tags rollout.Tagger, ids []string, releaseID string) error {
+	if len(ids) == 0 || releaseID == "" {
+		return nil
+	}
+	return tags.SetTags(ctx, ids, map[string]string{rollout.TagRelease: releaseID})
+}
+
+// fleetAsReported is the fleet read before the rollout with the engine's
+// outcome laid over it, for when AWS cannot be read after the rollout: the
+// state must not claim in service an instance the rollout left out.
+func fleetAsReported(before rollout.Fleet, res rollout.Result) rollout.Fleet {
+	outcomes := make(map[string]rollout.InstanceOutcome, len(res.Instances))
+	for _, o := range res.Instances {
+		outcomes[o.ID] = o
+	}
+	out := before
+	out.Instances = make([]rollout.Instance, len(before.Instances))
+	for i, inst := range before.Instances {
+		o, ok := outcomes[inst.ID]
+		if ok {
+			tags := make(map[string]string, len(inst.Tags)+2)
+			for k, v := range inst.Tags {
+				tags[k] = v
+			}
+			if o.Version != "" {
+				tags[rollout.TagVersion] = o.Version
+			}
+			delete(tags, rollout.TagPhase)
+			delete(tags, rollout.TagRollout)
+			if o.OutOfService {
+				tags[rollout.TagPhase] = o.Phase
+				if o.Phase == "" {
+					tags[rollout.TagPhase] = "out_of_service"
+				}
+				tags[rollout.TagRollout] = res.RolloutID
+			}
+			inst.Tags = tags
+		}
+		out.Instances[i] = inst
+	}
+	return out
+}

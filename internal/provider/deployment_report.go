@@ -1,0 +1,159 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// failedCount counts instances that failed, including those rolled back
+// afterwards.
+func failedCount(res rollout.Result) int {
+	n := 0
+	for _, o := range res.Instances {
+		if o.Err != nil || o.Status == rollout.InstanceFailed {
+			n++
+		}
+	}
+	return n
+}
+
+func lastRolloutValue(number int64, res rollout.Result, runErr error, diags *diag.Diagnostics) types.Object {
+	ts := func(t time.Time) types.String {
+		if t.IsZero() {
+			return types.StringValue("")
+		}
+		return types.StringValue(t.UTC().Format(time.RFC3339))
+	}
+	message := res.StopReason
+	if message == "" && runErr != nil {
+		message, _, _ = strings.Cut(runErr.Error(), "\n")
+	}
+	obj, d := types.ObjectValue(lastRolloutAttrTypes, map[string]attr.Value{
+		"number":      types.Int64Value(number),
+		"id":          types.StringValue(res.RolloutID),
+		"status":      types.StringValue(string(res.Status)),
+		"started_at":  ts(res.StartedAt),
+		"finished_at": ts(res.FinishedAt),
+		"batches":     types.Int64Value(int64(len(res.Batches))),
+		"updated":     types.Int64Value(int64(res.Count(rollout.InstanceUpdated))),
+		"failed":      types.Int64Value(int64(failedCount(res))),
+		"rolled_back": types.Int64Value(int64(res.Count(rollout.InstanceRolledBack))),
+		"message":     types.StringValue(message),
+	})
+	diags.Append(d...)
+	return obj
+}
+
+// rolloutErrorSummary is the error's first line: how the fleet ended, in
+// words that are true of every instance ("rolled back" only when every
+// instance the rollout touched is back on the previous version).
+func rolloutErrorSummary(res rollout.Result, version string) string {
+	var onNew, outOfService []string
+	touched, rolledBack := 0, 0
+	for _, o := range res.Instances {
+		switch o.Status {
+		case rollout.InstanceUpToDate, rollout.InstancePending, rollout.InstanceGone:
+			continue
+		case rollout.InstanceRolledBack:
+			rolledBack++
+		}
+		touched++
+		if o.OutOfService {
+			outOfService = append(outOfService, o.ID)
+		} else if o.Status != rollout.InstanceRolledBack && o.Version == version && o.Status != rollout.InstanceRecovered {
+			onNew = append(onNew, o.ID)
+		}
+	}
+	head := fmt.Sprintf("Rollout %s failed", res.RolloutID)
+	if res.Status == rollout.StatusCancelled {
+		head = fmt.Sprintf("Rollout %s was cancelled", res.RolloutID)
+	}
+	var parts []string
+	if rolledBack > 0 || res.Status == rollout.StatusRolledBack {
+		parts = append(parts, fmt.Sprintf("rolled back %d of %d", rolledBack, touched))
+	}
+	if len(onNew) > 0 {
+		parts = append(parts, fmt.Sprintf("%s on %s: %s", countOf(len(onNew), "instance"), version, strings.Join(onNew, ", ")))
+	}
+	if len(outOfService) > 0 {
+		parts = append(parts, fmt.Sprintf("%s out of service: %s", countOf(len(outOfService), "instance"), strings.Join(outOfService, ", ")))
+	}
+	if len(parts) == 0 {
+		return head + ": no instance changed"
+	}
+	return head + "; " + strings.Join(parts, "; ")
+}
+
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// rolloutErrorDetail says what failed, what was done about it (the
+// engine's error lists both, instance by instance) and what happens next.
+func rolloutErrorDetail(res rollout.Result, err error) string {
+	next := "The state records which instance runs which version: the next plan shows what is left and the next apply resumes."
+	for _, o := range res.Instances {
+		if o.OutOfService {
+			next += " Instances left out of service are recovered first."
+			break
+		}
+	}
+	return err.Error() + "\n\n" + next
+}
+
+// logObserver turns engine events into tflog entries: Info per batch, Debug
+// per instance, Trace per poll. Messages arrive masked by the engine and
+// the context masks again.
+type logObserver struct{ ctx context.Context }
+
+func (o *logObserver) Event(e rollout.Event) {
+	fields := map[string]any{"rollout_id": e.RolloutID}
+	if e.Batch > 0 {
+		fields["batch"] = e.Batch
+	}
+	if e.InstanceID != "" {
+		fields["instance_id"] = e.InstanceID
+	}
+	if e.Phase != "" {
+		fields["phase"] = e.Phase
+	}
+	msg := string(e.Kind)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	switch e.Kind {
+	case rollout.EventPoll:
+		tflog.Trace(o.ctx, msg, fields)
+	case rollout.EventInstancePhase, rollout.EventInstanceDone:
+		tflog.Debug(o.ctx, msg, fields)
+	case rollout.EventInstanceFailed, rollout.EventStopped:
+		tflog.Warn(o.ctx, msg, fields)
+	default:
+		tflog.Info(o.ctx, msg, fields)
+	}
+}
+
+// versionsValue counts the instances per rolling:version tag.
+func versionsValue(f rollout.Fleet) types.Map {
+	counts := map[string]int64{}
+	for _, inst := range liveFleet(f) {
+		counts[inst.Tags[rollout.TagVersion]]++
+	}
+	elems := make(map[string]attr.Value, len(counts))
+	for v, n := range counts {
+		elems[v] = types.Int64Value(n)
+	}
+	return types.MapValueMust(types.Int64Type, elems)
+}

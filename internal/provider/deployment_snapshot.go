@@ -1,0 +1,130 @@
+package provider
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+)
+
+// privateFleetKey names the fleet snapshot in the resource's private state.
+// Refresh and apply write it; a plan reads it, so that the plan Terraform
+// makes at apply time computes the same schedule as the plan the user saw.
+// Private state is stored with the state but never shown in a plan, and a
+// change to it is not drift.
+const privateFleetKey = "fleet"
+
+// fleetSnapshotVersion is bumped when rollout.Fleet changes shape; an
+// older snapshot is ignored and the plan reads AWS instead.
+const fleetSnapshotVersion = 1
+
+type fleetSnapshot struct {
+	V     int           `json:"v"`
+	Fleet rollout.Fleet `json:"f"`
+}
+
+// privateGetter and privateSetter are the two halves of
+// privatestate.ProviderData that the resource uses.
+type privateGetter interface {
+	GetKey(context.Context, string) ([]byte, diag.Diagnostics)
+}
+
+type privateSetter interface {
+	SetKey(context.Context, string, []byte) diag.Diagnostics
+}
+
+// writeFleetSnapshot stores the fleet gzipped (instance ids and tags repeat
+// and compress about tenfold: some 30 KB at 1,000 instances).
+func writeFleetSnapshot(ctx context.Context, to privateSetter, f rollout.Fleet) diag.Diagnostics {
+	if to == nil {
+		return nil
+	}
+	raw, err := json.Marshal(fleetSnapshot{V: fleetSnapshotVersion, Fleet: f})
+	if err != nil {
+		return nil // a plan without a snapshot reads AWS: nothing is lost
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(raw)
+	_ = zw.Close()
+	value, _ := json.Marshal(base64.StdEncoding.EncodeToString(buf.Bytes()))
+	return to.SetKey(ctx, privateFleetKey, value)
+}
+
+func readFleetSnapshot(ctx context.Context, from privateGetter) (rollout.Fleet, bool) {
+	if from == nil {
+		return rollout.Fleet{}, false
+	}
+	value, diags := from.GetKey(ctx, privateFleetKey)
+	if diags.HasError() || len(value) == 0 {
+		return rollout.Fleet{}, false
+	}
+	var encoded string
+	if json.Unmarshal(value, &encoded) != nil {
+		return rollout.Fleet{}, false
+	}
+	zipped, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return rollout.Fleet{}, false
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(zipped))
+	if err != nil {
+		return rollout.Fleet{}, false
+	}
+	raw, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+	if err != nil {
+		return rollout.Fleet{}, false
+	}
+	var snap fleetSnapshot
+	if json.Unmarshal(raw, &snap) != nil || snap.V != fleetSnapshotVersion {
+		return rollout.Fleet{}, false
+	}
+	return snap.Fleet, true
+}
+
+func fleetKey(targetGroupARNs, instanceIDs []string) string {
+	return strings.Join(targetGroupARNs, ",") + "|" + strings.Join(instanceIDs, ",")
+}
+
+// replacementTracker tells a create that replaces this resource (-replace,
+// taint) from a first create. Terraform gives the provider no flag for it,
+// but it plans a replacement as an update of the existing object followed,
+// in the same provider process, by a create with no prior state; and it
+// applies one as a delete followed by that create. Both are recorded here by
+// fleet scope.
+//
+// A replacement redeploys every instance, which is what a user means by
+// -replace, unless the object replaced is one whose last rollout did not
+// succeed (Terraform taints a resource whose create failed): then the
+// create resumes that rollout and leaves the instances it finished alone.
+type replacementTracker struct {
+	mu   sync.Mutex
+	seen map[string]bool // fleet scope -> resume (the prior rollout did not succeed)
+}
+
+// planned records a plan (or a delete) of an existing object.
+func (t *replacementTracker) planned(key string, resume bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.seen == nil {
+		t.seen = map[string]bool{}
+	}
+	t.seen[key] = resume
+}
+
+// isReplacement reports whether a create over this scope replaces an object
+// whose instances should all be redeployed.
+func (t *replacementTracker) isReplacement(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	resume, ok := t.seen[key]
+	return ok && !resume
+}
