@@ -110,4 +110,44 @@
 //   - STS accepts any web identity token of plausible length; temporary
 //     credentials report a wall-clock Expiration (so SDK caches refresh) but
 //     are not refused after it.
+//
+// # Parameter Store
+//
+// PutParameter, GetParameter(s), GetParametersByPath, DeleteParameter(s),
+// DescribeParameters, GetParameterHistory and LabelParameterVersion
+// (api_parameters*.go) follow the SSM API reference: naming rules (15
+// levels, reserved aws/ssm prefixes), versions from 1 (at most 100),
+// ParameterAlreadyExists without Overwrite, Tags with Overwrite refused, the
+// 4 KB / 8 KB tier limits, SecureString ciphertext unless WithDecryption,
+// ARNs without the name's leading slash, LastModifiedUser = the caller's
+// ARN, LastModifiedDate on the simulated clock. Parameter policies, shared
+// parameters, tag APIs and KMS keys (any KeyId is accepted) are not
+// modelled. The recorder keeps PutParameter's value only for String and
+// StringList (CloudTrail's HIDDEN_DUE_TO_SECURITY_REASONS for SecureString)
+// and never a response; GET /_sim/parameters and Sim.Parameters list names,
+// versions, types and tags, never values.
+//
+// # IAM enforcement
+//
+// With an IAM policy document (Options.Policy, Sim.SetPolicy at any time,
+// the seed's "policy", PUT /_sim/policy or the command's -policy flag) every
+// caller - the static credentials and every AssumeRole session - is held to
+// it as to an identity-based policy: explicit Deny wins, then Allow, else
+// implicit deny. Statements take Action/NotAction and Resource/NotResource
+// with * and ? wildcards (action names case-insensitive, ARNs matched field
+// by field), policy variables, and Condition with the String*, Arn*,
+// Numeric*, Bool and Null operators, ...IfExists and ForAllValues/
+// ForAnyValue, over aws:TagKeys, aws:RequestTag/K, aws:ResourceTag/K,
+// ec2:ResourceTag/K, autoscaling:ResourceTag/K, ssm:resourceTag/K,
+// ssm:Overwrite, ssm:Recursive, aws:PrincipalArn and a few more global keys.
+// iamRules (iam_actions*.go) maps every served call to the resource ARNs the
+// Service Authorization Reference lists for it ("*" for the Describe/List
+// calls); a call it lacks is denied with a message naming the table.
+// Denials use each protocol's real error: AccessDenied (HTTP 403, query
+// services and CloudWatch), UnauthorizedOperation with an encoded
+// authorization message (EC2; base64url JSON here, not encrypted) and
+// AccessDeniedException (HTTP 400, SSM; also for the kms:Encrypt/Decrypt
+// SSM needs with a customer managed key). GetCallerIdentity and the unsigned
+// AssumeRoleWithWebIdentity are never denied; trust policies, resource
+// policies, SCPs and permission boundaries are not modelled.
 package fleetsim
