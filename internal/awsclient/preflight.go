@@ -206,6 +206,14 @@ func (c *Client) CheckDocument(ctx context.Context, name, version string) (Docum
 	if err != nil {
 		switch documentMissing(err) {
 		case "document":
+			// Some endpoints (moto) answer InvalidDocument for a missing
+			// version too; whether the document exists is then asked for
+			// without the version.
+			if numberedVersion(version) {
+				if _, err := c.ssm.DescribeDocument(ctx, &ssm.DescribeDocumentInput{Name: aws.String(name)}); err == nil {
+					return DocumentInfo{Exists: true}, nil
+				}
+			}
 			return DocumentInfo{}, nil
 		case "version":
 			return DocumentInfo{Exists: true}, nil
@@ -226,6 +234,8 @@ func (c *Client) CheckDocument(ctx context.Context, name, version string) (Docum
 	}
 	return info, nil
 }
+
+func numberedVersion(v string) bool { return v != "" && v != "$DEFAULT" && v != "$LATEST" }
 
 // runBounded runs tasks with at most limit in flight. The first error
 // cancels the others' context and is returned.

@@ -16,6 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
 )
@@ -205,5 +210,56 @@ func TestRunBounded_stopsAtTheFirstErrorAndNeverExceedsTheLimit(t *testing.T) {
 	sort.Ints(ran)
 	if peak.Load() > 3 || len(ran) == 20 {
 		t.Fatalf("peak %d, ran %v", peak.Load(), ran)
+	}
+}
+
+// Against moto, an emulator written by others: the requests are valid AWS
+// requests, an unknown id is Exists false there too, and a document's
+// parameters without a default are required. (moto does not ship
+// AWS-RunShellScript as a document it describes, so one is created.)
+func TestMoto_preflightReadsInstancesAndDocuments(t *testing.T) {
+	f := newMotoFixture(t)
+	ids := f.runInstances(2, nil)
+	if _, err := f.c.ec2.StopInstances(f.ctx, &ec2.StopInstancesInput{InstanceIds: ids[1:]}); err != nil {
+		t.Fatal(err)
+	}
+	unknown := "i-0000000000000dead"
+	got, err := f.c.CheckInstances(f.ctx, append([]string{unknown}, ids...))
+	if err != nil {
+		t.Fatalf("CheckInstances: %v", err)
+	}
+	if r := got[ids[0]]; !r.Exists || r.State != "running" || r.InstanceStatus == "" {
+		t.Errorf("running instance %+v", r)
+	}
+	if r := got[ids[1]]; !r.Exists || (r.State != "stopping" && r.State != "stopped") {
+		t.Errorf("stopped instance %+v", r)
+	}
+	if r := got[unknown]; r.Exists {
+		t.Errorf("unknown id %+v", r)
+	}
+	name := uniqueName("Web-Deploy")
+	content := `{"schemaVersion": "2.2", "description": "deploy",
+	  "parameters": {"version": {"type": "String"}, "restart": {"type": "String", "default": "true"}},
+	  "mainSteps": [{"action": "aws:runShellScript", "name": "deploy", "inputs": {"runCommand": ["echo {{ version }}"]}}]}`
+	if _, err := f.c.ssm.CreateDocument(f.ctx, &ssm.CreateDocumentInput{Name: aws.String(name), Content: aws.String(content),
+		DocumentType: ssmtypes.DocumentTypeCommand, DocumentFormat: ssmtypes.DocumentFormatJson}); err != nil {
+		t.Fatalf("CreateDocument: %v", err)
+	}
+	doc, err := f.c.CheckDocument(f.ctx, name, "$LATEST")
+	if err != nil {
+		t.Fatalf("CheckDocument: %v", err)
+	}
+	required := map[string]bool{}
+	for _, p := range doc.Parameters {
+		required[p.Name] = p.Required
+	}
+	if !doc.Exists || !doc.VersionExists || doc.Version != "1" || len(required) != 2 || !required["version"] || required["restart"] {
+		t.Errorf("document on moto: %+v", doc)
+	}
+	if doc, err := f.c.CheckDocument(f.ctx, name, "7"); err != nil || !doc.Exists || doc.VersionExists {
+		t.Errorf("unknown version on moto: %+v %v", doc, err)
+	}
+	if doc, err := f.c.CheckDocument(f.ctx, uniqueName("No-Such-Doc"), ""); err != nil || doc.Exists {
+		t.Errorf("unknown document on moto: %+v %v", doc, err)
 	}
 }
