@@ -247,7 +247,7 @@ func TestAccContract_replaceAndTaintRedeployEveryInstanceInOneApply(t *testing.T
 		c.applyThenEmpty(how, args...)
 		sent := map[string]bool{}
 		for _, call := range c.f.sim.Recorder().Calls("SendCommand") {
-			for _, id := range call.TargetIDs {
+			for _, id := range call.InstanceIDs {
 				sent[id] = true
 			}
 		}
@@ -285,7 +285,7 @@ func TestAccContract_savedPlanAppliedAfterTheFleetChanged(t *testing.T) {
 func TestAccContract_importThenApplyLeavesBothPlansEmpty(t *testing.T) {
 	c := newContractRun(t, 3)
 	v1 := []string{"-var", "app_version=v1"}
-	c.cli.must(append([]string{"import", "-no-color", "rolling_deployment.web", c.tg}, v1...)...)
+	c.cli.must(append(append([]string{"import", "-no-color"}, v1...), "rolling_deployment.web", c.tg)...)
 	c.applyThenEmpty("import and apply", v1...)
 	if n := len(c.f.sim.Recorder().Calls("SendCommand")); n != 0 {
 		t.Errorf("importing a fleet on v1 and applying sent %d commands", n)

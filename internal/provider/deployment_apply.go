@@ -77,7 +77,7 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 		return
 	}
 
-	number := rolloutNumber(prior) + 1
+	number := plannedNumber(plan.RolloutSummary, rolloutNumber(prior)+1)
 	planned := plannedInstances(ctx, plan.PlannedBatches)
 	if plan.PlannedBatches.IsUnknown() {
 		// The plan could not read AWS (provider configured from unknown

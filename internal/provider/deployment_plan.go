@@ -49,10 +49,16 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 		return
 	}
 	key := fleetKey(plan.targetGroupARNs(ctx, &resp.Diagnostics), plan.instanceIDs(ctx, &resp.Diagnostics))
+	number := rolloutNumber(state) + 1
+	replace := false
 	if state != nil {
-		r.data.replacements.planned(key, !lastRolloutSucceeded(*state))
+		r.data.replacements.planned(key, replacedBy(state))
+	} else if old, ok := r.data.replacements.replacement(key); ok {
+		// Numbers go on across a replacement, so that its schedule shows
+		// even when it equals the replaced object's.
+		number = old.number + 1
+		replace = !old.resume
 	}
-	replace := state == nil && r.data.replacements.isReplacement(key)
 
 	fleet, err := r.fleetForPlan(ctx, req, state, &plan)
 	if err != nil {
@@ -99,7 +105,6 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
 	}
-	number := rolloutNumber(state) + 1
 	summary, batches := scheduleLines(number, spec, sched, len(liveFleet(fleet)), replace)
 	plan.RolloutSummary = types.StringValue(summary)
 	plan.PlannedBatches = stringList(batches)
@@ -221,6 +226,20 @@ func liveFleet(f rollout.Fleet) []rollout.Instance {
 		}
 	}
 	return out
+}
+
+func replacedBy(state *deploymentModel) replaced {
+	return replaced{resume: !lastRolloutSucceeded(*state), number: rolloutNumber(state)}
+}
+
+// plannedNumber is the rollout number the plan gave (the "#N" that starts
+// rollout_summary), or next when the plan has none.
+func plannedNumber(summary types.String, next int64) int64 {
+	var n int64
+	if _, err := fmt.Sscanf(summary.ValueString(), "#%d ", &n); err == nil && n > 0 {
+		return n
+	}
+	return next
 }
 
 // rolloutNumber is the number of the last rollout in the state, 0 when none.

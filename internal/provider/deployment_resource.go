@@ -108,6 +108,9 @@ func (r *deploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 		return
 	}
 	arns := state.targetGroupARNs(ctx, &resp.Diagnostics)
+	// A create planned after this refresh, in this process, replaces this
+	// object (taint: Terraform plans it with no prior state at all).
+	r.data.replacements.planned(fleetKey(arns, state.instanceIDs(ctx, &resp.Diagnostics)), replacedBy(&state))
 	fleet, err := client.DiscoverFleet(ctx, arns, state.instanceIDs(ctx, &resp.Diagnostics))
 	if errors.Is(err, rollout.ErrNotFound) {
 		remaining, findErr := existingTargetGroups(ctx, client, arns)
@@ -166,7 +169,7 @@ func (r *deploymentResource) Delete(ctx context.Context, req resource.DeleteRequ
 	if r.data != nil {
 		// A create that follows in this process replaces this object.
 		r.data.replacements.planned(fleetKey(state.targetGroupARNs(ctx, &resp.Diagnostics), state.instanceIDs(ctx, &resp.Diagnostics)),
-			!lastRolloutSucceeded(state))
+			replacedBy(&state))
 	}
 	client := r.client()
 	if client == nil {

@@ -96,10 +96,12 @@ func fleetKey(targetGroupARNs, instanceIDs []string) string {
 
 // replacementTracker tells a create that replaces this resource (-replace,
 // taint) from a first create. Terraform gives the provider no flag for it,
-// but it plans a replacement as an update of the existing object followed,
-// in the same provider process, by a create with no prior state; and it
-// applies one as a delete followed by that create. Both are recorded here by
-// fleet scope.
+// but in the same provider process it refreshes the existing object (or, for
+// -replace, plans it) before it plans the create with no prior state, and
+// it applies a replacement as a delete followed by that create. Each of
+// these is recorded here by fleet scope. (With -refresh=false, a tainted
+// object is neither read nor planned: its replacement is then planned as a
+// first create.)
 //
 // A replacement redeploys every instance, which is what a user means by
 // -replace, unless the object replaced is one whose last rollout did not
@@ -107,24 +109,29 @@ func fleetKey(targetGroupARNs, instanceIDs []string) string {
 // create resumes that rollout and leaves the instances it finished alone.
 type replacementTracker struct {
 	mu   sync.Mutex
-	seen map[string]bool // fleet scope -> resume (the prior rollout did not succeed)
+	seen map[string]replaced // by fleet scope
 }
 
-// planned records a plan (or a delete) of an existing object.
-func (t *replacementTracker) planned(key string, resume bool) {
+// replaced is what a replacement needs of the object it replaces.
+type replaced struct {
+	resume bool  // its last rollout did not succeed
+	number int64 // its last rollout's number: the replacement's is the next
+}
+
+// planned records a refresh, plan or delete of an existing object.
+func (t *replacementTracker) planned(key string, r replaced) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.seen == nil {
-		t.seen = map[string]bool{}
+		t.seen = map[string]replaced{}
 	}
-	t.seen[key] = resume
+	t.seen[key] = r
 }
 
-// isReplacement reports whether a create over this scope replaces an object
-// whose instances should all be redeployed.
-func (t *replacementTracker) isReplacement(key string) bool {
+// replacement reports what a create over this scope replaces, if anything.
+func (t *replacementTracker) replacement(key string) (replaced, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	resume, ok := t.seen[key]
-	return ok && !resume
+	r, ok := t.seen[key]
+	return r, ok
 }
