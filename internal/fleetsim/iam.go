@@ -25,14 +25,13 @@ type Policy struct {
 }
 
 type statement struct {
-	sid                 string
-	allow               bool
-	actions             []string // lower-cased patterns
-	notAction           bool     // actions lists NotAction
-	resources           []string
-	notResource         bool
-	conditions          []condition
-	hasResourceElements bool
+	sid         string
+	allow       bool
+	actions     []string // lower-cased patterns
+	notAction   bool     // actions lists NotAction
+	resources   []string
+	notResource bool
+	conditions  []condition
 }
 
 // condition is one key under one operator: Condition{"StringEquals":

@@ -324,17 +324,6 @@ func (s *Sim) Parameters() []ParameterSummary {
 	return out
 }
 
-// parameterValueLocked is the plaintext of a parameter's latest version, for
-// model code that hands parameters to instances (an SSM document resolving
-// {{ssm:NAME}}). It must never reach the recorder.
-func (s *Sim) parameterValueLocked(name string) (string, bool) {
-	p := s.parametersLocked()[name]
-	if p == nil {
-		return "", false
-	}
-	return p.latest().value, true
-}
-
 func (s *Sim) sortedParametersLocked() []*parameter {
 	params := s.parametersLocked()
 	out := make([]*parameter, 0, len(params))
