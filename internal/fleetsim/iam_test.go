@@ -309,3 +309,16 @@ func TestIAM_adminRoutesShowAndReplaceThePolicy(t *testing.T) {
 		t.Fatalf("after clearing: %v", err)
 	}
 }
+
+func TestIAM_seedCarriesThePolicy(t *testing.T) {
+	sd, err := ParseSeed([]byte(`{"policy":{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"ec2:*","Resource":"*"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cfg, _ := newFrozenSim(t, sd.Options())
+	_, err = ec2.NewFromConfig(cfg).DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{})
+	denied(t, err, "UnauthorizedOperation", 403, "with an explicit deny")
+	if _, err := ParseSeed([]byte(`{"policy":{"Statement":[{"Effect":"Allow","Action":"*"}]}}`)); err == nil || !strings.Contains(err.Error(), "policy:") {
+		t.Fatalf("a seed with a bad policy: %v", err)
+	}
+}
