@@ -67,11 +67,11 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 		Failure:   plan.failurePolicy(ctx, diags),
 		Sensitive: masked,
 	}
-	var previousReleaseID string
+	spec.Release.ID = releaseID
 	if prior != nil && !prior.Version.IsNull() && len(prior.Steps) > 0 {
 		prev := prior.release(ctx, secrets, diags)
+		prev.ID = prior.releaseID(ctx, diags)
 		spec.Previous = &prev
-		previousReleaseID = prior.releaseID(ctx, diags)
 	}
 	if diags.HasError() {
 		return
@@ -109,7 +109,7 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 	result, runErr := rollout.Run(runCtx, spec, ports)
 
 	tagCtx := context.WithoutCancel(ctx)
-	r.tagReleases(tagCtx, ports.Tags, result, version, releaseID, previousReleaseID, diags)
+	r.tagAdopted(tagCtx, ports.Tags, result, fleet, version, releaseID, diags)
 	for _, w := range result.Warnings {
 		diags.AddWarning("Rollout "+rolloutID, w)
 	}
@@ -210,25 +210,22 @@ func pronoun(n int) string {
 	return "them"
 }
 
-// tagReleases records releases: updated instances carry this release,
-// rolled back ones the previous, adopted ones (already on the version) this
-// one.
-func (r *deploymentResource) tagReleases(ctx context.Context, tags rollout.Tagger, result rollout.Result, version, releaseID, previousReleaseID string, diags *diag.Diagnostics) {
-	var current, previous []string
+// tagAdopted records the release on instances found already on the
+// version without one (adopted on create or import): the engine writes the
+// release of every instance it deploys or rolls back itself, the moment it
+// finishes.
+func (r *deploymentResource) tagAdopted(ctx context.Context, tags rollout.Tagger, result rollout.Result, fleet rollout.Fleet, version, releaseID string, diags *diag.Diagnostics) {
+	had := map[string]string{}
+	for _, inst := range fleet.Instances {
+		had[inst.ID] = inst.Tags[rollout.TagRelease]
+	}
+	var adopted []string
 	for _, o := range result.Instances {
-		switch o.Status {
-		case rollout.InstanceUpdated, rollout.InstanceUpToDate, rollout.InstanceRecovered:
-			if o.Version == version {
-				current = append(current, o.ID)
-			}
-		case rollout.InstanceRolledBack:
-			previous = append(previous, o.ID)
+		if (o.Status == rollout.InstanceUpToDate || o.Status == rollout.InstanceRecovered) && o.Version == version && had[o.ID] != releaseID {
+			adopted = append(adopted, o.ID)
 		}
 	}
-	if err := tagRelease(ctx, tags, current, releaseID); err != nil {
-		diags.AddWarning("Cannot tag the release", err.Error())
-	}
-	if err := tagRelease(ctx, tags, previous, previousReleaseID); err != nil {
+	if err := tagRelease(ctx, tags, adopted, releaseID); err != nil {
 		diags.AddWarning("Cannot tag the release", err.Error())
 	}
 }

@@ -218,7 +218,7 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 			stage = stageLeave
 		}
 		rg := e.freshGroup(kindRollback, g.batch, stage, now)
-		rg.steps, rg.version = e.spec.Previous.Steps, e.spec.Previous.Version
+		rg.steps, rg.version, rg.release = e.spec.Previous.Steps, e.spec.Previous.Version, e.spec.Previous.ID
 		rg.members = append(rg.members, rollback...)
 		e.emit(Event{Kind: EventRollbackStarted, Batch: g.batch, Message: "rolling back " + strings.Join(rollback, ", ") + " to " + e.spec.Previous.Version})
 	}
@@ -307,6 +307,7 @@ func (e *engine) keepRegistered(g *group, ids []string, now time.Time) {
 	kg := &group{kind: kindRestore, batch: g.batch, members: ids, stage: stageFinish, wakeAt: now, keptIn: true}
 	if g.kind == kindRollback {
 		kg.version = g.version
+		kg.release = g.release
 	}
 	e.groups = append(e.groups, kg)
 }

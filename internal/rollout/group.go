@@ -96,11 +96,13 @@ func (e *engine) startGroup(ids []string, k kind, now time.Time) {
 		g.canary = e.deployGroups == 1 && e.spec.Strategy.CanarySize > 0
 		g.steps = e.spec.Release.Steps
 		g.version = e.spec.Release.Version
+		g.release = e.spec.Release.ID
 		e.batches = append(e.batches, ids)
 		e.emit(Event{Kind: EventBatchStarted, Batch: g.batch, Message: fmt.Sprintf("batch %d: %s", g.batch, strings.Join(ids, ", "))})
 	case kindRollback:
 		g.steps = e.spec.Previous.Steps
 		g.version = e.spec.Previous.Version
+		g.release = e.spec.Previous.ID
 		g.batch = e.insts[ids[0]].outcome.Batch
 	}
 	for _, id := range ids {
@@ -1006,7 +1008,11 @@ func (e *engine) finishGroup(g *group, now time.Time) {
 	// before it is reported.
 	var tagErr error
 	if g.version != "" && !g.versionTagged {
-		if err := e.ports.Tags.SetTags(e.ctx, ids, map[string]string{TagVersion: g.version}); err != nil {
+		tags := map[string]string{TagVersion: g.version}
+		if g.release != "" {
+			tags[TagRelease] = g.release
+		}
+		if err := e.ports.Tags.SetTags(e.ctx, ids, tags); err != nil {
 			tagErr = fmt.Errorf("tagging %s with %s=%s: %w", strings.Join(ids, ", "), TagVersion, g.version, e.mask.Err(err))
 		} else {
 			g.versionTagged = true
@@ -1185,7 +1191,7 @@ func mergeable(a, b *group, now time.Time) bool {
 	case stageSend:
 		return a.step == b.step && len(a.steps) == len(b.steps) && a.version == b.version
 	case stageFinish:
-		return a.version == b.version && a.finishTries == 0 && b.finishTries == 0 && !a.versionTagged && !b.versionTagged
+		return a.version == b.version && a.release == b.release && a.finishTries == 0 && b.finishTries == 0 && !a.versionTagged && !b.versionTagged
 	}
 	return false
 }

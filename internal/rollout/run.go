@@ -132,6 +132,7 @@ type group struct {
 	steps    []Step
 	step     int
 	version  string // written to rolling:version when the group is done
+	release  string // written to rolling:release with it ("" = not written)
 	cmds     map[string]string
 	results  map[string]Invocation
 	wakeAt   time.Time

@@ -143,6 +143,11 @@ type FailurePolicy struct {
 type Release struct {
 	Version string
 	Steps   []Step
+	// ID is the release's digest (the provider's), written to TagRelease
+	// together with TagVersion the moment an instance finishes on it, so
+	// that a crash after that moment never makes the instance look out of
+	// date. Empty: TagRelease is not written. Not part of the digest.
+	ID string `json:"-"`
 }
 
 // Spec is everything one rollout needs.
