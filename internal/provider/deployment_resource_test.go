@@ -183,7 +183,7 @@ func TestAccRollingDeployment_rollsBackOnFailedStep(t *testing.T) {
 				PreConfig: func() { f.sim.Faults().FailDeploy("v2", ids[3]) },
 				Config:    f.config(v2),
 				// The error names the batch, the instance, the step and the exit code.
-				ExpectError: regexp.MustCompile(`(?s)failed and was rolled back.*batch 2, ` + ids[3] + `.*deploy.*exit code 1.*installation failed`),
+				ExpectError: regexp.MustCompile(`(?s)failed; rolled back 4 of 4.*batch 2, ` + ids[3] + `.*deploy.*exit code 1.*installation failed`),
 			},
 			{
 				PreConfig: func() {

@@ -431,7 +431,7 @@ func (e *engine) takeOut(ids []string) {
 	byASG := map[string][]string{}
 	for _, id := range ids {
 		st := e.insts[id]
-		if st.inst.AutoScalingGroup != "" && !st.inStandby && !st.gone {
+		if st.viaStandby && !st.inStandby && !st.gone {
 			byASG[st.inst.AutoScalingGroup] = append(byASG[st.inst.AutoScalingGroup], id)
 		}
 	}
@@ -441,7 +441,7 @@ func (e *engine) takeOut(ids []string) {
 			continue
 		}
 		for _, id := range byASG[name] {
-			e.insts[id].inStandby = true
+			e.enteredStandby(id)
 		}
 	}
 }

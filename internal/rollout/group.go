@@ -247,7 +247,7 @@ func (e *engine) leave(g *group, now time.Time) {
 	byASG := map[string][]string{}
 	for _, id := range g.members {
 		st := e.insts[id]
-		if st.inst.AutoScalingGroup != "" && !st.inStandby {
+		if st.viaStandby && !st.inStandby {
 			byASG[st.inst.AutoScalingGroup] = append(byASG[st.inst.AutoScalingGroup], id)
 		}
 	}
@@ -259,7 +259,7 @@ func (e *engine) leave(g *group, now time.Time) {
 				e.fail(g, []string{id}, failure{phase: PhaseDraining, err: fmt.Errorf("entering standby in %s: %w", name, err), restore: true})
 				continue
 			}
-			e.insts[id].inStandby = true
+			e.enteredStandby(id)
 		}
 	}
 	own := e.ownTargets(g.members)
@@ -294,6 +294,24 @@ func (e *engine) leave(g *group, now time.Time) {
 	g.wakeAt = now.Add(expected)
 }
 
+// enteredStandby and exitedStandby keep the count of each group's members
+// in standby (standbyRoomNow).
+func (e *engine) enteredStandby(id string) {
+	st := e.insts[id]
+	st.inStandby, st.enteredStandby = true, true
+	e.standbyHeld[st.inst.AutoScalingGroup]++
+}
+
+func (e *engine) exitedStandby(id string) {
+	st := e.insts[id]
+	if st.enteredStandby {
+		e.standbyHeld[st.inst.AutoScalingGroup]--
+	} else {
+		e.standbyFreed[st.inst.AutoScalingGroup]++
+	}
+	st.inStandby, st.enteredStandby = false, false
+}
+
 // ownTargets are the registrations the engine itself must deregister or
 // register, per target group: all of them, except those an Auto Scaling
 // group handles through standby.
@@ -302,8 +320,8 @@ func (e *engine) ownTargets(ids []string) map[string][]Target {
 	for _, id := range ids {
 		st := e.insts[id]
 		for arn, ts := range st.targets {
-			if st.inst.AutoScalingGroup != "" && st.attached[arn] {
-				continue
+			if (st.viaStandby || st.inStandby) && st.attached[arn] {
+				continue // standby takes it out of (and back into) these
 			}
 			out[arn] = append(out[arn], ts...)
 		}
@@ -844,7 +862,7 @@ func (e *engine) register(ids []string) map[string]error {
 				errs[id] = fmt.Errorf("exiting standby in %s: %w", name, err)
 				continue
 			}
-			e.insts[id].inStandby = false
+			e.exitedStandby(id)
 		}
 	}
 	return errs

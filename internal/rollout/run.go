@@ -59,6 +59,9 @@ type instState struct {
 	available bool
 	out       bool // in a group
 	inStandby bool
+	// viaStandby: leaves through Auto Scaling standby (standbyRoom);
+	// enteredStandby: this run put it there.
+	viaStandby, enteredStandby bool
 	gone      bool // terminated or replaced while we had it
 	outcome   InstanceOutcome
 	phase     string
@@ -102,6 +105,10 @@ type engine struct {
 	updatedSeq   int
 	rollbackDone bool
 	suspended    []string // Auto Scaling groups whose processes we suspended
+	// standbyHeld / standbyFreed count, per group, the members this run put
+	// in standby and has not taken out yet, and the members found in
+	// standby that it has taken out (each gives room back).
+	standbyHeld, standbyFreed map[string]int
 	portErrs     []error  // errors not tied to an instance (resume processes, ...)
 
 	// healthCache holds one TargetHealth answer per target group per loop
@@ -185,10 +192,8 @@ func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
 		return e, err
 	}
 	e.tgs = targetGroupsByARN(s.Fleet.TargetGroups)
-	e.asgs = map[string]AutoScalingGroup{}
-	for _, g := range s.Fleet.AutoScalingGroups {
-		e.asgs[g.Name] = g
-	}
+	e.asgs = asgsByName(s.Fleet.AutoScalingGroups)
+	e.standbyHeld, e.standbyFreed = map[string]int{}, map[string]int{}
 	known := make([]string, 0, len(s.Fleet.TargetGroups))
 	for _, tg := range s.Fleet.TargetGroups {
 		known = append(known, tg.ARN)
@@ -207,6 +212,7 @@ func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
 		}
 		st.available = isInService(st.inst)
 		st.inStandby = st.inst.AutoScalingGroup != "" && st.inst.LifecycleState == "Standby"
+		st.viaStandby = leavesViaStandby(st.inst, e.asgs)
 		switch {
 		case isTerminated(st.inst):
 			st.gone, st.available = true, false
@@ -437,19 +443,40 @@ func (e *engine) nextDeparture(now time.Time, inFlight int, k kind) decision {
 		return decision{}
 	}
 	costly := make([]bool, len(e.queue))
+	group := make([]string, len(e.queue))
 	for i, id := range e.queue {
-		costly[i] = e.insts[id].available
+		s := e.insts[id]
+		costly[i] = s.available
+		if s.viaStandby && !s.inStandby {
+			group[i] = s.inst.AutoScalingGroup
+		}
 	}
 	spare := e.inServiceCount() - minInService(alive, st.MinHealthyPercent)
-	n := takeNext(costly, limit, spare)
-	if n == 0 {
+	take := takeNext(costly, limit, spare, group, e.standbyRoomNow())
+	if len(take) == 0 {
 		if inFlight == 0 {
 			return decision{stop: fmt.Sprintf("capacity floor: none of the %d remaining instances may leave: %s",
 				len(e.queue), floorError(alive, e.inServiceCount(), st.MinHealthyPercent, minInService(alive, st.MinHealthyPercent)))}
 		}
 		return decision{}
 	}
-	return decision{start: append([]string(nil), e.queue[:n]...), kind: k}
+	start, _ := pick(e.queue, take)
+	return decision{start: start, kind: k}
+}
+
+// standbyRoomNow is each Auto Scaling group's room for more members in
+// standby: desired − min at the start, less the members this run has in
+// standby, plus those found in standby that it has taken out.
+func (e *engine) standbyRoomNow() map[string]int {
+	room := make(map[string]int, len(e.asgs))
+	for name, g := range e.asgs {
+		r := standbyRoom(g)
+		if r >= 0 {
+			r = max(r-e.standbyHeld[name]+e.standbyFreed[name], 0)
+		}
+		room[name] = r
+	}
+	return room
 }
 
 // apply carries a decision out; it reports whether the loop should decide
@@ -625,9 +652,6 @@ func (e *engine) suspendProcesses() error {
 	if procs == nil {
 		procs = DefaultSuspendProcesses
 	}
-	if len(procs) == 0 {
-		return nil
-	}
 	seen := map[string]bool{}
 	var names []string
 	for _, id := range e.queue {
@@ -638,9 +662,12 @@ func (e *engine) suspendProcesses() error {
 	}
 	sort.Strings(names)
 	for _, g := range names {
+		if len(processesFor(procs, e.asgs[g])) == 0 {
+			continue
+		}
 		var err error
 		for attempt := 0; attempt < resumeAttempts; attempt++ {
-			if err = e.ports.Standby.SuspendProcesses(e.ctx, g, procs); err == nil {
+			if err = e.ports.Standby.SuspendProcesses(e.ctx, g, processesFor(procs, e.asgs[g])); err == nil {
 				break
 			}
 		}
@@ -663,7 +690,7 @@ func (e *engine) resumeProcesses() {
 	for _, g := range e.suspended {
 		var err error
 		for attempt := 0; attempt < resumeAttempts; attempt++ {
-			if err = e.ports.Standby.ResumeProcesses(ctx, g, procs); err == nil {
+			if err = e.ports.Standby.ResumeProcesses(ctx, g, processesFor(procs, e.asgs[g])); err == nil {
 				break
 			}
 		}

@@ -62,28 +62,58 @@ func maxFailures(f FailurePolicy, outOfDate int) int {
 	return f.MaxFailedInstances
 }
 
-// takeNext says how many instances from the head of queue may leave now, in
+// takeNext picks which instances from the head of queue may leave now, in
 // order: at most limit, and only as many of them that are in service
 // (costly[i]) as spare allows, spare being the in-service instances above the
 // floor. Instances already out of service cost no capacity. It stops at the
-// first instance that may not leave rather than skip it, so the order is kept.
+// first instance that would breach the floor rather than skip it, so the
+// order is kept. An instance that leaves through standby also needs room in
+// its Auto Scaling group (group[i], room by group; see standbyRoom): one
+// without room is skipped and waits for the next batch.
 //
-//	costly=[T T T], limit=2, spare=5 -> 2 (limited by the batch)
-//	costly=[T T T], limit=3, spare=1 -> 1 (limited by the floor)
-//	costly=[F F T], limit=3, spare=0 -> 2 (unhealthy ones are free)
-//	costly=[T F],   limit=3, spare=0 -> 0 (stalled: the head would breach the floor)
-func takeNext(costly []bool, limit, spare int) int {
-	n := 0
-	for n < len(costly) && n < limit {
-		if costly[n] {
+//	costly=[T T T], limit=2, spare=5 -> [0 1] (limited by the batch)
+//	costly=[T T T], limit=3, spare=1 -> [0] (limited by the floor)
+//	costly=[F F T], limit=3, spare=0 -> [0 1] (unhealthy ones are free)
+//	costly=[T F],   limit=3, spare=0 -> [] (stalled: the head would breach the floor)
+//	group=[a a b], room a=1, limit=3, spare=5 -> [0 2] (a has room for one)
+func takeNext(costly []bool, limit, spare int, group []string, room map[string]int) []int {
+	var take []int
+	used := map[string]int{}
+	for i := 0; i < len(costly) && len(take) < limit; i++ {
+		g := ""
+		if i < len(group) {
+			g = group[i]
+		}
+		if r, ok := room[g]; ok && g != "" && r >= 0 && used[g] >= r {
+			continue
+		}
+		if costly[i] {
 			if spare <= 0 {
 				break
 			}
 			spare--
 		}
-		n++
+		used[g]++
+		take = append(take, i)
 	}
-	return n
+	return take
+}
+
+// pick returns the queue's elements at the given indices, and the queue
+// without them.
+func pick(queue []string, idx []int) (taken, rest []string) {
+	in := make(map[int]bool, len(idx))
+	for _, i := range idx {
+		in[i] = true
+	}
+	for i, id := range queue {
+		if in[i] {
+			taken = append(taken, id)
+		} else {
+			rest = append(rest, id)
+		}
+	}
+	return taken, rest
 }
 
 // isTerminated reports whether an instance is gone for good (or going): it
@@ -231,6 +261,15 @@ func planBatches(s Spec) ([][]string, error) {
 		}
 	}
 	queue := orderOutOfDate(insts, s.Release.Version, s.Strategy.Order)
+	asgs := asgsByName(s.Fleet.AutoScalingGroups)
+	byID := make(map[string]Instance, len(insts))
+	for _, inst := range insts {
+		byID[inst.ID] = inst
+	}
+	room := map[string]int{}
+	for _, g := range s.Fleet.AutoScalingGroups {
+		room[g.Name] = standbyRoom(g)
+	}
 	var batches [][]string
 	for len(queue) > 0 {
 		limit := batchLimit(s.Strategy, n)
@@ -238,15 +277,17 @@ func planBatches(s Spec) ([][]string, error) {
 			limit = s.Strategy.CanarySize
 		}
 		costly := make([]bool, len(queue))
+		group := make([]string, len(queue))
 		for i, id := range queue {
 			costly[i] = available[id]
+			group[i] = standbyGroup(byID[id], asgs)
 		}
-		k := takeNext(costly, limit, inService-floor)
-		if k == 0 {
+		take := takeNext(costly, limit, inService-floor, group, room)
+		if len(take) == 0 {
 			return batches, floorError(n, inService, s.Strategy.MinHealthyPercent, floor)
 		}
-		batch := append([]string(nil), queue[:k]...)
-		queue = queue[k:]
+		var batch []string
+		batch, queue = pick(queue, take)
 		batches = append(batches, batch)
 		for _, id := range batch {
 			if !available[id] {

@@ -77,7 +77,7 @@ func TestTakeNext_unhealthyInstancesCostNoCapacityAndOrderIsKept(t *testing.T) {
 		{nil, 3, 3, 0},
 		{[]bool{T}, 0, 3, 0},
 	} {
-		if got := takeNext(c.costly, c.limit, c.spare); got != c.want {
+		if got := len(takeNext(c.costly, c.limit, c.spare, nil, nil)); got != c.want {
 			t.Errorf("takeNext(%v, %d, %d) = %d, want %d", c.costly, c.limit, c.spare, got, c.want)
 		}
 	}

@@ -46,6 +46,10 @@ type TargetGroup struct {
 type AutoScalingGroup struct {
 	Name            string
 	TargetGroupARNs []string // target groups attached to the group
+	// Sizes as last read; SizesKnown is false when they were not read (an
+	// older fleet snapshot), and standby is then not limited.
+	MinSize, MaxSize, DesiredCapacity int
+	SizesKnown                        bool
 }
 
 // Instance is one EC2 instance of the fleet as observed.

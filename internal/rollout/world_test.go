@@ -77,12 +77,13 @@ type world struct {
 	minHealthyPercent int
 
 	// Record.
-	calls       []string
-	violations  []string
-	installs    map[string]map[string]int
-	suspended   map[string]int
-	minSeen     int
-	resumeCalls int
+	calls          []string
+	violations     []string
+	installs       map[string]map[string]int
+	suspended      map[string]int
+	minSeen        int
+	standbyRefused int // EnterStandby calls refused below the group's min
+	resumeCalls    int
 }
 
 type fakeTG struct {
@@ -113,6 +114,11 @@ type fakeInst struct {
 type fakeASG struct {
 	name     string
 	attached []string
+	// min and desired as Auto Scaling enforces them for standby; sized is
+	// false for a group whose sizes the fleet does not report.
+	min, desired int
+	sized        bool
+	procs        []string // last suspended
 }
 
 type fakeCmd struct {
@@ -142,17 +148,20 @@ func tgARN(name string) string {
 
 // fleetOpts describes a fleet to build.
 type fleetOpts struct {
-	n          int
-	azs        int
-	tgs        int
-	asgEvery   int // every k-th instance is in an ASG (0 = none)
-	version    string
-	delay      time.Duration
-	interval   time.Duration
-	threshold  int
-	unhealthy  map[int]bool // instance index -> app down at start
-	onVersion  map[int]string
-	portsPerTG int
+	n        int
+	azs      int
+	tgs      int
+	asgEvery int // every k-th instance is in an ASG (0 = none)
+	// asgMin, asgDesired: the group's sizes (0, 0 = not reported; desired
+	// defaults to the member count).
+	asgMin, asgDesired int
+	version            string
+	delay              time.Duration
+	interval           time.Duration
+	threshold          int
+	unhealthy          map[int]bool // instance index -> app down at start
+	onVersion          map[int]string
+	portsPerTG         int
 }
 
 func newWorld(o fleetOpts) *world {
@@ -190,7 +199,7 @@ func newWorld(o fleetOpts) *world {
 	}
 	if o.asgEvery > 0 {
 		// The ASG has the first target group attached; others are ours.
-		w.asgs["asg-a"] = &fakeASG{name: "asg-a", attached: w.tgARN[:1]}
+		w.asgs["asg-a"] = &fakeASG{name: "asg-a", attached: w.tgARN[:1], min: o.asgMin, desired: o.asgDesired, sized: o.asgMin > 0 || o.asgDesired > 0}
 	}
 	long := epoch.Add(-time.Hour)
 	for i := 0; i < o.n; i++ {
@@ -735,6 +744,14 @@ func (w *world) EnterStandby(_ context.Context, group string, ids []string) erro
 			return fmt.Errorf("ValidationError: %s is not InService in %s", id, group)
 		}
 	}
+	if g := w.asgs[group]; g.sized {
+		// As Auto Scaling: standby decrements desired, never below min.
+		if g.desired-len(ids) < g.min {
+			w.standbyRefused++
+			return fmt.Errorf("ValidationError: AutoScalingGroup %s has min-size=%d and desired-size=%d", group, g.min, g.desired)
+		}
+		g.desired -= len(ids)
+	}
 	before := w.inServiceSet()
 	for _, id := range ids {
 		inst := w.insts[id]
@@ -765,6 +782,9 @@ func (w *world) ExitStandby(_ context.Context, group string, ids []string) error
 			return fmt.Errorf("ValidationError: %s is not in Standby in %s", id, group)
 		}
 	}
+	if g := w.asgs[group]; g.sized {
+		g.desired += len(ids)
+	}
 	for _, id := range ids {
 		inst := w.insts[id]
 		inst.lifecycle, inst.inServiceAt = "Pending", w.now().Add(5*time.Second)
@@ -794,9 +814,10 @@ func (w *world) LifecycleStates(_ context.Context, ids []string) (map[string]str
 	return out, nil
 }
 
-func (w *world) SuspendProcesses(_ context.Context, group string, _ []string) error {
+func (w *world) SuspendProcesses(_ context.Context, group string, procs []string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.asgs[group].procs = procs
 	w.record("SuspendProcesses %s", group)
 	if err := w.flaky(); err != nil {
 		return err
@@ -866,7 +887,9 @@ func (w *world) fleet() Fleet {
 			DeregistrationDelay: tg.delay, HealthCheckInterval: tg.interval, HealthyThreshold: tg.threshold, UnhealthyThreshold: 2})
 	}
 	for _, name := range sortedKeys(w.asgs) {
-		f.AutoScalingGroups = append(f.AutoScalingGroups, AutoScalingGroup{Name: name, TargetGroupARNs: w.asgs[name].attached})
+		g := w.asgs[name]
+		f.AutoScalingGroups = append(f.AutoScalingGroups, AutoScalingGroup{Name: name, TargetGroupARNs: g.attached,
+			MinSize: g.min, DesiredCapacity: g.desired, MaxSize: g.desired + 4, SizesKnown: g.sized})
 	}
 	for _, id := range w.ids {
 		inst := w.insts[id]
