@@ -38,6 +38,16 @@ const (
 	PhaseStopped      Phase = "stopped"        // not running; Detail has the EC2 state
 )
 
+// transient reports whether an instance in phase p is on its way somewhere,
+// as during a rollout; the others are where an instance can stay for hours.
+func (p Phase) transient() bool {
+	switch p {
+	case PhaseDraining, PhaseStep, PhaseJoining, PhaseBaking, PhaseRollingBack, PhaseUnhealthy:
+		return true
+	}
+	return false
+}
+
 // Instance is one cell of the grid.
 type Instance struct {
 	ID      string `json:"id"`
@@ -57,6 +67,11 @@ type Point struct {
 	T         float64 `json:"t"`
 	InService int     `json:"in_service"`
 	Floor     int     `json:"floor"`
+	// Busy: some instance is on its way somewhere (draining, running a
+	// step, joining, baking, rolling back, unhealthy). The page compresses
+	// long stretches without it on its time axis: they are the time spent
+	// at the demo's prompts, not rollouts.
+	Busy bool `json:"busy"`
 }
 
 // Alarm is a CloudWatch alarm and its state.
@@ -177,6 +192,7 @@ func (t *Tracker) observe(snap fleetsim.FleetSnapshot) Fleet {
 	}
 	f := Fleet{Title: t.opts.Title, SimTime: snap.SimTime, Instances: []Instance{}, Alarms: []Alarm{}}
 	seen := map[string]bool{}
+	busy := false
 	for _, is := range snap.Instances {
 		seen[is.ID] = true
 		m := t.memory[is.ID]
@@ -192,6 +208,7 @@ func (t *Tracker) observe(snap fleetsim.FleetSnapshot) Fleet {
 		if inst.InService {
 			f.InService++
 		}
+		busy = busy || inst.Phase.transient()
 		f.Instances = append(f.Instances, inst)
 	}
 	for id := range t.memory {
@@ -204,16 +221,17 @@ func (t *Tracker) observe(snap fleetsim.FleetSnapshot) Fleet {
 		f.Alarms = append(f.Alarms, Alarm{Name: a.Name, State: a.State})
 	}
 	f.Elapsed = snap.SimTime.Sub(t.start).Seconds()
-	t.record(Point{T: f.Elapsed, InService: f.InService, Floor: f.Floor})
+	t.record(Point{T: f.Elapsed, InService: f.InService, Floor: f.Floor, Busy: busy})
 	f.Capacity = append([]Point(nil), t.capacity...)
 	return f
 }
 
-// record appends p when the capacity or the floor changed.
+// record appends p when the capacity, the floor or whether the fleet is busy
+// changed.
 func (t *Tracker) record(p Point) {
 	if n := len(t.capacity); n > 0 {
 		last := t.capacity[n-1]
-		if last.InService == p.InService && last.Floor == p.Floor {
+		if last.InService == p.InService && last.Floor == p.Floor && last.Busy == p.Busy {
 			return
 		}
 		if p.T < last.T {

@@ -175,7 +175,7 @@ func TestTracker_recordsCapacityOnlyWhenItChanges(t *testing.T) {
 	for i, insts := range frames {
 		f = tr.observe(fleetsim.FleetSnapshot{SimTime: start.Add(time.Duration(i) * 10 * time.Second), Instances: insts})
 	}
-	want := []Point{{T: 0, InService: 2, Floor: 1}, {T: 20, InService: 1, Floor: 1}, {T: 40, InService: 2, Floor: 1}}
+	want := []Point{{T: 0, InService: 2, Floor: 1}, {T: 20, InService: 1, Floor: 1, Busy: true}, {T: 40, InService: 2, Floor: 1}}
 	if len(f.Capacity) != len(want) {
 		t.Fatalf("capacity = %+v, want %+v", f.Capacity, want)
 	}
@@ -204,5 +204,31 @@ func TestTracker_marksInstanceRolledBackWhenAnEarlierBatchIsUndone(t *testing.T)
 	)
 	if got != PhaseRolledBack {
 		t.Errorf("an updated instance rolled back in a second trip shows %q, want %q", got, PhaseRolledBack)
+	}
+}
+
+func TestTracker_marksTheFleetBusyOnlyWhileAnInstanceIsOnItsWay(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tr := newTracker(nil, Options{})
+	stopped := instance("v1", "", "unused", "")
+	stopped.State = "stopped"
+	for i, tc := range []struct {
+		name string
+		in   fleetsim.InstanceSnapshot
+		busy bool
+	}{
+		{"in service", instance("v1", "", "healthy", ""), false},
+		{"running a step", instance("v1", "step:deploy", "", ""), true},
+		{"joining", instance("v2", "", "initial", ""), true},
+		{"back in service", instance("v2", "", "healthy", ""), false},
+		// A stopped instance can stay stopped for hours: not a rollout.
+		{"stopped", stopped, false},
+	} {
+		// An hour apart: the stretch before each frame is what the page
+		// would compress when it is not busy.
+		f := tr.observe(fleetsim.FleetSnapshot{SimTime: start.Add(time.Duration(i) * time.Hour), Instances: []fleetsim.InstanceSnapshot{tc.in}})
+		if got := f.Capacity[len(f.Capacity)-1].Busy; got != tc.busy {
+			t.Errorf("%s: busy = %v, want %v", tc.name, got, tc.busy)
+		}
 	}
 }

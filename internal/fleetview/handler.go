@@ -13,6 +13,11 @@ import (
 //go:embed page.html
 var page []byte
 
+// initialSlot is where servePage puts the current Fleet, so the first paint
+// shows the fleet without waiting for the event stream, which on a loaded
+// machine took long enough to leave an empty "connecting…" page.
+var initialSlot = []byte(`<script id="initial" type="application/json">null</script>`)
+
 // heartbeat is the longest /events stays silent, so proxies and the browser
 // keep the stream open while nothing changes.
 const heartbeat = 5 * time.Second
@@ -39,7 +44,18 @@ func (t *Tracker) servePage(w http.ResponseWriter, _ *http.Request) {
 	// The page must work offline: forbid every external fetch, so a stray
 	// reference fails in the test browser rather than in a newcomer's.
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src data:")
-	w.Write(page)
+	w.Write(withInitialFleet(page, t.View()))
+}
+
+// withInitialFleet fills the page's initial slot with f. json.Marshal
+// escapes <, > and &, so no value can close the script element.
+func withInitialFleet(doc []byte, f Fleet) []byte {
+	body, err := json.Marshal(f)
+	if err != nil {
+		return doc // the page then waits for the stream
+	}
+	slot := bytes.Replace(initialSlot, []byte(">null<"), append(append([]byte(">"), body...), '<'), 1)
+	return bytes.Replace(doc, initialSlot, slot, 1)
 }
 
 func (t *Tracker) serveJSON(w http.ResponseWriter, _ *http.Request) {

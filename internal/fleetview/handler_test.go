@@ -2,6 +2,7 @@ package fleetview
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -159,5 +160,35 @@ func TestPage_isSelfContained(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET /nope = %d, want 404", resp.StatusCode)
 		}
+	}
+}
+
+func TestPage_embedsTheCurrentFleetForTheFirstPaint(t *testing.T) {
+	sim, _, ids := seededFleet(t, 3)
+	srv := serve(t, Handler(sim, Options{MinHealthyPercent: 50}))
+
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`<script id="initial" type="application/json">(.*?)</script>`).FindSubmatch(body)
+	if m == nil {
+		t.Fatal("page has no initial fleet slot")
+	}
+	var f Fleet
+	if err := json.Unmarshal(m[1], &f); err != nil {
+		t.Fatalf("initial fleet is not a Fleet (%v): %s", err, m[1])
+	}
+	if len(f.Instances) != len(ids) || f.Floor != 2 || f.InService != 3 {
+		t.Errorf("initial fleet = %d instances, floor %d, %d in service; want 3, 2, 3", len(f.Instances), f.Floor, f.InService)
+	}
+}
+
+func TestWithInitialFleet_cannotCloseTheScriptElement(t *testing.T) {
+	doc := withInitialFleet(page, Fleet{Title: `</script><script>alert(1)</script>`})
+	if bytes.Contains(doc, []byte("</script><script>alert")) {
+		t.Error("a title closed the initial fleet's script element")
 	}
 }
