@@ -118,14 +118,17 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 	for _, id := range ids {
 		st := e.insts[id]
 		ierr := e.instanceError(g, st, f)
-		if g.kind == kindDeploy {
+		if g.kind == kindDeploy && act != actDrop {
 			e.failures++
 		}
 		switch act {
 		case actDrop:
+			// Scale-in, a termination, a replacement: the fleet changed
+			// under the rollout, which drops the instance and goes on.
 			st.gone, st.out, st.available = true, false, false
 			e.closePhase(st, now)
-			st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceFailed, false, ierr, now
+			st.outcome.Status, st.outcome.OutOfService, st.outcome.Err, st.outcome.FinishedAt = InstanceGone, false, nil, now
+			e.notes = append(e.notes, fmt.Sprintf("%s left the fleet during the rollout (%s) and was dropped from it", id, e.mask.Err(ierr)))
 		case actUntouched:
 			st.out = false
 			// A batched write may have tagged it before failing on another

@@ -50,7 +50,7 @@ func TestRun_agentLostAfterAStepStoppedTheAppLeavesTheInstanceOutTagged(t *testi
 	}
 }
 
-func TestRun_plainInstanceTerminatedDuringItsStepsIsReportedTerminatedNotLeftOut(t *testing.T) {
+func TestRun_plainInstanceTerminatedDuringItsStepsIsDroppedAndTheRolloutGoesOn(t *testing.T) {
 	w := newWorld(fleetOpts{n: 4, delay: 0})
 	// "stop" is sent at 0s and would finish at 10s: the instance dies
 	// while it runs, so SSM reports the invocation Undeliverable.
@@ -61,13 +61,14 @@ func TestRun_plainInstanceTerminatedDuringItsStepsIsReportedTerminatedNotLeftOut
 	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
-	if o.Status != InstanceFailed || o.OutOfService || o.Err == nil || !strings.Contains(o.Err.Error(), "instance terminated") {
-		t.Fatalf("i-0000: %+v, want failed, not out of service, \"instance terminated\"", o)
+	if o.Status != InstanceGone || o.OutOfService || o.Err != nil {
+		t.Fatalf("i-0000: %+v, want gone, not out of service, no error", o)
 	}
-	for _, id := range err.(*RunError).OutOfService {
-		if id == "i-0000" {
-			t.Fatalf("terminated instance listed as left out of service: %v", err)
-		}
+	if err != nil || res.Count(InstanceUpdated) != 3 {
+		t.Fatalf("a termination failed the rollout: %v (%d updated)", err, res.Count(InstanceUpdated))
+	}
+	if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, "i-0000 left the fleet") || !strings.Contains(w, "instance terminated") {
+		t.Fatalf("warnings do not say i-0000 was terminated and dropped: %q", w)
 	}
 	if n := w.countCalls("InstanceStates"); n == 0 {
 		t.Fatalf("EC2 was never asked: %v", w.calls)
@@ -78,7 +79,7 @@ func TestRun_terminatedPlainInstanceIsRecognisedWithoutTheLoadBalancerSayingSo(t
 	// Without the Instances port the same failure is only a failed step:
 	// this is what the port adds (the load balancer is not asked here,
 	// since the instance is out of its target groups while its steps run).
-	run := func(withEC2 bool) InstanceOutcome {
+	run := func(withEC2 bool) (InstanceOutcome, Result) {
 		w := newWorld(fleetOpts{n: 3})
 		w.terminateAt["i-0000"] = epoch.Add(5 * time.Second)
 		s := baseSpec(w)
@@ -87,13 +88,13 @@ func TestRun_terminatedPlainInstanceIsRecognisedWithoutTheLoadBalancerSayingSo(t
 		w.noEC2 = !withEC2
 		res, _, err := simulate(t, w, s, 0)
 		checkInvariants(t, w, s, res, err)
-		return statusOf(res, "i-0000")
+		return statusOf(res, "i-0000"), res
 	}
-	if o := run(true); !strings.Contains(o.Err.Error(), "instance terminated") {
-		t.Fatalf("with EC2: %v", o.Err)
+	if o, res := run(true); o.Status != InstanceGone || !strings.Contains(strings.Join(res.Warnings, " "), "instance terminated") {
+		t.Fatalf("with EC2: %+v, warnings %v", o, res.Warnings)
 	}
-	if o := run(false); strings.Contains(o.Err.Error(), "instance terminated") {
-		t.Fatalf("without EC2 the engine cannot know, yet says: %v", o.Err)
+	if o, res := run(false); strings.Contains(strings.Join(res.Warnings, " "), "instance terminated") {
+		t.Fatalf("without EC2 the engine cannot know while the steps run, yet says: %+v %v", o, res.Warnings)
 	}
 }
 

@@ -171,8 +171,8 @@ func TestRun_terminatedAutoScalingInstanceIsReportedGoneAndDoesNotWedgeTheRun(t 
 	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
-	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "no longer in its Auto Scaling group") {
-		t.Fatalf("gone instance: %+v", o)
+	if o.Status != InstanceGone || o.OutOfService || !strings.Contains(strings.Join(res.Warnings, " "), "no longer in its Auto Scaling group") {
+		t.Fatalf("gone instance: %+v, warnings %v", o, res.Warnings)
 	}
 	// With 2 instances left, 66% needs 2 in service... of the 2 alive:
 	// ceil(2*0.66) = 2, so nothing more may move: the run stops, not hangs.
@@ -191,8 +191,8 @@ func TestRun_terminatedInstanceSeenByTargetHealthIsGone(t *testing.T) {
 	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
 	o := statusOf(res, "i-0000")
-	if o.Status != InstanceFailed || o.OutOfService || !strings.Contains(o.Err.Error(), "Target.InvalidState") {
-		t.Fatalf("gone instance: %+v", o)
+	if o.Status != InstanceGone || o.OutOfService || !strings.Contains(strings.Join(res.Warnings, " "), "Target.InvalidState") {
+		t.Fatalf("gone instance: %+v, warnings %v", o, res.Warnings)
 	}
 	if res.Count(InstanceUpdated) != 2 {
 		t.Fatalf("others: %+v", res.Instances)
@@ -229,7 +229,7 @@ func TestRun_oneTerminatedInstanceDoesNotFailTheRestOfItsBatch(t *testing.T) {
 	s.Failure.MaxFailedInstances = 1
 	res, _, err := simulate(t, w, s, 0)
 	checkInvariants(t, w, s, res, err)
-	if res.Count(InstanceUpdated) != 2 || statusOf(res, "i-0001").Status != InstanceFailed {
+	if res.Count(InstanceUpdated) != 2 || statusOf(res, "i-0001").Status != InstanceGone || err != nil {
 		t.Fatalf("instances %+v", res.Instances)
 	}
 	// SSM rejected the batch; the engine sent to each instance on its own.

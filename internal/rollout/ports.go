@@ -185,6 +185,15 @@ type Ports struct {
 	Standby   Standby
 	Alarms    Alarms
 	Instances Instances
+	Readiness Readiness // optional: without it, readiness is not checked again
 	Clock     Clock
 	Observer  Observer
+}
+
+// Readiness checks, just before instances leave, that they can be deployed:
+// the world changes during long rollouts (an instance stopped, its status
+// checks impaired, its SSM agent gone). Unready returns the reason for each
+// instance that is not ready; one call per batch, whatever its size.
+type Readiness interface {
+	Unready(ctx context.Context, instanceIDs []string) (map[string]string, error)
 }

@@ -31,6 +31,11 @@ const (
 	// deployed and not counted in the fleet. An instance that disappears
 	// during the run is InstanceFailed instead, with the reason.
 	InstanceGone InstanceStatus = "gone"
+	// InstanceSkipped: out of date but left out of this rollout: stopped
+	// (outside the fleet until it runs again) or not ready (Instance.Unready,
+	// Readiness). The result's warnings say why; the next plan shows it again
+	// once it can be deployed.
+	InstanceSkipped InstanceStatus = "skipped"
 )
 
 // InstanceOutcome is the engine's report on one instance.

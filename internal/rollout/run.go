@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -62,10 +63,10 @@ type instState struct {
 	// viaStandby: leaves through Auto Scaling standby (standbyRoom);
 	// enteredStandby: this run put it there.
 	viaStandby, enteredStandby bool
-	gone      bool // terminated or replaced while we had it
-	outcome   InstanceOutcome
-	phase     string
-	since     time.Time
+	gone                       bool // terminated or replaced while we had it
+	outcome                    InstanceOutcome
+	phase                      string
+	since                      time.Time
 	// updated is the order in which instances reached the new version in
 	// this run (1-based), for newest-first rollback; 0 = not updated.
 	updated int
@@ -109,7 +110,13 @@ type engine struct {
 	// in standby and has not taken out yet, and the members found in
 	// standby that it has taken out (each gives room back).
 	standbyHeld, standbyFreed map[string]int
-	portErrs     []error  // errors not tied to an instance (resume processes, ...)
+	// notes are reported with the result whatever its status: instances
+	// the rollout left out because the fleet changed under it.
+	notes []string
+	// readyAt and unready cache readiness checks (readyAmong).
+	readyAt  map[string]time.Time
+	unready  map[string]string
+	portErrs []error // errors not tied to an instance (resume processes, ...)
 
 	// healthCache holds one TargetHealth answer per target group per loop
 	// iteration, so groups polling at the same moment share one call.
@@ -161,6 +168,10 @@ type group struct {
 	keptIn bool
 }
 
+// readinessFresh is how long a readiness check of an instance holds: a
+// batch leaving later is checked again.
+const readinessFresh = time.Minute
+
 // resumeAttempts: a group left suspended stops replacing unhealthy
 // instances, so resuming is retried (immediately: the SDK already backs
 // off); suspending too, since failing it aborts the run.
@@ -194,6 +205,7 @@ func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
 	e.tgs = targetGroupsByARN(s.Fleet.TargetGroups)
 	e.asgs = asgsByName(s.Fleet.AutoScalingGroups)
 	e.standbyHeld, e.standbyFreed = map[string]int{}, map[string]int{}
+	e.readyAt, e.unready = map[string]time.Time{}, map[string]string{}
 	known := make([]string, 0, len(s.Fleet.TargetGroups))
 	for _, tg := range s.Fleet.TargetGroups {
 		known = append(known, tg.ARN)
@@ -217,6 +229,13 @@ func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
 		case isTerminated(st.inst):
 			st.gone, st.available = true, false
 			st.outcome.Status = InstanceGone
+			if stopped := st.inst.State == "stopped" || st.inst.State == "stopping"; stopped && needsUpdate(st.inst, s.Release.Version) {
+				st.outcome.Status = InstanceSkipped
+				e.notes = append(e.notes, fmt.Sprintf("%s is %s: left out of this rollout; it shows as out of date once it runs again", id, st.inst.State))
+			}
+		case st.inst.Unready != "" && st.inst.Tags[TagPhase] == "" && needsUpdate(st.inst, s.Release.Version):
+			st.outcome.Status = InstanceSkipped
+			e.notes = append(e.notes, fmt.Sprintf("%s is not ready (%s): left out of this rollout", id, st.inst.Unready))
 		case needsUpdate(st.inst, s.Release.Version):
 			st.outcome.Status = InstancePending
 		}
@@ -512,10 +531,89 @@ func (e *engine) apply(d decision, now time.Time) bool {
 		if d.kind == kindDeploy && e.alarmFiring() {
 			return true // stopped; decide again
 		}
-		e.startGroup(d.start, d.kind, now)
+		start := d.start
+		if d.kind == kindDeploy {
+			if start = e.readyAmong(start, now); len(start) == 0 {
+				return true
+			}
+		}
+		e.startGroup(start, d.kind, now)
 		return true
 	}
 	return false
+}
+
+// readyAmong checks, just before they leave, that the instances can still
+// be deployed (Readiness: one call for the batch). An unready one is left
+// out with a warning, or stops the rollout when FailOnUnready; a failed
+// check lets them go (their steps fail if the instance really cannot run
+// them).
+func (e *engine) readyAmong(ids []string, now time.Time) []string {
+	if e.ports.Readiness == nil {
+		return ids
+	}
+	// One check covers the departing instances and those queued next that
+	// were not checked lately, so that window mode, whose departures are
+	// small and many, still makes one call per batch's worth of instances.
+	var ask []string
+	for _, id := range ids {
+		if at, ok := e.readyAt[id]; !ok || now.Sub(at) > readinessFresh {
+			ask = append(ask, id)
+		}
+	}
+	if len(ask) > 0 {
+		for _, id := range e.queue {
+			if len(ask) >= 2*len(ids)+batchLimit(e.spec.Strategy, e.aliveCount()) {
+				break
+			}
+			if _, ok := e.readyAt[id]; !ok && !slices.Contains(ask, id) {
+				ask = append(ask, id)
+			}
+		}
+		found, err := e.ports.Readiness.Unready(e.ctx, ask)
+		if err != nil {
+			e.emit(Event{Kind: EventPoll, Message: "readiness check failed, going on: " + e.mask.Err(err).Error()})
+			return ids
+		}
+		for _, id := range ask {
+			e.readyAt[id] = now
+			if reason, bad := found[id]; bad {
+				e.unready[id] = reason
+			} else {
+				delete(e.unready, id)
+			}
+		}
+	}
+	unready := map[string]string{}
+	for _, id := range ids {
+		if reason, bad := e.unready[id]; bad {
+			unready[id] = reason
+		}
+	}
+	if len(unready) == 0 {
+		return ids
+	}
+	var ready, skipped []string
+	for _, id := range ids {
+		if reason, bad := unready[id]; bad {
+			skipped = append(skipped, fmt.Sprintf("%s (%s)", id, reason))
+			continue
+		}
+		ready = append(ready, id)
+	}
+	if e.spec.Failure.FailOnUnready {
+		e.stop("not ready to be deployed: " + strings.Join(skipped, ", "))
+		return nil
+	}
+	for _, id := range ids {
+		if reason, bad := unready[id]; bad {
+			st := e.insts[id]
+			st.outcome.Status, st.outcome.FinishedAt = InstanceSkipped, now
+			e.queue = without(e.queue, []string{id})
+			e.notes = append(e.notes, fmt.Sprintf("%s was not ready when its batch left (%s): left out of this rollout", id, reason))
+		}
+	}
+	return ready
 }
 
 // pendingQueue drops from the queue what recovery settled (recovered on the
@@ -729,6 +827,7 @@ func (e *engine) finish() (Result, error) {
 	}
 	e.emit(Event{Kind: EventRolloutFinished, Message: fmt.Sprintf("%s: %d updated, %d failed, %d rolled back, %d pending",
 		res.Status, res.Count(InstanceUpdated), res.Count(InstanceFailed), res.Count(InstanceRolledBack), res.Count(InstancePending))})
+	res.Warnings = append(res.Warnings, e.notes...)
 	if res.Status == StatusSucceeded || res.Status == StatusNoop {
 		for _, err := range e.portErrs {
 			res.Warnings = append(res.Warnings, e.mask.String(err.Error()))
@@ -833,11 +932,13 @@ func (e *engine) refreshAvailability(now time.Time) bool {
 		if terminated {
 			st.gone, st.available = true, false
 			if queued[id] {
+				// Stopped or terminated before its turn: outside the fleet
+				// now; a stopped one shows as drift once it runs again.
 				e.queue = without(e.queue, []string{id})
-				st.outcome.Status, st.outcome.FinishedAt = InstanceFailed, now
-				st.outcome.Err = &InstanceError{InstanceID: id, ExitCode: -1, Phase: "queued",
-					Err: errors.New("instance was stopped or terminated before its turn (Target.InvalidState)")}
-				e.emit(Event{Kind: EventInstanceFailed, InstanceID: id, Message: st.outcome.Err.Error()})
+				st.outcome.Status, st.outcome.FinishedAt = InstanceGone, now
+				note := id + " was stopped or terminated before its turn (Target.InvalidState) and was left out"
+				e.notes = append(e.notes, note)
+				e.emit(Event{Kind: EventInstanceDone, InstanceID: id, Message: note})
 			}
 		}
 	}

@@ -116,10 +116,15 @@ func pick(queue []string, idx []int) (taken, rest []string) {
 	return taken, rest
 }
 
-// isTerminated reports whether an instance is gone for good (or going): it
-// is neither deployed nor counted in the fleet.
+// isTerminated reports whether an instance is outside the fleet: gone for
+// good (or going), or stopped. It is neither deployed nor counted in the
+// fleet; a stopped instance comes back as drift once it runs again.
 func isTerminated(inst Instance) bool {
-	return inst.State == "terminated" || inst.State == "shutting-down"
+	switch inst.State {
+	case "terminated", "shutting-down", "stopped", "stopping":
+		return true
+	}
+	return false
 }
 
 // liveInstances drops terminated instances: N for the floor counts only
@@ -172,6 +177,8 @@ func orderOutOfDate(instances []Instance, version string, order Order) []string 
 	for _, inst := range instances {
 		switch {
 		case !needsUpdate(inst, version):
+		case inst.Unready != "" && inst.Tags[TagPhase] == "":
+			// left out: the plan and the result say why
 		case inst.Tags[TagPhase] != "":
 			leftOut = append(leftOut, inst)
 		case !isInService(inst):

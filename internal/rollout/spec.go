@@ -67,6 +67,10 @@ type Instance struct {
 	Health map[string]TargetHealth
 	// Tags holds the provider's tags (TagVersion, TagPhase, TagRollout).
 	Tags map[string]string
+	// Unready says why the instance cannot be deployed now although it
+	// runs ("status checks impaired", "SSM agent ConnectionLost"); "" when
+	// it can. An unready instance is not scheduled (see Readiness).
+	Unready string
 }
 
 // Version is the instance's rolling:version tag ("" when never deployed by us).
@@ -141,6 +145,9 @@ type FailurePolicy struct {
 	// SuspendProcesses are Auto Scaling processes suspended for the duration
 	// of the rollout on every group involved (nil = DefaultSuspendProcesses).
 	SuspendProcesses []string
+	// FailOnUnready stops the rollout when an instance about to leave is
+	// found unready (Readiness); otherwise it is left out with a warning.
+	FailOnUnready bool
 }
 
 // Release is what is deployed: a version and the steps that deploy it.

@@ -82,7 +82,8 @@ type world struct {
 	installs       map[string]map[string]int
 	suspended      map[string]int
 	minSeen        int
-	standbyRefused int // EnterStandby calls refused below the group's min
+	standbyRefused int  // EnterStandby calls refused below the group's min
+	readiness      bool // offer the Readiness port
 	resumeCalls    int
 }
 
@@ -231,7 +232,26 @@ func (w *world) ports(obs Observer) Ports {
 	if w.noEC2 {
 		p.Instances = nil
 	}
+	if w.readiness {
+		p.Readiness = w
+	}
 	return p
+}
+
+// Unready reports instances whose SSM agent is offline, as the provider's
+// preflight does from DescribeInstanceInformation.
+func (w *world) Unready(_ context.Context, ids []string) (map[string]string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.settle()
+	w.record("Unready %d", len(ids))
+	out := map[string]string{}
+	for _, id := range ids {
+		if w.agentOffline[id] {
+			out[id] = "SSM agent ConnectionLost"
+		}
+	}
+	return out, nil
 }
 
 // deleteTargetGroup deletes a target group as someone outside the rollout
