@@ -71,6 +71,9 @@
 //	echo TEXT             TEXT to stdout
 //	fail MESSAGE          MESSAGE to stderr, exit 1
 //	LINE || true          runs LINE and ignores its failure
+//	N="$(aws ssm get-parameter --name P --with-decryption --query Parameter.Value --output text)" || exit C; export N
+//	                      reads P as the instance profile (SetInstanceProfilePolicy);
+//	                      missing or denied: the CLI's error, exit C (instance_parameters.go)
 //	anything else         succeeds after the run time
 //
 // # Simplified

@@ -63,6 +63,7 @@ type Sim struct {
 	tempCreds   map[string]tempCredential
 	parameters  map[string]*parameter // Parameter Store, by name
 	iam         iamState
+	instanceIAM iamState // the instances' own calls (instance_parameters.go)
 
 	recorder *Recorder
 	seeding  bool // inside AddInstances: capacity changes are the baseline, not dips

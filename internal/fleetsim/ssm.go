@@ -77,6 +77,10 @@ type invocation struct {
 	line            int
 	gen             int
 	slot            bool // holds a MaxConcurrency slot (delivering or running)
+	// env holds what the lines exported (Parameter Store reads,
+	// instance_parameters.go); plaintext like Parameter Store's own, never
+	// output.
+	env map[string]string
 }
 
 func (inv *invocation) done() bool {
@@ -345,6 +349,9 @@ func appendCapped(b *strings.Builder, text string, limit int) {
 // applyLineLocked is the command convention of AWS-RunShellScript here. A
 // trailing "|| true" makes a line's failure harmless, as in a shell.
 func (s *Sim) applyLineLocked(inv *invocation, inst *instance, line string) int {
+	if code, ok := s.parameterLineLocked(inv, inst, line); ok {
+		return code
+	}
 	if rest, ok := strings.CutSuffix(line, "|| true"); ok {
 		s.applyLineLocked(inv, inst, strings.TrimSpace(rest))
 		return 0
