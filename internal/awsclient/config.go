@@ -30,6 +30,9 @@ type Config struct {
 	UserAgentVersion string
 	// TerraformVersion, when known, is appended to the user agent.
 	TerraformVersion string
+	// SecretsKMSKeyID encrypts the SecureString parameters sensitive step
+	// values are staged in (secrets.go); "" = DefaultSecretsKMSKeyID.
+	SecretsKMSKeyID string
 
 	// BackoffScale, when above 0, multiplies the SDK's retry back-off: the
 	// provider sets it when it runs on a time-scaled clock against the

@@ -44,9 +44,15 @@ type Error struct {
 	Message   string
 	sentinel  error
 	err       error
+	denied    *AccessDenied // set when AWS refused the call for lack of permission
 }
 
 func (e *Error) Error() string {
+	if e.denied != nil {
+		// The one place every caller's message passes through: a denial
+		// says where the permissions the provider needs are written down.
+		return fmt.Sprintf("%s %s: %s: %s (%s)", e.Service, e.Operation, e.Code, e.Message, accessDeniedHint)
+	}
 	switch {
 	case e.Code != "" && e.Message != "":
 		return fmt.Sprintf("%s %s: %s: %s", e.Service, e.Operation, e.Code, e.Message)
@@ -89,6 +95,9 @@ func translate(service, operation string, err error) error {
 			out.sentinel = rollout.ErrNotFound
 		case isThrottleCode(out.Code):
 			out.sentinel = rollout.ErrThrottled
+		case accessDeniedCodes[out.Code]:
+			out.sentinel = ErrAccessDenied
+			out.denied = deniedPermission(service, operation, out.Message)
 		}
 		return out
 	}
