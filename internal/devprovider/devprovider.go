@@ -77,7 +77,7 @@ func CLIConfig(binDir string) string {
 }
 
 // Terraform is the CLI to run: $TF_ACC_TERRAFORM_PATH, else $TERRAFORM,
-// else terraform, as found on PATH.
+// else terraform, as found on PATH, made absolute.
 func Terraform() (string, error) {
 	name := "terraform"
 	for _, env := range []string{EnvAccTerraformPath, EnvTerraform} {
@@ -88,10 +88,12 @@ func Terraform() (string, error) {
 	}
 	path, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("the terraform CLI %q was not found (set %s or %s to a terraform >= 1.11 or tofu >= 1.11): %w",
+		return "", fmt.Errorf("the terraform CLI %q was not found (set %s or %s to a terraform >= 1.11 or tofu >= 1.11, by name on PATH or absolute path): %w",
 			name, EnvTerraform, EnvAccTerraformPath, err)
 	}
-	return path, nil
+	// Absolute, so that it still names the same file from a test's
+	// package directory or terraform's work directory.
+	return filepath.Abs(path)
 }
 
 // IsOpenTofu reports whether the CLI at path is OpenTofu, from the first
