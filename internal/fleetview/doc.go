@@ -1,7 +1,9 @@
 // Package fleetview is the live page of `make demo`: the simulated fleet as a
 // grid (instance, Availability Zone, version, phase) and a chart of in-service
 // capacity over time against the capacity floor, pushed to the browser with
-// server-sent events.
+// server-sent events. The page arrives with the fleet already in it (no wait
+// for the stream), and its chart shrinks the stretches where nothing moves,
+// the time spent at the demo's prompts, to narrow labelled bands.
 //
 // It owns the reading of a fleet from the outside, as an operator would read
 // it in the AWS console: target health, the instance's rolling:* tags and the
