@@ -223,7 +223,7 @@ func (e *engine) fail(g *group, ids []string, f failure) {
 		rg := e.freshGroup(kindRollback, g.batch, stage, now)
 		rg.steps, rg.version, rg.release = e.spec.Previous.Steps, e.spec.Previous.Version, e.spec.Previous.ID
 		rg.members = append(rg.members, rollback...)
-		e.emit(Event{Kind: EventRollbackStarted, Batch: g.batch, Message: "rolling back " + strings.Join(rollback, ", ") + " to " + e.spec.Previous.Version})
+		e.emit(Event{Kind: EventRollbackStarted, Batch: g.batch, Instances: rollback, Message: "rolling back " + strings.Join(rollback, ", ") + " to " + e.spec.Previous.Version})
 	}
 	if len(restore) > 0 {
 		rg := e.freshGroup(kindRestore, g.batch, stageJoin, now)

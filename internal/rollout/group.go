@@ -98,7 +98,6 @@ func (e *engine) startGroup(ids []string, k kind, now time.Time) {
 		g.version = e.spec.Release.Version
 		g.release = e.spec.Release.ID
 		e.batches = append(e.batches, ids)
-		e.emit(Event{Kind: EventBatchStarted, Batch: g.batch, Message: fmt.Sprintf("batch %d: %s", g.batch, strings.Join(ids, ", "))})
 	case kindRollback:
 		g.steps = e.spec.Previous.Steps
 		g.version = e.spec.Previous.Version
@@ -114,6 +113,11 @@ func (e *engine) startGroup(ids []string, k kind, now time.Time) {
 		}
 	}
 	e.groups = append(e.groups, g)
+	if k == kindDeploy {
+		// Emitted once the members count as out, so that its Progress
+		// shows the capacity the batch leaves in service.
+		e.emit(Event{Kind: EventBatchStarted, Batch: g.batch, Instances: ids, Message: fmt.Sprintf("batch %d: %s", g.batch, strings.Join(ids, ", "))})
+	}
 }
 
 // advanceGroups runs every group whose wait is over, one stage at a time,
@@ -1112,7 +1116,11 @@ func (e *engine) finishGroup(g *group, now time.Time) {
 // and starts the pause after it.
 func (e *engine) batchDone(g *group, batch int, now time.Time) {
 	if !e.batchInFlight(batch) {
-		e.emit(Event{Kind: EventBatchFinished, Batch: batch, Message: fmt.Sprintf("batch %d finished", batch)})
+		var members []string
+		if batch >= 1 && batch <= len(e.batches) {
+			members = e.batches[batch-1]
+		}
+		e.emit(Event{Kind: EventBatchFinished, Batch: batch, Instances: members, Message: fmt.Sprintf("batch %d finished", batch)})
 		pause := e.spec.Strategy.PauseBetweenBatches
 		if e.spec.Strategy.Mode == ModeWindow {
 			pause = 0

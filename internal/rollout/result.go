@@ -115,4 +115,58 @@ type Event struct {
 	InstanceID string
 	Phase      string
 	Message    string
+	// Instances are the batch's members (batch started and finished) or
+	// those being rolled back (rollback started).
+	Instances []string
+	// Progress is set on the rollout-level events (every kind but
+	// instance_phase, instance_done and poll), so that a report can say
+	// "batch 3 of 13" without following the engine's state itself.
+	Progress *Progress
+}
+
+// Progress is where a rollout stands when an event is emitted.
+type Progress struct {
+	// Batches is how many batches the rollout is expected to make in all:
+	// the planned schedule while instances remain to be taken, the batches
+	// started once none will start any more (all taken, or stopped).
+	Batches int
+	// InService and Floor are the engine's capacity accounting: instances
+	// in service now, and the capacity floor counted over Fleet, the
+	// instances in the fleet now (newcomers included).
+	InService, Floor, Fleet int
+	// Instance outcomes so far; Pending counts those not finished yet,
+	// in flight included.
+	Updated, Failed, RolledBack, Pending int
+}
+
+// progress is computed for rollout-level events only: it walks every
+// instance, which per-instance events at 1,000 instances cannot afford.
+func (e *engine) progress(kind EventKind) *Progress {
+	switch kind {
+	case EventInstancePhase, EventInstanceDone, EventPoll:
+		return nil
+	}
+	if e.plannedBatches == 0 && len(e.queue) > 0 {
+		planned, _ := planBatches(e.spec) // a floor error still gives the batches before it
+		e.plannedBatches = len(planned)
+	}
+	alive := e.aliveCount()
+	p := &Progress{InService: e.inServiceCount(), Fleet: alive, Floor: minInService(alive, e.spec.Strategy.MinHealthyPercent)}
+	p.Batches = e.deployGroups
+	if len(e.queue) > 0 && (e.phase == phaseDeploying || e.phase == phaseRecovering) {
+		p.Batches = max(e.plannedBatches, e.deployGroups+1)
+	}
+	for _, st := range e.insts {
+		switch {
+		case st.outcome.Status == InstanceUpdated:
+			p.Updated++
+		case st.outcome.Status == InstanceRolledBack:
+			p.RolledBack++
+		case st.outcome.Status == InstanceFailed:
+			p.Failed++
+		case st.outcome.Status == InstancePending:
+			p.Pending++
+		}
+	}
+	return p
 }

@@ -134,6 +134,9 @@ type engine struct {
 	// rollout (send to end), to poll the next batch's commands when they
 	// should be done.
 	stepTimes map[string][]time.Duration
+
+	// plannedBatches is the schedule's batch count, for Progress.Batches.
+	plannedBatches int
 }
 
 // group is a set of instances that move through the phases together, so that
@@ -661,7 +664,7 @@ func (e *engine) beginRollback() {
 	e.queue = ids
 	e.pauseUntil = time.Time{}
 	e.phase = phaseRollingBack
-	e.emit(Event{Kind: EventRollbackStarted, Message: fmt.Sprintf(
+	e.emit(Event{Kind: EventRollbackStarted, Instances: ids, Message: fmt.Sprintf(
 		"rolling %d updated instances back to %s", len(ids), e.spec.Previous.Version)})
 }
 
@@ -808,6 +811,7 @@ func (e *engine) emit(ev Event) {
 	}
 	ev.RolloutID = e.spec.RolloutID
 	ev.Message = e.mask.String(ev.Message)
+	ev.Progress = e.progress(ev.Kind)
 	e.ports.Observer.Event(ev)
 }
 
