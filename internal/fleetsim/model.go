@@ -342,6 +342,9 @@ func (s *Sim) newInstanceLocked(az, version string, tags map[string]string) *ins
 		seq:        s.instanceSeq,
 		homeTGs:    map[string]bool{},
 	}
+	for k, v := range s.opts.LaunchTags {
+		inst.tags[k] = v
+	}
 	for k, v := range tags {
 		inst.tags[k] = v
 	}

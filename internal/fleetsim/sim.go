@@ -30,6 +30,10 @@ type Options struct {
 	// nil = no enforcement. See doc.go; a policy that does not parse denies
 	// every call (use ParsePolicy to check it first).
 	Policy []byte
+	// LaunchTags are tags every instance carries from launch, seeded or
+	// launched by a group, as an account's launch templates give them; the
+	// instance's own tags win. Tag-scoped IAM policies rely on such a tag.
+	LaunchTags map[string]string
 }
 
 // Sim is an in-memory AWS region holding one fleet. All state is guarded by

@@ -59,17 +59,24 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 	releaseID := plan.releaseID(ctx, diags)
 	rolloutID := newRolloutID(r.data.clock.Now())
 	ctx = tflog.SetField(ctx, "rollout_id", rolloutID)
+	// Sensitive values reach the instances through Parameter Store for the
+	// rollout's duration only (deployment_secrets.go).
+	staged, ok := r.stageSecrets(ctx, plan, rolloutID, secrets, diags)
+	if !ok {
+		return
+	}
+	defer r.unstageSecrets(context.WithoutCancel(ctx), staged, diags)
 
 	spec := rollout.Spec{
 		RolloutID: rolloutID,
-		Release:   plan.release(ctx, secrets, diags),
+		Release:   plan.release(ctx, staged.lines, diags),
 		Strategy:  plan.strategyFor(fleet),
 		Failure:   plan.failurePolicy(ctx, diags),
 		Sensitive: masked,
 	}
 	spec.Release.ID = releaseID
 	if prior != nil && !prior.Version.IsNull() && len(prior.Steps) > 0 {
-		prev := prior.release(ctx, secrets, diags)
+		prev := prior.release(ctx, staged.lines, diags)
 		prev.ID = prior.releaseID(ctx, diags)
 		spec.Previous = &prev
 	}

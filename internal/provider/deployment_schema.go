@@ -261,10 +261,11 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 						Optional:    true,
 						Sensitive:   true,
 						WriteOnly:   true,
-						MarkdownDescription: "Secret values (a deploy token, a password) never stored in plan or state and " +
-							"masked in logs. With `document_name` each is passed as a document parameter; with `commands` " +
-							"each is exported as an environment variable before the commands. Accepts ephemeral values. " +
-							"Being write-only, a change of these alone does not start a rollout: change `triggers` too.",
+						MarkdownDescription: "Secret values (a deploy token, a password) never stored in plan or state, " +
+							"masked in logs and never sent as a command parameter: each is staged for the rollout's duration " +
+							"in a SecureString parameter, which the step reads on the instance into an exported variable of " +
+							"the same name before its `commands` (see Secrets). Only for `commands` steps. Accepts ephemeral " +
+							"values. Being write-only, a change of these alone does not start a rollout: change `triggers` too.",
 						Validators: []validator.Map{mapvalidator.KeysAre(stringvalidator.RegexMatches(parameterKeyPattern, "must be a name of letters, digits and '_'"))},
 					},
 					"timeout": durationAttr("Maximum run time of the step on one instance. Defaults to `10m`.", 30*time.Second, 48*time.Hour),

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -56,8 +55,10 @@ func (m deploymentModel) instanceIDs(ctx context.Context, diags *diag.Diagnostic
 	return ids
 }
 
-// release maps the version and steps. sensitive holds the write-only
-// values by step name (from the configuration; nil when not available).
+// release maps the version and steps. sensitive holds, by step name, the
+// lines that read the step's staged sensitive values on the instance
+// (stageSecrets; nil when there are none): the values themselves never
+// reach a step.
 func (m deploymentModel) release(ctx context.Context, sensitive map[string]map[string]string, diags *diag.Diagnostics) rollout.Release {
 	rel := rollout.Release{Version: m.Version.ValueString()}
 	for _, s := range m.Steps {
@@ -78,34 +79,6 @@ func (m deploymentModel) release(ctx context.Context, sensitive map[string]map[s
 		rel.Steps = append(rel.Steps, step)
 	}
 	return rel
-}
-
-// addSecrets passes write-only values to a step: as document parameters,
-// or for shell steps as exported variables ahead of the commands.
-func addSecrets(step *rollout.Step, secrets map[string]string) {
-	keys := make([]string, 0, len(secrets))
-	for k := range secrets {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	if step.DocumentName != "" {
-		if step.Parameters == nil {
-			step.Parameters = map[string][]string{}
-		}
-		for _, k := range keys {
-			step.Parameters[k] = []string{secrets[k]}
-		}
-		return
-	}
-	exports := make([]string, 0, len(keys))
-	for _, k := range keys {
-		exports = append(exports, "export "+k+"="+shellQuote(secrets[k]))
-	}
-	step.Commands = append(exports, step.Commands...)
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // releaseID digests version, steps (without secrets) and triggers.
@@ -234,6 +207,7 @@ func (m deploymentModel) staticProblems() []string {
 	if f := m.Failure; f != nil && isSet(f.MaxFailedInstances) && isSet(f.MaxFailedPercent) {
 		problems = append(problems, "failure: set max_failed_instances or max_failed_percent, not both")
 	}
+	problems = append(problems, m.secretProblems()...)
 	return problems
 }
 

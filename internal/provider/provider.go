@@ -84,6 +84,7 @@ type providerModel struct {
 	MaxRetries                types.Int64  `tfsdk:"max_retries"`
 	RetryMode                 types.String `tfsdk:"retry_mode"`
 	SkipCredentialsValidation types.Bool   `tfsdk:"skip_credentials_validation"`
+	SecretsKMSKeyID           types.String `tfsdk:"secrets_kms_key_id"`
 }
 
 type assumeRoleModel struct {
@@ -180,6 +181,14 @@ func (p *rollingProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 			"skip_credentials_validation": schema.BoolAttribute{
 				Optional:            true,
 				MarkdownDescription: "Skip the STS GetCallerIdentity call that checks the credentials at configuration. Defaults to `false`.",
+			},
+			"secrets_kms_key_id": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "KMS key (key id, key ARN, alias name or alias ARN) that encrypts the SecureString parameters " +
+					"in which `sensitive_parameters` values are staged for a rollout. A customer managed key needs `kms:Encrypt` " +
+					"for the provider and `kms:Decrypt` for the instance profile. Defaults to `alias/aws/ssm`, the account's AWS " +
+					"managed key for Parameter Store.",
+				Validators: []validator.String{stringvalidator.LengthBetween(1, 2048)},
 			},
 		},
 		Blocks: map[string]schema.Block{
@@ -340,6 +349,7 @@ func (m providerModel) awsConfig(ctx context.Context, version, terraformVersion 
 		Token:                     m.Token.ValueString(),
 		RetryMode:                 m.RetryMode.ValueString(),
 		SkipCredentialsValidation: m.SkipCredentialsValidation.ValueBool(),
+		SecretsKMSKeyID:           m.SecretsKMSKeyID.ValueString(),
 		UserAgentVersion:          version,
 		TerraformVersion:          terraformVersion,
 	}

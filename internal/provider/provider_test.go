@@ -64,9 +64,12 @@ func newTestFleet(t *testing.T) *testFleet {
 }
 
 // newTestFleetWithCredentials refuses access keys not in creds (nil = any).
+// The provider is held to the documented IAM policy (iam_policy_test.go).
 func newTestFleetWithCredentials(t *testing.T, creds map[string]string) *testFleet {
 	t.Helper()
-	sim := fleetsim.New(fleetsim.Options{TimeScale: testTimeScale, RandSeed: 1, Credentials: creds})
+	sim := fleetsim.New(fleetsim.Options{TimeScale: testTimeScale, RandSeed: 1, Credentials: creds,
+		LaunchTags: map[string]string{testFleetTagKey: testFleetTagValue}})
+	enforceExamplePolicies(t, sim)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() {
 		recordUsedActions(sim)
