@@ -267,6 +267,7 @@ func (c *Client) Ports(clk rollout.Clock, obs rollout.Observer) rollout.Ports {
 		Standby:   &standby{c: c},
 		Alarms:    &alarms{c: c},
 		Instances: &instanceStates{c: c},
+		Readiness: &readiness{c: c},
 		Clock:     clk,
 		Observer:  obs,
 	}

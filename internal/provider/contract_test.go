@@ -88,6 +88,7 @@ output "planned_batches" { value = rolling_deployment.web.planned_batches }
 output "expected_duration" { value = rolling_deployment.web.expected_duration }
 output "out_of_date_instance_ids" { value = rolling_deployment.web.out_of_date_instance_ids }
 output "versions" { value = rolling_deployment.web.versions }
+output "unready_instances" { value = rolling_deployment.web.unready_instances }
 output "last_rollout" { value = rolling_deployment.web.last_rollout }
 `
 

@@ -59,6 +59,13 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 	releaseID := plan.releaseID(ctx, diags)
 	rolloutID := newRolloutID(r.data.clock.Now())
 	ctx = tflog.SetField(ctx, "rollout_id", rolloutID)
+	// One rollout at a time on these instances, taken before the first
+	// change and released whatever happens (deployment_lease.go).
+	ctx, lease := r.takeLease(ctx, plan, &fleet, rolloutID, diags)
+	if diags.HasError() {
+		return
+	}
+	defer lease.release(ctx, diags)
 	// Sensitive values reach the instances through Parameter Store for the
 	// rollout's duration only (deployment_secrets.go).
 	staged, ok := r.stageSecrets(ctx, plan, rolloutID, secrets, diags)
@@ -114,23 +121,47 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 	defer cancel()
 	ports := client.Ports(r.data.clock, &logObserver{ctx: ctx})
 	result, runErr := rollout.Run(runCtx, spec, ports)
-
 	tagCtx := context.WithoutCancel(ctx)
 	r.tagAdopted(tagCtx, ports.Tags, result, fleet, version, releaseID, diags)
+	after, err := r.discoverRemaining(tagCtx, plan, diags)
+	// Instances that joined while the rollout ran (a scale-out, an Auto
+	// Scaling replacement of an instance it drained) are rolled by this
+	// apply too, in further passes over the fleet as it is now, so that it
+	// ends with the whole fleet on the version; a few passes at most, since
+	// a group that keeps replacing instances is a problem of its own.
+	for pass := 0; runErr == nil && err == nil && pass < joinPasses; pass++ {
+		joined := joinedDuring(after, result, version, releaseID)
+		if len(joined) == 0 {
+			break
+		}
+		diags.AddWarning("The fleet changed during the rollout",
+			fmt.Sprintf("%s joined the fleet while the rollout ran: this apply deploys %s too.", listIDs(joined), pronoun(len(joined))))
+		spec.Fleet, _ = plannedFleet(after, version, releaseID, joined, false)
+		spec.Strategy = plan.strategyFor(after)
+		more, moreErr := rollout.Run(runCtx, spec, ports)
+		result, runErr = mergeResults(result, more), moreErr
+		after, err = r.discoverRemaining(tagCtx, plan, diags)
+	}
+
 	for _, w := range result.Warnings {
 		diags.AddWarning("Rollout "+rolloutID, w)
 	}
-
-	after, err := r.discoverRemaining(tagCtx, plan, diags)
 	if err != nil {
 		diags.AddWarning("Cannot read the fleet after the rollout",
 			err.Error()+"\n\nThe state records what the rollout reported instead; the next refresh reads AWS again.")
 		after = fleetAsReported(fleet, result)
+	} else if joined := joinedDuring(after, result, version, releaseID); len(joined) > 0 {
+		diags.AddWarning("The fleet changed during the rollout",
+			fmt.Sprintf("%s joined the fleet while the rollout ran and %s not on %s: the next plan shows %s in planned_batches.",
+				listIDs(joined), isAre(len(joined)), version, pronoun(len(joined))))
 	}
 	// Values the plan promised stay as promised (Terraform checks); those
 	// it left to the apply are what AWS says now.
 	if plan.Versions.IsUnknown() {
 		plan.Versions = versionsValue(after)
+	}
+	if plan.UnreadyInstances.IsUnknown() {
+		plan.UnreadyInstances = unreadyValue(after)
 	}
 	if plan.LastRollout.IsUnknown() {
 		plan.LastRollout = lastRolloutValue(number, result, runErr, diags)
@@ -140,6 +171,7 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 		// shows what is left and the next apply resumes.
 		plan.OutOfDateInstanceIDs = stringList(outOfDateIDs(after, version, releaseID))
 		plan.Versions = versionsValue(after)
+		plan.UnreadyInstances = unreadyValue(after)
 		plan.LastRollout = lastRolloutValue(number, result, runErr, diags)
 		diags.AddError(rolloutErrorSummary(result, version), rolloutErrorDetail(result, runErr))
 	}
@@ -194,6 +226,56 @@ func plannedFleet(f rollout.Fleet, version, releaseID string, planned []string, 
 			"the next plan shows %s in planned_batches.", listIDs(unplanned), pronoun(len(unplanned)), pronoun(len(unplanned)), pronoun(len(unplanned))))
 	}
 	return engine, notes
+}
+
+// joinPasses bounds the further passes over instances that joined during
+// the rollout.
+const joinPasses = 3
+
+// mergeResults folds a further pass into the rollout's result: each
+// instance's latest outcome, every batch, the last status.
+func mergeResults(first, more rollout.Result) rollout.Result {
+	out := more
+	out.StartedAt = first.StartedAt
+	out.Batches = append(append([][]string(nil), first.Batches...), more.Batches...)
+	out.Warnings = append(append([]string(nil), first.Warnings...), more.Warnings...)
+	latest := map[string]int{}
+	out.Instances = nil
+	for _, o := range first.Instances {
+		latest[o.ID] = len(out.Instances)
+		out.Instances = append(out.Instances, o)
+	}
+	for _, o := range more.Instances {
+		i, seen := latest[o.ID]
+		switch {
+		case !seen:
+			latest[o.ID] = len(out.Instances)
+			out.Instances = append(out.Instances, o)
+		case o.Status != rollout.InstanceUpToDate:
+			out.Instances[i] = o
+		}
+	}
+	if more.Status == rollout.StatusNoop {
+		out.Status = first.Status
+	}
+	return out
+}
+
+// joinedDuring are the out-of-date instances of the fleet read after the
+// rollout that the rollout never saw: a scale-out or a replacement while it
+// ran. They are left for the next plan, which shows them.
+func joinedDuring(after rollout.Fleet, res rollout.Result, version, releaseID string) []string {
+	seen := make(map[string]bool, len(res.Instances))
+	for _, o := range res.Instances {
+		seen[o.ID] = true
+	}
+	var out []string
+	for _, id := range outOfDateIDs(after, version, releaseID) {
+		if !seen[id] {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func listIDs(ids []string) string {

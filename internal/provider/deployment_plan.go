@@ -87,6 +87,11 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 		return
 	}
 	r.checkAlarms(ctx, &plan, spec, len(sched.Batches) > 0, &resp.Diagnostics)
+	r.leaseWarnings(ctx, &plan, fleet, &resp.Diagnostics)
+	checkUnready(fleet, plan.Version.ValueString(), releaseID, spec.Failure.FailOnUnready, &resp.Diagnostics)
+	if len(sched.Batches) > 0 {
+		r.checkDocuments(ctx, &plan, &resp.Diagnostics)
+	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -101,6 +106,7 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 		plan.PlannedBatches = state.PlannedBatches
 		plan.ExpectedDuration = state.ExpectedDuration
 		plan.Versions = state.Versions
+		plan.UnreadyInstances = state.UnreadyInstances
 		plan.LastRollout = state.LastRollout
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
@@ -110,6 +116,7 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 	plan.PlannedBatches = stringList(batches)
 	plan.ExpectedDuration = types.StringValue(formatDuration(sched.ExpectedDuration))
 	plan.Versions = types.MapUnknown(types.Int64Type)
+	plan.UnreadyInstances = types.MapUnknown(types.StringType)
 	plan.LastRollout = types.ObjectUnknown(lastRolloutAttrTypes)
 	if len(sched.Batches) > 0 {
 		tflog.Info(ctx, "rollout planned", map[string]any{
@@ -191,6 +198,7 @@ func markRolloutUnknown(m, state *deploymentModel) {
 	m.ExpectedDuration = types.StringUnknown()
 	m.OutOfDateInstanceIDs = types.ListUnknown(types.StringType)
 	m.Versions = types.MapUnknown(types.Int64Type)
+	m.UnreadyInstances = types.MapUnknown(types.StringType)
 	m.LastRollout = types.ObjectUnknown(lastRolloutAttrTypes)
 }
 
@@ -221,11 +229,20 @@ func withTag(tags map[string]string, key, value string) map[string]string {
 func liveFleet(f rollout.Fleet) []rollout.Instance {
 	var out []rollout.Instance
 	for _, inst := range f.Instances {
-		if inst.State != "terminated" && inst.State != "shutting-down" {
+		if !outsideFleet(inst) {
 			out = append(out, inst)
 		}
 	}
 	return out
+}
+
+// outsideFleet: terminated (or going) or stopped, as the engine counts it.
+func outsideFleet(inst rollout.Instance) bool {
+	switch inst.State {
+	case "terminated", "shutting-down", "stopped", "stopping":
+		return true
+	}
+	return false
 }
 
 func replacedBy(state *deploymentModel) replaced {

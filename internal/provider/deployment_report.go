@@ -145,6 +145,20 @@ func (o *logObserver) Event(e rollout.Event) {
 	}
 }
 
+// unreadyValue maps each instance that cannot be deployed now to why.
+func unreadyValue(f rollout.Fleet) types.Map {
+	elems := map[string]attr.Value{}
+	for _, inst := range f.Instances {
+		switch {
+		case inst.State == "stopped" || inst.State == "stopping":
+			elems[inst.ID] = types.StringValue(inst.State)
+		case inst.Unready != "" && !outsideFleet(inst):
+			elems[inst.ID] = types.StringValue(inst.Unready)
+		}
+	}
+	return types.MapValueMust(types.StringType, elems)
+}
+
 // versionsValue counts the instances per rolling:version tag.
 func versionsValue(f rollout.Fleet) types.Map {
 	counts := map[string]int64{}

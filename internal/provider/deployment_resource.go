@@ -61,9 +61,9 @@ func (r *deploymentResource) ValidateConfig(ctx context.Context, req resource.Va
 func (r *deploymentResource) discover(ctx context.Context, m *deploymentModel, diags *diag.Diagnostics) (rollout.Fleet, error) {
 	client := r.client()
 	if client == nil {
-		return rollout.Fleet{}, errors.New("the provider is not configured")
+		return rollout.Fleet{}, errNotConfigured
 	}
-	return client.DiscoverFleet(ctx, m.targetGroupARNs(ctx, diags), m.instanceIDs(ctx, diags))
+	return readFleet(ctx, client, m.targetGroupARNs(ctx, diags), m.instanceIDs(ctx, diags))
 }
 
 func (r *deploymentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -111,7 +111,7 @@ func (r *deploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 	// A create planned after this refresh, in this process, replaces this
 	// object (taint: Terraform plans it with no prior state at all).
 	r.data.replacements.planned(fleetKey(arns, state.instanceIDs(ctx, &resp.Diagnostics)), replacedBy(&state))
-	fleet, err := client.DiscoverFleet(ctx, arns, state.instanceIDs(ctx, &resp.Diagnostics))
+	fleet, err := readFleet(ctx, client, arns, state.instanceIDs(ctx, &resp.Diagnostics))
 	if errors.Is(err, rollout.ErrNotFound) {
 		remaining, findErr := existingTargetGroups(ctx, client, arns)
 		if findErr != nil {
@@ -125,7 +125,7 @@ func (r *deploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 		}
 		resp.Diagnostics.AddWarning("Target group not found",
 			fmt.Sprintf("Some target groups of this deployment no longer exist: %s. Remove them from target_group_arns.", strings.Join(missing(arns, remaining), ", ")))
-		fleet, err = client.DiscoverFleet(ctx, remaining, state.instanceIDs(ctx, &resp.Diagnostics))
+		fleet, err = readFleet(ctx, client, remaining, state.instanceIDs(ctx, &resp.Diagnostics))
 	}
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot read the fleet", err.Error())
@@ -152,6 +152,7 @@ func (r *deploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 	if state.ExpectedDuration.IsNull() {
 		state.ExpectedDuration = types.StringValue("0s")
 	}
+	state.UnreadyInstances = unreadyValue(fleet)
 	resp.Diagnostics.Append(writeFleetSnapshot(ctx, resp.Private, fleet)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
@@ -222,7 +223,7 @@ func (r *deploymentResource) ImportState(ctx context.Context, req resource.Impor
 func (r *deploymentResource) discoverRemaining(ctx context.Context, m *deploymentModel, diags *diag.Diagnostics) (rollout.Fleet, error) {
 	client := r.client()
 	arns, ids := m.targetGroupARNs(ctx, diags), m.instanceIDs(ctx, diags)
-	fleet, err := client.DiscoverFleet(ctx, arns, ids)
+	fleet, err := readFleet(ctx, client, arns, ids)
 	if !errors.Is(err, rollout.ErrNotFound) {
 		return fleet, err
 	}
@@ -230,7 +231,7 @@ func (r *deploymentResource) discoverRemaining(ctx context.Context, m *deploymen
 	if findErr != nil || len(remaining) == 0 {
 		return fleet, err
 	}
-	return client.DiscoverFleet(ctx, remaining, ids)
+	return readFleet(ctx, client, remaining, ids)
 }
 
 func existingTargetGroups(ctx context.Context, client *awsclient.Client, arns []string) ([]string, error) {

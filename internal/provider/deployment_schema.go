@@ -48,12 +48,14 @@ type deploymentModel struct {
 	StepBlocks           types.List     `tfsdk:"step"`
 	StrategyBlock        types.Object   `tfsdk:"strategy"`
 	FailureBlock         types.Object   `tfsdk:"failure"`
+	LeaseBlock           types.Object   `tfsdk:"lease"` // read by leaseSettings
 	Timeouts             timeouts.Value `tfsdk:"timeouts"`
 	RolloutSummary       types.String   `tfsdk:"rollout_summary"`
 	PlannedBatches       types.List     `tfsdk:"planned_batches"`
 	ExpectedDuration     types.String   `tfsdk:"expected_duration"`
 	OutOfDateInstanceIDs types.List     `tfsdk:"out_of_date_instance_ids"`
 	Versions             types.Map      `tfsdk:"versions"`
+	UnreadyInstances     types.Map      `tfsdk:"unready_instances"`
 	LastRollout          types.Object   `tfsdk:"last_rollout"`
 
 	// The blocks decoded by decodeBlocks. A block whose value is unknown
@@ -91,11 +93,12 @@ type strategyModel struct {
 }
 
 type failureModel struct {
-	MaxFailedInstances types.Int64 `tfsdk:"max_failed_instances"`
-	MaxFailedPercent   types.Int64 `tfsdk:"max_failed_percent"`
-	Rollback           types.Bool  `tfsdk:"rollback"`
-	AlarmNames         types.List  `tfsdk:"alarm_names"`
-	SuspendProcesses   types.List  `tfsdk:"suspend_processes"`
+	MaxFailedInstances types.Int64  `tfsdk:"max_failed_instances"`
+	MaxFailedPercent   types.Int64  `tfsdk:"max_failed_percent"`
+	Rollback           types.Bool   `tfsdk:"rollback"`
+	AlarmNames         types.List   `tfsdk:"alarm_names"`
+	SuspendProcesses   types.List   `tfsdk:"suspend_processes"`
+	UnreadyInstances   types.String `tfsdk:"unready_instances"`
 }
 
 var lastRolloutAttrTypes = map[string]attr.Type{
@@ -192,6 +195,14 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 				MarkdownDescription: "Drift: instances not on `version` (or on it through other steps or triggers, or left out of " +
 					"service by an interrupted run), as last read from AWS. Empty after a successful apply; a refresh that " +
 					"finds any makes the plan an update that rolls them (their ids are in `schedule`).",
+			},
+			"unready_instances": schema.MapAttribute{
+				ElementType: types.StringType,
+				Computed:    true,
+				MarkdownDescription: "Instances that cannot be deployed now, with the reason (`stopped`, `status checks impaired (...)`, " +
+					"`SSM agent ConnectionLost`, `no SSM agent registered`), as last read from AWS. A rollout leaves them out " +
+					"(see `failure.unready_instances`); a refresh that finds one reports it as a change, since a rollout could not " +
+					"reach it. Known after apply when a rollout is planned.",
 			},
 			"versions": schema.MapAttribute{
 				ElementType: types.Int64Type,
@@ -341,6 +352,14 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 						MarkdownDescription: "CloudWatch alarms; any of them in `ALARM` stops the rollout (checked before each batch and while waiting).",
 						Validators:          []validator.List{listvalidator.SizeAtMost(100), listvalidator.ValueStringsAre(stringvalidator.LengthBetween(1, 255))},
 					},
+					"unready_instances": schema.StringAttribute{
+						Optional: true,
+						MarkdownDescription: "What to do with out-of-date instances that cannot be deployed now: stopped, a status " +
+							"check impaired, or an SSM agent that is not `Online`. `skip` leaves them out of the rollout with a warning " +
+							"(the plan names them; once they can be deployed the next plan shows them again); `fail` refuses the plan, " +
+							"and stops the rollout if one is found so just before its batch leaves. Defaults to `skip`.",
+						Validators: []validator.String{stringvalidator.OneOf("skip", "fail")},
+					},
 					"suspend_processes": schema.ListAttribute{
 						ElementType: types.StringType,
 						Optional:    true,
@@ -350,6 +369,15 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 							"Launch", "Terminate", "AddToLoadBalancer", "AlarmNotification", "AZRebalance",
 							"HealthCheck", "InstanceRefresh", "ReplaceUnhealthy", "ScheduledActions"))},
 					},
+				},
+			},
+			"lease": schema.SingleNestedBlock{
+				MarkdownDescription: "The lease that keeps other rollouts off these instances while this one runs (see One rollout at a time). A change of these alone does not start a rollout.",
+				Attributes: map[string]schema.Attribute{
+					"wait": durationAttr("How long an apply waits for another rollout's lease on these instances before it fails. "+
+						"Waiting longer than the holder's `ttl` also takes over a lease its holder stopped renewing. Defaults to `0s`: fail at once.", 0, 24*time.Hour),
+					"ttl": durationAttr("How long this rollout's lease stays valid without a renewal. It is renewed every third of that while "+
+						"the rollout runs; another apply takes over a lease it has seen unrenewed this long. Defaults to `5m`.", 30*time.Second, 24*time.Hour),
 				},
 			},
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true}),

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 
@@ -24,7 +25,45 @@ const privateFleetKey = "fleet"
 
 // fleetSnapshotVersion is bumped when rollout.Fleet changes shape; an
 // older snapshot is ignored and the plan reads AWS instead.
-const fleetSnapshotVersion = 1
+const fleetSnapshotVersion = 2
+
+// stableFleet is what the snapshot keeps of a fleet: only what changes when
+// the fleet drifts, in a fixed order. Terraform compares a refreshed object
+// with the stored one byte for byte, private state included, to decide
+// whether `plan -refresh-only -detailed-exitcode` exits 2; a snapshot that
+// changed with every health flap would make it report changes where the
+// plan shows none. So target health is not kept (a registered instance is
+// taken as healthy: the apply reads health afresh and keeps the floor on
+// what it sees). Readiness is kept: it is also in unready_instances, so its
+// changes show as drift anyway.
+func stableFleet(f rollout.Fleet) rollout.Fleet {
+	out := rollout.Fleet{
+		TargetGroups:      append([]rollout.TargetGroup(nil), f.TargetGroups...),
+		AutoScalingGroups: append([]rollout.AutoScalingGroup(nil), f.AutoScalingGroups...),
+	}
+	sort.Slice(out.TargetGroups, func(i, j int) bool { return out.TargetGroups[i].ARN < out.TargetGroups[j].ARN })
+	sort.Slice(out.AutoScalingGroups, func(i, j int) bool { return out.AutoScalingGroups[i].Name < out.AutoScalingGroups[j].Name })
+	for _, inst := range f.Instances {
+		targets := make(map[string][]rollout.Target, len(inst.Targets))
+		for arn, ts := range inst.Targets {
+			ts = append([]rollout.Target(nil), ts...)
+			sort.Slice(ts, func(i, j int) bool { return ts[i].Port < ts[j].Port })
+			targets[arn] = ts
+		}
+		inst.Targets = targets
+		inst.Health = map[string]rollout.TargetHealth{}
+		if inst.Tags[rollout.TagPhase] == "" {
+			for arn, ts := range inst.Targets {
+				if len(ts) > 0 {
+					inst.Health[arn] = rollout.TargetHealth{Target: ts[0], State: rollout.HealthHealthy}
+				}
+			}
+		}
+		out.Instances = append(out.Instances, inst)
+	}
+	sort.Slice(out.Instances, func(i, j int) bool { return out.Instances[i].ID < out.Instances[j].ID })
+	return out
+}
 
 type fleetSnapshot struct {
 	V     int           `json:"v"`
@@ -41,13 +80,14 @@ type privateSetter interface {
 	SetKey(context.Context, string, []byte) diag.Diagnostics
 }
 
-// writeFleetSnapshot stores the fleet gzipped (instance ids and tags repeat
-// and compress about tenfold: some 30 KB at 1,000 instances).
+// writeFleetSnapshot stores the fleet's stable part (stableFleet) gzipped:
+// instance ids and tags repeat and compress about tenfold, some 30 KB at
+// 1,000 instances.
 func writeFleetSnapshot(ctx context.Context, to privateSetter, f rollout.Fleet) diag.Diagnostics {
 	if to == nil {
 		return nil
 	}
-	raw, err := json.Marshal(fleetSnapshot{V: fleetSnapshotVersion, Fleet: f})
+	raw, err := json.Marshal(fleetSnapshot{V: fleetSnapshotVersion, Fleet: stableFleet(f)})
 	if err != nil {
 		return nil // a plan without a snapshot reads AWS: nothing is lost
 	}

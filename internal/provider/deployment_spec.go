@@ -164,6 +164,7 @@ func (m deploymentModel) failurePolicy(ctx context.Context, diags *diag.Diagnost
 		fp.Rollback = f.Rollback.ValueBool()
 	}
 	fp.AlarmNames = stringsOf(ctx, f.AlarmNames, diags)
+	fp.FailOnUnready = isSet(f.UnreadyInstances) && f.UnreadyInstances.ValueString() == "fail"
 	fp.SuspendProcesses = stringsOf(ctx, f.SuspendProcesses, diags)
 	return fp
 }
@@ -184,6 +185,18 @@ func (m deploymentModel) staticProblems() []string {
 			problems = append(problems, fmt.Sprintf("step %d: the name %q is used by an earlier step; step names must be unique", i+1, name))
 		}
 		seen[name] = true
+		if isSet(s.Parameters) && isSet(s.SensitiveParameters) {
+			for k := range s.SensitiveParameters.Elements() {
+				if _, twice := s.Parameters.Elements()[k]; twice {
+					problems = append(problems, fmt.Sprintf("step %q: %s is given both in parameters and in sensitive_parameters", name, k))
+				}
+			}
+		}
+		if isSet(s.SensitiveParameters) && isSet(s.Commands) {
+			if _, ok := s.SensitiveParameters.Elements()["commands"]; ok {
+				problems = append(problems, fmt.Sprintf("step %q: commands is filled by the provider from the step's commands; name the secret otherwise", name))
+			}
+		}
 		switch {
 		case isSet(s.Commands) && isSet(s.DocumentName):
 			problems = append(problems, fmt.Sprintf("step %q: give either commands (shell lines for AWS-RunShellScript) or document_name, not both", name))
@@ -247,9 +260,17 @@ func engineFleet(f rollout.Fleet, version, releaseID string) rollout.Fleet {
 	return out
 }
 
+// outOfDateIDs are the instances a rollout would deploy: out of date and
+// deployable now. A stopped or unready instance is not among them until it
+// can be deployed again (the plan names it in a warning), so that it neither
+// blocks an apply nor makes every refresh report drift; one left out of
+// service by an interrupted run always is.
 func outOfDateIDs(f rollout.Fleet, version, releaseID string) []string {
 	var ids []string
 	for _, inst := range f.Instances {
+		if inst.Tags[rollout.TagPhase] == "" && (outsideFleet(inst) || inst.Unready != "") {
+			continue
+		}
 		if instanceOutOfDate(inst, version, releaseID) {
 			ids = append(ids, inst.ID)
 		}

@@ -87,6 +87,7 @@ func upgradeDeploymentV0JSON(raw []byte) ([]byte, error) {
 		}
 		st["versions"] = versions
 	}
+	st["unready_instances"] = map[string]string{}
 	delete(st, "instances")
 	return json.Marshal(st)
 }

@@ -151,14 +151,17 @@ func hclType(t attr.Type) string {
 func matrixResource(name string, a schemaArg, expr, tg string) string {
 	top := map[string]string{"target_group_arns": fmt.Sprintf("[%q]", tg), "version": `"v1"`}
 	step := map[string]string{"name": `"deploy"`, "commands": `["app deploy"]`}
-	if a.block == "step" && (a.name == "document_name" || a.name == "document_version" || a.name == "parameters" || a.name == "commands") {
+	if a.block == "step" && (a.name == "document_version" || a.name == "parameters" || a.name == "commands") {
 		step = map[string]string{"name": `"deploy"`, "document_name": `"AWS-RunShellScript"`, "parameters": `{ commands = ["app deploy"] }`}
 	}
-	blocks := map[string]map[string]string{"step": step, "strategy": {}, "failure": {}, "timeouts": {}}
+	blocks := map[string]map[string]string{"step": step}
 	extra := map[string]string{}
 	if a.block == "" {
 		top[a.name] = expr
 	} else {
+		if blocks[a.block] == nil {
+			blocks[a.block] = map[string]string{}
+		}
 		blocks[a.block][a.name] = expr
 		if p, ok := partners[a.String()]; ok && strings.HasPrefix(expr, "var.") {
 			extra[a.block] = p
@@ -169,11 +172,15 @@ func matrixResource(name string, a schemaArg, expr, tg string) string {
 	for _, k := range sortedKeys(top) {
 		fmt.Fprintf(&b, "  %s = %s\n", k, top[k])
 	}
-	for _, blk := range []string{"step", "strategy", "failure", "timeouts"} {
-		body := blocks[blk]
-		if len(body) == 0 && extra[blk] == "" && blk != "step" {
-			continue
+	names := []string{"step"}
+	for blk := range blocks {
+		if blk != "step" {
+			names = append(names, blk)
 		}
+	}
+	sort.Strings(names[1:])
+	for _, blk := range names {
+		body := blocks[blk]
 		fmt.Fprintf(&b, "  %s {\n", blk)
 		for _, k := range sortedKeys(body) {
 			fmt.Fprintf(&b, "    %s = %s\n", k, body[k])

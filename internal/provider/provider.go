@@ -68,6 +68,8 @@ type providerData struct {
 	// replacements tells a create that replaces this resource from a
 	// first one (see replacementTracker).
 	replacements replacementTracker
+	// leases: this run's lease token and planned scopes (deployment_lease.go).
+	leases leaseBook
 }
 
 type providerModel struct {

@@ -195,7 +195,9 @@ func TestAccProvider_unknownAccessKeyIsRefusedNamingTheSource(t *testing.T) {
 func TestAccProvider_retriesThrottlingAdaptively(t *testing.T) {
 	f := newTestFleet(t)
 	f.web(1, "v1")
-	f.sim.Faults().SetRateLimit("DescribeTargetGroups", 1, 0.5)
+	// Half a token per wall second: the simulator's buckets refill in
+	// simulated time, testTimeScale wall seconds per simulated second.
+	f.sim.Faults().SetRateLimit("DescribeTargetGroups", 1, 0.5*testTimeScale)
 	f.sim.Faults().SetThrottling(true)
 	f.readWith(t, `access_key = "AKIDSTATIC"
   secret_key = "static-secret"

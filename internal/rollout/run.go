@@ -113,6 +113,10 @@ type engine struct {
 	// notes are reported with the result whatever its status: instances
 	// the rollout left out because the fleet changed under it.
 	notes []string
+	// newcomers are instances registered in the target groups that the
+	// rollout does not know (joined since it started), true when healthy
+	// in every group: they count in the fleet the floor is counted on.
+	newcomers map[string]bool
 	// readyAt and unready cache readiness checks (readyAmong).
 	readyAt  map[string]time.Time
 	unready  map[string]string
@@ -668,8 +672,12 @@ func (e *engine) beginRollback() {
 		"rolling %d updated instances back to %s", len(ids), e.spec.Previous.Version)})
 }
 
+// aliveCount is the fleet size the capacity floor is counted on: the
+// engine's instances still there, and instances that joined the target
+// groups since the rollout started (a scale-out, an Auto Scaling
+// replacement), which are part of the fleet as soon as they register.
 func (e *engine) aliveCount() int {
-	n := 0
+	n := len(e.newcomers)
 	for _, st := range e.insts {
 		if !st.gone {
 			n++
@@ -680,6 +688,11 @@ func (e *engine) aliveCount() int {
 
 func (e *engine) inServiceCount() int {
 	n := 0
+	for _, healthy := range e.newcomers {
+		if healthy {
+			n++
+		}
+	}
 	for _, st := range e.insts {
 		if st.available && !st.out && !st.gone {
 			n++
@@ -911,6 +924,19 @@ func (e *engine) refreshAvailability(now time.Time) bool {
 	queued := map[string]bool{}
 	for _, id := range e.queue {
 		queued[id] = true
+	}
+	e.newcomers = map[string]bool{}
+	for _, m := range rows {
+		if e.spec.Fleet.Scoped {
+			break
+		}
+		for t, h := range m {
+			if _, ours := e.insts[t.InstanceID]; ours || h.State == HealthDraining || h.State == HealthUnused {
+				continue
+			}
+			healthy, seen := e.newcomers[t.InstanceID]
+			e.newcomers[t.InstanceID] = (healthy || !seen) && h.State == HealthHealthy
+		}
 	}
 	for _, id := range e.order {
 		st := e.insts[id]

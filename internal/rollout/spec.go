@@ -81,6 +81,10 @@ type Fleet struct {
 	TargetGroups      []TargetGroup
 	AutoScalingGroups []AutoScalingGroup
 	Instances         []Instance
+	// Scoped: the fleet is a chosen list of the groups' instances
+	// (instance_ids), so other registered instances are not part of it,
+	// not even those that join while the rollout runs.
+	Scoped bool
 }
 
 // Step is one user step, run on each instance through SSM Run Command.
