@@ -193,7 +193,11 @@ func (l *Lease) Renew(ctx context.Context, renewedAt time.Time) error {
 		return err
 	}
 	l.value, l.version = next, version
-	if version <= h {
+	switch {
+	case version == 1:
+		// Our overwrite created it anew: someone had deleted it.
+		return l.lost(ctx, "the parameter was deleted")
+	case version <= h:
 		return l.lost(ctx, "the parameter was deleted and created again")
 	}
 	// Our version h must still be ours: after a delete and a create the
