@@ -20,8 +20,9 @@ var accessDeniedCodes = map[string]bool{
 	"UnauthorizedOperation": true,
 }
 
-// accessDeniedHint points from any denial to the documented policy.
-const accessDeniedHint = `the IAM permissions the provider needs are listed in the "IAM permissions" section of the rolling_deployment documentation`
+// AccessDeniedHint ends the text of every denial: it points at the
+// documented policy.
+const AccessDeniedHint = `the IAM permissions the provider needs are listed in the "IAM permissions" section of the rolling_deployment documentation`
 
 // AccessDenied is the permission a denied call lacked.
 type AccessDenied struct {

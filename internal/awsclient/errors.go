@@ -51,7 +51,7 @@ func (e *Error) Error() string {
 	if e.denied != nil {
 		// The one place every caller's message passes through: a denial
 		// says where the permissions the provider needs are written down.
-		return fmt.Sprintf("%s %s: %s: %s (%s)", e.Service, e.Operation, e.Code, e.Message, accessDeniedHint)
+		return fmt.Sprintf("%s %s: %s: %s (%s)", e.Service, e.Operation, e.Code, e.Message, AccessDeniedHint)
 	}
 	switch {
 	case e.Code != "" && e.Message != "":

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 
@@ -44,6 +45,8 @@ func accessDeniedText(err error) (summary, detail string, ok bool) {
 	if d.Resource != "" {
 		on = " on " + d.Resource
 	}
-	// err's own text, not d.Message: the caller may have redacted it.
-	return "Access denied: " + d.Action, fmt.Sprintf("AWS refused %s%s to the provider's credentials.\n\n%s\n\n%v", d.Action, on, iamDocsPointer, err), true
+	// err's own text, not d.Message: the caller may have redacted it. The
+	// pointer is said once.
+	said := strings.Replace(err.Error(), " ("+awsclient.AccessDeniedHint+")", "", 1)
+	return "Access denied: " + d.Action, fmt.Sprintf("AWS refused %s%s to the provider's credentials.\n\n%s\n\n%s", d.Action, on, iamDocsPointer, said), true
 }
