@@ -108,7 +108,9 @@ func TestPreflight_checkInstancesReadsStateStatusAndAgentInBatches(t *testing.T)
 
 func TestPreflight_checkInstancesRunsItsCallsConcurrentlyWithinTheBound(t *testing.T) {
 	cleanAWSEnv(t)
-	sim := fleetsim.New(fleetsim.Options{TimeScale: 1e9, TickInterval: -1, Credentials: map[string]string{simAccessKey: simSecretKey}})
+	// Real time: the slow fault below is simulated time, 50 ms of it 50 ms
+	// of wall time here.
+	sim := fleetsim.New(fleetsim.Options{TimeScale: 1, TickInterval: -1, Credentials: map[string]string{simAccessKey: simSecretKey}})
 	counter := &inFlight{next: sim, actions: map[string]bool{"DescribeInstanceStatus": true, "DescribeInstanceInformation": true}}
 	srv := httptest.NewServer(counter)
 	t.Cleanup(func() { srv.Close(); sim.Close() })

@@ -21,6 +21,19 @@ type instantBackoff struct{}
 
 func (instantBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Millisecond, nil }
 
+// simBackoff backs off in simulated time, as a client of a time-scaled
+// simulator must: the simulator's token buckets refill in simulated time,
+// and newSim's clock moves only when told to.
+type simBackoff struct {
+	sim  *fleetsim.Sim
+	wait time.Duration
+}
+
+func (b simBackoff) BackoffDelay(int, error) (time.Duration, error) {
+	b.sim.Advance(b.wait)
+	return 0, nil
+}
+
 // newSim starts a fleet simulator whose clock moves only with Advance (no
 // ticker, enormous time scale), served over real HTTP, and a Client for it
 // that signs with a key the simulator knows.
@@ -35,7 +48,7 @@ func newSim(t *testing.T, mutate func(*Config)) (*fleetsim.Sim, *Client, string)
 	t.Cleanup(func() { srv.Close(); sim.Close() })
 	cfg := Config{
 		Region: sim.Region(), AccessKey: simAccessKey, SecretKey: simSecretKey,
-		Endpoints: allEndpoints(srv.URL), retryBackoff: instantBackoff{},
+		Endpoints: allEndpoints(srv.URL), retryBackoff: simBackoff{sim: sim, wait: 2 * time.Millisecond},
 	}
 	if mutate != nil {
 		mutate(&cfg)

@@ -317,7 +317,8 @@ func TestSim_throttlingIsRetriedBySDK(t *testing.T) {
 			}
 			arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
 			sim.AddInstances(fleetsim.InstanceConfig{Count: 2, AppVersion: "v1", TargetGroupARNs: []string{arn}})
-			// A bucket of 2 refilled at 200/s: a burst of 8 calls must be
+			// A bucket of 2 refilled at 200 per simulated second, retries 2
+			// simulated ms apart (newSim): a burst of 8 calls must be
 			// throttled and then succeed on retry.
 			sim.Faults().SetRateLimit("DescribeTargetHealth", 2, 200)
 			lb := c.Ports(nil, nil).LB
@@ -429,7 +430,8 @@ func TestSim_defaultMaxRetriesIs25(t *testing.T) {
 func TestSim_sustainedThrottlingDoesNotExhaustAClientRetryQuota(t *testing.T) {
 	sim, c, _ := newSim(t, nil)
 	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
-	// Refilled at 50/s: each of 40 quick calls is throttled several times;
+	// Refilled at 50 per simulated second, and each retry backs off 2
+	// simulated ms (newSim): each of 40 calls is throttled about ten times;
 	// the SDK's default quota of 500 tokens (5 per retry) would run out
 	// after 100 retries.
 	sim.Faults().SetRateLimit("DescribeTargetHealth", 1, 50)

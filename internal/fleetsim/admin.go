@@ -14,7 +14,7 @@ import (
 //	throttling          on
 //	rate_limit          action, burst, per_second
 //	server_errors       action, rate
-//	slow                action, rate, delay
+//	slow                action, rate, delay (simulated)
 //	fail_deploy         version, instances
 //	never_healthy       version, instances
 //	hang                match, instances
@@ -115,6 +115,7 @@ func (fr FaultRequest) Apply(s *Sim) error {
 //	GET  /_sim/parameters       []ParameterSummary (Parameter Store, never values)
 //	GET  /_sim/policy           the IAM policy in force (null when none)
 //	PUT  /_sim/policy           replace it (an empty body or null turns enforcement off)
+//	GET  /_sim/events           []PublishedEvent: what EventBridge PutEvents accepted (?bus=NAME)
 func (s *Sim) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	route := r.Method + " " + r.URL.Path
 	switch route {
@@ -149,6 +150,8 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	case "GET /_sim/events":
+		s.serveAdminEvents(w, r)
 	case "GET /_sim/parameters", "GET /_sim/policy", "PUT /_sim/policy":
 		s.serveAdminIAM(w, r, route)
 	case "POST /_sim/seed":

@@ -73,9 +73,11 @@ func (f *Faults) SetThrottling(on bool) {
 }
 
 // SetRateLimit gives one action its own token bucket (burst tokens, refilled
-// at perSecond in wall time, since clients retry in wall time), whether or
-// not the AWS-like defaults are on. perSecond 0 means the bucket never
-// refills.
+// at perSecond per simulated second), whether or not the AWS-like defaults
+// are on. perSecond 0 means the bucket never refills. Buckets refill in
+// simulated time so that a rate limit means the same at every time scale:
+// a client must then back off in simulated time too (awsclient scales the
+// SDK's back-off by the time scale).
 func (f *Faults) SetRateLimit(action string, burst int, perSecond float64) {
 	f.sim.mu.Lock()
 	defer f.sim.mu.Unlock()
@@ -110,8 +112,9 @@ func defaultLimit(service, action string) (string, rateLimit) {
 	return service, rateLimit{40, 10}
 }
 
-// takeTokenLocked reports whether the call may proceed under throttling.
-func (f *Faults) takeTokenLocked(service, action string, wall time.Time) bool {
+// takeTokenLocked reports whether the call may proceed under throttling at
+// simulated time now.
+func (f *Faults) takeTokenLocked(service, action string, now time.Time) bool {
 	key, limit := defaultLimit(service, action)
 	if l, ok := f.limits[action]; ok {
 		key, limit = "action:"+action, l
@@ -120,11 +123,13 @@ func (f *Faults) takeTokenLocked(service, action string, wall time.Time) bool {
 	}
 	b := f.buckets[key]
 	if b == nil {
-		b = &tokenBucket{limit: limit, tokens: float64(limit.Burst), last: wall}
+		b = &tokenBucket{limit: limit, tokens: float64(limit.Burst), last: now}
 		f.buckets[key] = b
 	}
-	b.tokens = math.Min(float64(b.limit.Burst), b.tokens+wall.Sub(b.last).Seconds()*b.limit.PerSecond)
-	b.last = wall
+	if now.After(b.last) {
+		b.tokens = math.Min(float64(b.limit.Burst), b.tokens+now.Sub(b.last).Seconds()*b.limit.PerSecond)
+		b.last = now
+	}
 	if b.tokens < 1 {
 		return false
 	}
@@ -145,7 +150,8 @@ func (f *Faults) ServerErrors(action string, rate float64) {
 }
 
 // SlowResponses delays a fraction of the calls to action ("" = all) by delay
-// of wall time before they are served.
+// of simulated time before they are served, on top of Options.Latency: a
+// slow call costs the same share of a rollout at every time scale.
 func (f *Faults) SlowResponses(action string, rate float64, delay time.Duration) {
 	f.sim.mu.Lock()
 	defer f.sim.mu.Unlock()

@@ -20,15 +20,16 @@ import (
 func TestThrottling_sdkRetriesThrottledCallsAndSucceeds(t *testing.T) {
 	s, cfg, _ := newFrozenSim(t, Options{})
 	arn := s.AddTargetGroup(TargetGroupConfig{Name: "web"})
-	// One token, refilled 5/s of wall time: the second call comes well within
-	// 200ms of the first, is throttled, and the SDK retries (20ms apart here)
-	// until a token is back.
+	// One token, refilled 5 per simulated second: the second call comes at
+	// the same simulated instant, is throttled, and the SDK retries after
+	// backing off 100 ms of simulated time (the frozen clock moves only by
+	// the back-off here), so every other attempt finds a token.
 	s.Faults().SetRateLimit("DescribeTargetHealth", 1, 5)
 	retrying := sdkConfig(*cfg.BaseEndpoint, s.Region(), testAccessKey, testSecretKey, 50)
 	retrying.Retryer = func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 50
-			o.Backoff = fixedBackoff(20 * time.Millisecond)
+			o.Backoff = simBackoff{s, 100 * time.Millisecond}
 		})
 	}
 	c := elbv2.NewFromConfig(retrying)
@@ -43,8 +44,38 @@ func TestThrottling_sdkRetriesThrottledCallsAndSucceeds(t *testing.T) {
 			throttled++
 		}
 	}
-	if throttled == 0 {
-		t.Fatal("no call was throttled: the test proves nothing")
+	// Calls 2 and 3 each wait two back-offs (0.2 s) for a token.
+	if throttled != 2*2 {
+		t.Fatalf("%d throttled attempts, want 4", throttled)
+	}
+}
+
+// A bucket refills in simulated time: at any time scale the same limit
+// throttles the same calls.
+func TestThrottling_bucketsRefillInSimulatedTime(t *testing.T) {
+	s, cfg, _ := newFrozenSim(t, Options{})
+	arn := s.AddTargetGroup(TargetGroupConfig{Name: "web"})
+	s.Faults().SetRateLimit("DescribeTargetHealth", 1, 2) // a token per 500 ms
+	c := elbv2.NewFromConfig(sdkConfig(*cfg.BaseEndpoint, s.Region(), testAccessKey, testSecretKey, 1))
+	call := func() error {
+		_, err := c.DescribeTargetHealth(ctx(t), &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(arn)})
+		return err
+	}
+	if err := call(); err != nil {
+		t.Fatal(err)
+	}
+	// Wall time passes, simulated time does not: still no token.
+	time.Sleep(20 * time.Millisecond)
+	if err := call(); err == nil {
+		t.Fatal("a frozen clock refilled the bucket")
+	}
+	s.Advance(400 * time.Millisecond)
+	if err := call(); err == nil {
+		t.Fatal("refilled after 400 ms of a 500 ms token")
+	}
+	s.Advance(100 * time.Millisecond)
+	if err := call(); err != nil {
+		t.Fatalf("not refilled after 500 simulated ms: %v", err)
 	}
 }
 
@@ -77,20 +108,24 @@ func TestThrottling_awsLikeDefaultsLetABurstThroughThenThrottle(t *testing.T) {
 	s, cfg, _ := newFrozenSim(t, Options{Throttling: true})
 	arn := s.AddTargetGroup(TargetGroupConfig{Name: "web"})
 	c := elbv2.NewFromConfig(sdkConfig(*cfg.BaseEndpoint, s.Region(), testAccessKey, testSecretKey, 1))
-	ok, throttled := 0, 0
-	start := time.Now()
-	for i := 0; i < 60; i++ {
-		_, err := c.DescribeTargetGroups(ctx(t), &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
-		if err != nil {
-			throttled++
-		} else {
-			ok++
+	burst := func(n int) (ok, throttled int) {
+		for i := 0; i < n; i++ {
+			if _, err := c.DescribeTargetGroups(ctx(t), &elbv2.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}}); err != nil {
+				throttled++
+			} else {
+				ok++
+			}
 		}
+		return ok, throttled
 	}
-	// 40-token Describe* bucket refilled at 10/s of wall time.
-	refilled := int(time.Since(start).Seconds()*10) + 1
-	if ok < 40 || ok > 40+refilled || (throttled == 0 && refilled < 20) {
-		t.Fatalf("ok=%d throttled=%d refilled<=%d", ok, throttled, refilled)
+	// The 40-token Describe* bucket, refilled at 10 per simulated second;
+	// the clock stands still meanwhile.
+	if ok, throttled := burst(60); ok != 40 || throttled != 20 {
+		t.Fatalf("ok=%d throttled=%d, want 40 and 20", ok, throttled)
+	}
+	s.Advance(time.Second)
+	if ok, throttled := burst(15); ok != 10 || throttled != 5 {
+		t.Fatalf("a simulated second later: ok=%d throttled=%d, want 10 and 5", ok, throttled)
 	}
 }
 
@@ -105,14 +140,16 @@ func TestFaults_serverErrorsAreRetriedAndSlowResponsesDelay(t *testing.T) {
 	if n := s.Recorder().CallCount()["DescribeInstances"]; n != 3 {
 		t.Fatalf("attempts = %d, want 3", n)
 	}
-	s.Faults().ServerErrors("DescribeInstances", 0)
-	s.Faults().SlowResponses("DescribeInstances", 1, 80*time.Millisecond)
-	start := time.Now()
-	if _, err := ec2.NewFromConfig(cfg).DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{}); err != nil {
+	// A slow response is slow in simulated time: 2 s at a hundredth of
+	// real time is 20 ms of wall time.
+	slow, slowCfg, _ := newFrozenSim(t, Options{TimeScale: 0.01})
+	slow.Faults().SlowResponses("DescribeInstances", 1, 2*time.Second)
+	before, start := slow.Now(), time.Now()
+	if _, err := ec2.NewFromConfig(slowCfg).DescribeInstances(ctx(t), &ec2.DescribeInstancesInput{}); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 80*time.Millisecond {
-		t.Fatalf("slow response took only %v", d)
+	if d, wall := slow.Now().Sub(before), time.Since(start); d < 2*time.Second || wall < 20*time.Millisecond {
+		t.Fatalf("slow response took %v simulated, %v wall; want 2 s and 20 ms at least", d, wall)
 	}
 }
 

@@ -21,6 +21,18 @@ type noBackoff struct{}
 
 func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
 
+// simBackoff backs off in simulated time: it moves a frozen simulator's
+// clock by wait and lets the SDK retry at once.
+type simBackoff struct {
+	sim  *Sim
+	wait time.Duration
+}
+
+func (b simBackoff) BackoffDelay(int, error) (time.Duration, error) {
+	b.sim.Advance(b.wait)
+	return 0, nil
+}
+
 type fixedBackoff time.Duration
 
 func (f fixedBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Duration(f), nil }

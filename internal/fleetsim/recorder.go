@@ -18,8 +18,12 @@ type Call struct {
 	Params         map[string]string `json:"params,omitempty"` // other key parameters
 	SimTime        time.Time         `json:"sim_time"`
 	WallTime       time.Time         `json:"wall_time"`
-	ErrorCode      string            `json:"error_code,omitempty"`
-	HTTPStatus     int               `json:"http_status"`
+	// Latency is the simulated time the call took on top of being served:
+	// the latency drawn (Options.Latency) plus a slow fault's delay, not
+	// the per-KiB part.
+	Latency    time.Duration `json:"latency,omitempty"`
+	ErrorCode  string        `json:"error_code,omitempty"`
+	HTTPStatus int           `json:"http_status"`
 }
 
 // TimelinePoint is the healthy count of a target group from At onwards.

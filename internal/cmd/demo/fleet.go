@@ -39,7 +39,8 @@ type fleet struct {
 // uses standby for them), the other half are registered directly; all are in
 // both target groups and on v1.
 func startFleet(ctx context.Context, instances int, timeScale float64, minHealthyPercent int) (*fleet, error) {
-	sim := fleetsim.New(fleetsim.Options{TimeScale: timeScale, RandSeed: 2026})
+	// AWS's call latency too, in simulated time like everything else.
+	sim := fleetsim.New(fleetsim.Options{TimeScale: timeScale, RandSeed: 2026, Latency: fleetsim.AWSLatency()})
 	sim.SetTiming(fleetsim.Timing{StepMean: 3 * time.Second, StepSigma: 0.4, Delivery: time.Second, Launch: 30 * time.Second})
 	tg := func(name string, port int32) string {
 		return sim.AddTargetGroup(fleetsim.TargetGroupConfig{
