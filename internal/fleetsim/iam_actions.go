@@ -110,6 +110,10 @@ var iamRules = map[string]map[string]iamRule{
 		// then the user can access all levels of that path" (API reference).
 		"GetParametersByPath": parameterRule("ssm:GetParametersByPath"),
 	},
+	"events": {
+		"PutEvents":      {build: (*Sim).iamPutEvents},
+		"CreateEventBus": {build: (*Sim).iamCreateEventBus},
+	},
 }
 
 func anyResource(action string) iamRule {

@@ -97,7 +97,7 @@ func accessDeniedError(req *apiRequest, message, encoded string) *apiError {
 			msg += ". Encoded authorization failure message: " + encoded
 		}
 		return &apiError{status: http.StatusForbidden, code: "UnauthorizedOperation", message: msg}
-	case req.service == "ssm":
+	case req.service == "ssm", req.service == "events":
 		return &apiError{status: http.StatusBadRequest, code: "AccessDeniedException", message: message}
 	}
 	return &apiError{status: http.StatusForbidden, code: "AccessDenied", message: message}
