@@ -14,7 +14,7 @@ import (
 //	throttling          on
 //	rate_limit          action, burst, per_second
 //	server_errors       action, rate
-//	slow                action, rate, delay
+//	slow                action, rate, delay (simulated)
 //	fail_deploy         version, instances
 //	never_healthy       version, instances
 //	hang                match, instances

@@ -51,25 +51,24 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req, aerr := s.decodeRequest(r, body)
 	wall := time.Now()
+	// Latency and the slow fault are simulated time from the arrival: the
+	// call is served halfway through and answered at the end (latency.go).
+	arrived, latency, slow := s.arrival(req.service, req.action)
 	if aerr == nil {
 		aerr = s.authenticate(r, body, req)
 	}
-	if aerr == nil {
-		if d := s.slowDelay(req.action); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+	if latency > 0 || slow > 0 {
+		defer s.released()
+		if !s.waitUntil(r.Context(), arrived.Add(slow+latency/2)) {
+			return
 		}
 	}
 
 	s.mu.Lock()
 	now := s.advanceLocked()
 	req.requestID = s.uuidLocked()
-	call := Call{Service: req.service, Action: req.action, Protocol: req.proto.String(), AccessKeyID: req.accessKey, SimTime: now, WallTime: wall}
+	call := Call{Service: req.service, Action: req.action, Protocol: req.proto.String(), AccessKeyID: req.accessKey,
+		SimTime: now, WallTime: wall, Latency: latency + slow}
 	req.call = &call
 	var out any
 	var xml xmlw
@@ -77,7 +76,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		aerr = s.authorizeLocked(req) // IAM policy, when one is set (iam.go)
 	}
 	if aerr == nil {
-		if !s.faults.takeTokenLocked(req.service, req.action, wall) {
+		if !s.faults.takeTokenLocked(req.service, req.action, now) {
 			aerr = throttleError(req)
 		} else if s.faults.serverErrorLocked(req.action) {
 			aerr = serverError(req)
@@ -95,19 +94,28 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if req.action != "" || aerr != nil {
 		s.recorder.recordLocked(call)
 	}
+	perKiB := s.latency.PerKiB
 	s.mu.Unlock()
 
-	if aerr != nil {
-		writeError(w, req, aerr)
+	if latency == 0 && slow == 0 && perKiB == 0 {
+		if aerr != nil {
+			writeError(w, req, aerr)
+			return
+		}
+		writeSuccess(w, req, &xml, out)
 		return
 	}
-	writeSuccess(w, req, &xml, out)
-}
-
-func (s *Sim) slowDelay(action string) time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.faults.slowDelayLocked(action)
+	held := newHeldResponse()
+	if aerr != nil {
+		writeError(held, req, aerr)
+	} else {
+		writeSuccess(held, req, &xml, out)
+	}
+	done := arrived.Add(slow + latency + Latency{PerKiB: perKiB}.bodyCost(held.body.Len()))
+	if !s.waitUntil(r.Context(), done) {
+		return
+	}
+	held.sendTo(w)
 }
 
 // decodeRequest finds service, protocol and action. The SigV4 credential

@@ -19,6 +19,9 @@ type Options struct {
 	Credentials map[string]string // access key id -> secret key; nil = accept any signed request
 	Throttling  bool              // AWS-like rate limits on
 	RandSeed    int64
+	// Latency is how long each call takes, in simulated time (latency.go);
+	// the zero value answers at once. AWSLatency() is what AWS is like.
+	Latency Latency
 	// Start is the simulated time at creation; zero means the wall clock now.
 	Start time.Time
 	// TickInterval is how often (wall time) a background ticker advances the
@@ -52,6 +55,11 @@ type Sim struct {
 	eventSeq  uint64
 	rng       *rand.Rand
 	timing    Timing
+	// latency and its own random source, so that turning latency on or
+	// off does not change the model's draws (step times) for a seed.
+	latency    Latency
+	latencyRNG *rand.Rand
+	held       int // calls waiting out their latency (tests watch it)
 
 	instances   map[string]*instance
 	instanceSeq int
@@ -105,15 +113,18 @@ func New(opts Options) *Sim {
 		now:       start,
 		rng:       rand.New(rand.NewPCG(uint64(opts.RandSeed), 0x5eed)),
 		timing:    defaultTiming(),
-		instances: map[string]*instance{},
-		tgs:       map[string]*targetGroup{},
-		lbs:       map[string]*loadBalancer{},
-		asgs:      map[string]*autoScalingGroup{},
-		alarms:    map[string]*alarm{},
-		documents: map[string]*document{},
-		commands:  map[string]*command{},
-		tempCreds: map[string]tempCredential{},
-		stop:      make(chan struct{}),
+		latency:   opts.Latency,
+		// A different stream of the same seed.
+		latencyRNG: rand.New(rand.NewPCG(uint64(opts.RandSeed), 0x1a7e)),
+		instances:  map[string]*instance{},
+		tgs:        map[string]*targetGroup{},
+		lbs:        map[string]*loadBalancer{},
+		asgs:       map[string]*autoScalingGroup{},
+		alarms:     map[string]*alarm{},
+		documents:  map[string]*document{},
+		commands:   map[string]*command{},
+		tempCreds:  map[string]tempCredential{},
+		stop:       make(chan struct{}),
 	}
 	s.recorder = &Recorder{sim: s}
 	s.recorder.resetLocked()

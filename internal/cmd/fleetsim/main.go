@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	seedPath := fs.String("seed", "", "JSON seed file (fleet, timing, time scale)")
 	timeScale := fs.Float64("timescale", 0, "wall seconds per simulated second; overrides the seed (0 = seed or 1)")
 	throttling := fs.Bool("throttling", false, "AWS-like API rate limits on (also settable in the seed)")
+	latency := fs.Bool("latency", true, "AWS-like call latency in simulated time (fleetsim.AWSLatency: medians 40-80 ms); -latency=false answers at once")
 	policyPath := fs.String("policy", "", "IAM policy document (JSON file) every caller is held to: calls it does not allow get AccessDenied (overrides the seed's policy)")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts.TimeScale = *timeScale
 	}
 	opts.Throttling = opts.Throttling || *throttling
+	if *latency {
+		opts.Latency = fleetsim.AWSLatency()
+	}
 	if *policyPath != "" {
 		doc, err := os.ReadFile(*policyPath)
 		if err == nil {
@@ -114,7 +118,7 @@ var faultKinds = []string{
 // simulator (the AWS CLI, the admin API, the provider's time scale).
 func usage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprint(w, `Usage: fleetsim [-seed fleet.json] [-addr 127.0.0.1:0] [-timescale 0.01] [-throttling] [-policy iam.json]
+	fmt.Fprint(w, `Usage: fleetsim [-seed fleet.json] [-addr 127.0.0.1:0] [-timescale 0.01] [-throttling] [-latency=false] [-policy iam.json]
 
 Serves a simulated AWS region (EC2, ELBv2, SSM, Auto Scaling, CloudWatch, STS,
 EventBridge PutEvents) on a loopback address; the first stdout line is
