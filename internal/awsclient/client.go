@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
@@ -36,6 +37,7 @@ type Client struct {
 	autoscaling *autoscaling.Client
 	cloudwatch  *cloudwatch.Client
 	sts         *sts.Client
+	events      *eventbridge.Client // rollout events (events.go)
 
 	calls *callCounter
 	// credentialSource says where credentials came from, for error
@@ -63,6 +65,7 @@ var endpointKeys = map[string]string{
 	"autoscaling": autoscaling.ServiceID,
 	"cloudwatch":  cloudwatch.ServiceID,
 	"sts":         sts.ServiceID,
+	"events":      eventbridge.ServiceID,
 }
 
 // New loads the AWS configuration, builds one client per service and, unless
@@ -72,7 +75,7 @@ var endpointKeys = map[string]string{
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	for key := range cfg.Endpoints {
 		if _, ok := endpointKeys[key]; !ok {
-			return nil, fmt.Errorf("endpoints: unknown service %q (known: ec2, elbv2, ssm, autoscaling, cloudwatch, sts)", key)
+			return nil, fmt.Errorf("endpoints: unknown service %q (known: ec2, elbv2, ssm, autoscaling, cloudwatch, sts, events)", key)
 		}
 	}
 	switch cfg.RetryMode {
@@ -146,6 +149,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	c.autoscaling = autoscaling.NewFromConfig(awsCfg)
 	c.cloudwatch = cloudwatch.NewFromConfig(awsCfg)
 	c.sts = sts.NewFromConfig(awsCfg)
+	c.events = eventbridge.NewFromConfig(awsCfg)
 
 	if !cfg.SkipCredentialsValidation {
 		out, err := c.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
@@ -214,6 +218,8 @@ func (c *Client) applyEndpoint(serviceID string, options any) {
 	case *cloudwatch.Options:
 		o.BaseEndpoint = aws.String(url)
 	case *sts.Options:
+		o.BaseEndpoint = aws.String(url)
+	case *eventbridge.Options:
 		o.BaseEndpoint = aws.String(url)
 	}
 }
