@@ -90,21 +90,36 @@ func (s *standby) ResumeProcesses(ctx context.Context, group string, processes [
 }
 
 // describeAutoScalingInstances returns the group membership of the
-// instances that are in a group; others are simply absent.
+// instances that are in a group; others are simply absent. Chunks of 50
+// ids are asked at once.
 func (c *Client) describeAutoScalingInstances(ctx context.Context, instanceIDs []string) ([]asgtypes.AutoScalingInstanceDetails, error) {
-	var out []asgtypes.AutoScalingInstanceDetails
-	for _, part := range chunks(instanceIDs, maxASGInstancesPerCall) {
-		p := autoscaling.NewDescribeAutoScalingInstancesPaginator(c.autoscaling, &autoscaling.DescribeAutoScalingInstancesInput{
-			InstanceIds: part,
-			MaxRecords:  aws.Int32(maxASGInstancesPerCall),
-		})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return nil, translate("autoscaling", "DescribeAutoScalingInstances", err)
+	parts := chunks(instanceIDs, maxASGInstancesPerCall)
+	found := make([][]asgtypes.AutoScalingInstanceDetails, len(parts))
+	tasks := make([]func(context.Context) error, len(parts))
+	for i, part := range parts {
+		tasks[i] = func(ctx context.Context) error {
+			p := autoscaling.NewDescribeAutoScalingInstancesPaginator(c.autoscaling, &autoscaling.DescribeAutoScalingInstancesInput{
+				InstanceIds: part,
+				MaxRecords:  aws.Int32(maxASGInstancesPerCall),
+			})
+			for p.HasMorePages() {
+				page, err := p.NextPage(ctx)
+				if err != nil {
+					return translate("autoscaling", "DescribeAutoScalingInstances", err)
+				}
+				found[i] = append(found[i], page.AutoScalingInstances...)
 			}
-			out = append(out, page.AutoScalingInstances...)
+			return nil
 		}
+	}
+	if len(tasks) > 0 {
+		if err := concurrently(ctx, tasks); err != nil {
+			return nil, err
+		}
+	}
+	var out []asgtypes.AutoScalingInstanceDetails
+	for _, f := range found {
+		out = append(out, f...)
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -75,14 +76,18 @@ func (c *Client) forExistingInstances(ctx context.Context, op string, instanceID
 		return err
 	}
 	exists := map[string]bool{}
-	for _, part := range chunks(instanceIDs, maxFilterValues) {
-		found, derr := c.describeInstances(ctx, []ec2types.Filter{{Name: aws.String("instance-id"), Values: part}})
-		if derr != nil {
-			return err
-		}
+	var mu sync.Mutex
+	derr := eachChunk(ctx, instanceIDs, maxFilterValues, func(ctx context.Context, part []string) error {
+		found, err := c.describeInstances(ctx, []ec2types.Filter{{Name: aws.String("instance-id"), Values: part}})
+		mu.Lock()
+		defer mu.Unlock()
 		for _, inst := range found {
 			exists[aws.ToString(inst.InstanceId)] = true
 		}
+		return err
+	})
+	if derr != nil {
+		return err
 	}
 	var present, missing []string
 	for _, id := range instanceIDs {
@@ -110,16 +115,20 @@ type instanceStates struct{ c *Client }
 
 func (s *instanceStates) States(ctx context.Context, instanceIDs []string) (map[string]string, error) {
 	out := make(map[string]string, len(instanceIDs))
-	for _, part := range chunks(dedupe(instanceIDs), maxFilterValues) {
+	var mu sync.Mutex
+	err := eachChunk(ctx, dedupe(instanceIDs), maxFilterValues, func(ctx context.Context, part []string) error {
 		found, err := s.c.describeInstances(ctx, []ec2types.Filter{{Name: aws.String("instance-id"), Values: part}})
-		if err != nil {
-			return nil, err
-		}
+		mu.Lock()
+		defer mu.Unlock()
 		for _, inst := range found {
 			if inst.State != nil {
 				out[aws.ToString(inst.InstanceId)] = string(inst.State.Name)
 			}
 		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

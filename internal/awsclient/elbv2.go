@@ -26,8 +26,9 @@ func targetDescriptions(targets []rollout.Target) []elbv2types.TargetDescription
 	return out
 }
 
+// Deregister and Register send one call per 200 targets, all at once.
 func (lb *loadBalancer) Deregister(ctx context.Context, targetGroupARN string, targets []rollout.Target) error {
-	for _, part := range chunks(targets, maxTargetsPerCall) {
+	return eachChunk(ctx, targets, maxTargetsPerCall, func(ctx context.Context, part []rollout.Target) error {
 		_, err := lb.c.elbv2.DeregisterTargets(ctx, &elbv2.DeregisterTargetsInput{
 			TargetGroupArn: aws.String(targetGroupARN),
 			Targets:        targetDescriptions(part),
@@ -35,12 +36,12 @@ func (lb *loadBalancer) Deregister(ctx context.Context, targetGroupARN string, t
 		if err != nil {
 			return translate("elbv2", "DeregisterTargets", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (lb *loadBalancer) Register(ctx context.Context, targetGroupARN string, targets []rollout.Target) error {
-	for _, part := range chunks(targets, maxTargetsPerCall) {
+	return eachChunk(ctx, targets, maxTargetsPerCall, func(ctx context.Context, part []rollout.Target) error {
 		_, err := lb.c.elbv2.RegisterTargets(ctx, &elbv2.RegisterTargetsInput{
 			TargetGroupArn: aws.String(targetGroupARN),
 			Targets:        targetDescriptions(part),
@@ -48,8 +49,8 @@ func (lb *loadBalancer) Register(ctx context.Context, targetGroupARN string, tar
 		if err != nil {
 			return translate("elbv2", "RegisterTargets", err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (lb *loadBalancer) TargetHealth(ctx context.Context, targetGroupARN string) ([]rollout.TargetHealth, error) {

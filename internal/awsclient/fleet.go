@@ -7,9 +7,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -46,7 +48,32 @@ func (c *Client) DiscoverFleet(ctx context.Context, targetGroupARNs []string, in
 	if len(targetGroupARNs) == 0 {
 		return fleet, nil
 	}
-	groups, err := c.describeTargetGroups(ctx, targetGroupARNs, nil)
+	wanted := func(string) bool { return true }
+	if len(instanceIDs) > 0 {
+		set := make(map[string]bool, len(instanceIDs))
+		for _, id := range instanceIDs {
+			set[id] = true
+		}
+		wanted = func(id string) bool { return set[id] }
+	}
+
+	// The target groups' settings and the instances behind them need
+	// nothing of each other: both chains run at once, each making its
+	// independent calls concurrently too, so a plan's reads take a few
+	// round trips rather than one per call. The groups' error comes first:
+	// it names a missing group.
+	var groups []rollout.TargetGroup
+	var inst instanceReads
+	err := concurrently(ctx, []func(context.Context) error{
+		func(ctx context.Context) (err error) {
+			groups, err = c.describeTargetGroups(ctx, targetGroupARNs, nil)
+			return err
+		},
+		func(ctx context.Context) (err error) {
+			inst, err = c.readInstances(ctx, targetGroupARNs, wanted)
+			return err
+		},
+	})
 	if err != nil {
 		return fleet, err
 	}
@@ -57,112 +84,9 @@ func (c *Client) DiscoverFleet(ctx context.Context, targetGroupARNs []string, in
 	}
 	sort.SliceStable(groups, func(i, j int) bool { return order[groups[i].ARN] < order[groups[j].ARN] })
 	fleet.TargetGroups = groups
+	registered, health, described, candidates := inst.registered, inst.health, inst.described, inst.candidates
+	memberOf, lifecycle, asgs, groupNames := inst.memberOf, inst.lifecycle, inst.asgs, inst.groupNames
 
-	wanted := func(string) bool { return true }
-	if len(instanceIDs) > 0 {
-		set := make(map[string]bool, len(instanceIDs))
-		for _, id := range instanceIDs {
-			set[id] = true
-		}
-		wanted = func(id string) bool { return set[id] }
-	}
-
-	registered := map[string]map[string][]rollout.Target{} // instance -> group -> registrations
-	health := map[string]map[string]rollout.TargetHealth{} // instance -> group -> worst
-	for _, arn := range targetGroupARNs {
-		rows, err := c.describeTargetHealth(ctx, arn)
-		if err != nil {
-			return fleet, err
-		}
-		for _, row := range rows {
-			id := row.InstanceID
-			if !strings.HasPrefix(id, "i-") || !wanted(id) {
-				continue
-			}
-			if registered[id] == nil {
-				registered[id] = map[string][]rollout.Target{}
-				health[id] = map[string]rollout.TargetHealth{}
-			}
-			registered[id][arn] = append(registered[id][arn], row.Target)
-			if prev, ok := health[id][arn]; !ok || healthSeverity(row.State) > healthSeverity(prev.State) {
-				health[id][arn] = row
-			}
-		}
-	}
-
-	// Instances an interrupted rollout took out carry rolling:phase.
-	described := map[string]ec2types.Instance{}
-	outOfService, err := c.describeInstances(ctx, []ec2types.Filter{
-		{Name: aws.String("tag-key"), Values: []string{rollout.TagPhase}},
-		{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
-	})
-	if err != nil {
-		return fleet, err
-	}
-	for _, inst := range outOfService {
-		if id := aws.ToString(inst.InstanceId); wanted(id) {
-			described[id] = inst
-		}
-	}
-	var missing []string
-	for id := range registered {
-		if _, ok := described[id]; !ok {
-			missing = append(missing, id)
-		}
-	}
-	sort.Strings(missing)
-	for _, part := range chunks(missing, maxFilterValues) {
-		found, err := c.describeInstances(ctx, []ec2types.Filter{{Name: aws.String("instance-id"), Values: part}})
-		if err != nil {
-			return fleet, err
-		}
-		for _, inst := range found {
-			described[aws.ToString(inst.InstanceId)] = inst
-		}
-	}
-
-	candidates := make([]string, 0, len(described)+len(registered))
-	for id := range described {
-		candidates = append(candidates, id)
-	}
-	for id := range registered {
-		if _, ok := described[id]; !ok {
-			candidates = append(candidates, id)
-		}
-	}
-	sort.Strings(candidates)
-
-	// Auto Scaling tags its members with aws:autoscaling:groupName (a tag
-	// nobody else may write): only those need asking about, which spares a
-	// call per 50 instances for fleets outside Auto Scaling.
-	var asgCandidates []string
-	for _, id := range candidates {
-		if d, ok := described[id]; ok && hasTag(d.Tags, tagAutoScalingGroup) {
-			asgCandidates = append(asgCandidates, id)
-		}
-	}
-	asgInstances, err := c.describeAutoScalingInstances(ctx, asgCandidates)
-	if err != nil {
-		return fleet, err
-	}
-	memberOf := map[string]string{}
-	lifecycle := map[string]string{}
-	groupSet := map[string]bool{}
-	for _, d := range asgInstances {
-		id := aws.ToString(d.InstanceId)
-		memberOf[id] = aws.ToString(d.AutoScalingGroupName)
-		lifecycle[id] = aws.ToString(d.LifecycleState)
-		groupSet[memberOf[id]] = true
-	}
-	groupNames := make([]string, 0, len(groupSet))
-	for g := range groupSet {
-		groupNames = append(groupNames, g)
-	}
-	sort.Strings(groupNames)
-	asgs, err := c.describeAutoScalingGroups(ctx, groupNames)
-	if err != nil {
-		return fleet, err
-	}
 	ours := make(map[string]bool, len(targetGroupARNs))
 	for _, arn := range targetGroupARNs {
 		ours[arn] = true
@@ -252,6 +176,134 @@ func (c *Client) DiscoverFleet(ctx context.Context, targetGroupARNs []string, in
 	return fleet, nil
 }
 
+// instanceReads is what DiscoverFleet reads about the instances: their
+// registrations and health per target group, their EC2 description, and
+// their Auto Scaling membership.
+type instanceReads struct {
+	registered map[string]map[string][]rollout.Target // instance -> group -> registrations
+	health     map[string]map[string]rollout.TargetHealth
+	described  map[string]ec2types.Instance
+	candidates []string // sorted
+	memberOf   map[string]string
+	lifecycle  map[string]string
+	asgs       []asgtypes.AutoScalingGroup
+	groupNames []string // sorted
+}
+
+// readInstances reads the registrations of every target group and the
+// instances out of service by their rolling:phase tag at once, then
+// describes the other registered instances (chunks at once), then asks Auto
+// Scaling about those that are members.
+func (c *Client) readInstances(ctx context.Context, arns []string, wanted func(string) bool) (instanceReads, error) {
+	r := instanceReads{
+		registered: map[string]map[string][]rollout.Target{},
+		health:     map[string]map[string]rollout.TargetHealth{},
+		described:  map[string]ec2types.Instance{},
+		memberOf:   map[string]string{},
+		lifecycle:  map[string]string{},
+	}
+	rowsOf := make([][]rollout.TargetHealth, len(arns))
+	var outOfService []ec2types.Instance
+	tasks := []func(context.Context) error{func(ctx context.Context) (err error) {
+		// Instances an interrupted rollout took out carry rolling:phase.
+		outOfService, err = c.describeInstances(ctx, []ec2types.Filter{
+			{Name: aws.String("tag-key"), Values: []string{rollout.TagPhase}},
+			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}},
+		})
+		return err
+	}}
+	for i, arn := range arns {
+		tasks = append(tasks, func(ctx context.Context) (err error) {
+			rowsOf[i], err = c.describeTargetHealth(ctx, arn)
+			return err
+		})
+	}
+	// The registrations' errors first, in the groups' order, as when they
+	// were read one after the other.
+	tasks = append(tasks[1:], tasks[0])
+	if err := concurrently(ctx, tasks); err != nil {
+		return r, err
+	}
+	for i, arn := range arns {
+		for _, row := range rowsOf[i] {
+			id := row.InstanceID
+			if !strings.HasPrefix(id, "i-") || !wanted(id) {
+				continue
+			}
+			if r.registered[id] == nil {
+				r.registered[id] = map[string][]rollout.Target{}
+				r.health[id] = map[string]rollout.TargetHealth{}
+			}
+			r.registered[id][arn] = append(r.registered[id][arn], row.Target)
+			if prev, ok := r.health[id][arn]; !ok || healthSeverity(row.State) > healthSeverity(prev.State) {
+				r.health[id][arn] = row
+			}
+		}
+	}
+	for _, inst := range outOfService {
+		if id := aws.ToString(inst.InstanceId); wanted(id) {
+			r.described[id] = inst
+		}
+	}
+	var missing []string
+	for id := range r.registered {
+		if _, ok := r.described[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	sort.Strings(missing)
+	var mu sync.Mutex
+	err := eachChunk(ctx, missing, maxFilterValues, func(ctx context.Context, part []string) error {
+		found, err := c.describeInstances(ctx, []ec2types.Filter{{Name: aws.String("instance-id"), Values: part}})
+		mu.Lock()
+		defer mu.Unlock()
+		for _, inst := range found {
+			r.described[aws.ToString(inst.InstanceId)] = inst
+		}
+		return err
+	})
+	if err != nil {
+		return r, err
+	}
+
+	for id := range r.described {
+		r.candidates = append(r.candidates, id)
+	}
+	for id := range r.registered {
+		if _, ok := r.described[id]; !ok {
+			r.candidates = append(r.candidates, id)
+		}
+	}
+	sort.Strings(r.candidates)
+
+	// Auto Scaling tags its members with aws:autoscaling:groupName (a tag
+	// nobody else may write): only those need asking about, which spares a
+	// call per 50 instances for fleets outside Auto Scaling.
+	var asgCandidates []string
+	for _, id := range r.candidates {
+		if d, ok := r.described[id]; ok && hasTag(d.Tags, tagAutoScalingGroup) {
+			asgCandidates = append(asgCandidates, id)
+		}
+	}
+	asgInstances, err := c.describeAutoScalingInstances(ctx, asgCandidates)
+	if err != nil {
+		return r, err
+	}
+	groupSet := map[string]bool{}
+	for _, d := range asgInstances {
+		id := aws.ToString(d.InstanceId)
+		r.memberOf[id] = aws.ToString(d.AutoScalingGroupName)
+		r.lifecycle[id] = aws.ToString(d.LifecycleState)
+		groupSet[r.memberOf[id]] = true
+	}
+	for g := range groupSet {
+		r.groupNames = append(r.groupNames, g)
+	}
+	sort.Strings(r.groupNames)
+	r.asgs, err = c.describeAutoScalingGroups(ctx, r.groupNames)
+	return r, err
+}
+
 func stateName(i ec2types.Instance) ec2types.InstanceStateName {
 	if i.State == nil {
 		return ""
@@ -304,49 +356,73 @@ func (c *Client) FindTargetGroups(ctx context.Context, arns []string, names []st
 }
 
 func (c *Client) describeTargetGroups(ctx context.Context, arns, names []string) ([]rollout.TargetGroup, error) {
-	var raw []elbv2types.TargetGroup
+	type query struct {
+		in   *elbv2.DescribeTargetGroupsInput
+		keys []string
+		kind string
+	}
+	var queries []query
 	for _, part := range chunks(arns, maxTargetGroupARNsPerCall) {
-		got, err := c.describeTargetGroupsPage(ctx, &elbv2.DescribeTargetGroupsInput{TargetGroupArns: part}, part, "ARN")
-		if err != nil {
-			return nil, err
-		}
-		raw = append(raw, got...)
+		queries = append(queries, query{&elbv2.DescribeTargetGroupsInput{TargetGroupArns: part}, part, "ARN"})
 	}
 	for _, part := range chunks(names, maxTargetGroupARNsPerCall) {
-		got, err := c.describeTargetGroupsPage(ctx, &elbv2.DescribeTargetGroupsInput{Names: part}, part, "name")
-		if err != nil {
+		queries = append(queries, query{&elbv2.DescribeTargetGroupsInput{Names: part}, part, "name"})
+	}
+	pages := make([][]elbv2types.TargetGroup, len(queries))
+	tasks := make([]func(context.Context) error, len(queries))
+	for i, q := range queries {
+		tasks[i] = func(ctx context.Context) (err error) {
+			pages[i], err = c.describeTargetGroupsPage(ctx, q.in, q.keys, q.kind)
+			return err
+		}
+	}
+	if len(tasks) > 0 {
+		if err := concurrently(ctx, tasks); err != nil {
 			return nil, err
 		}
-		raw = append(raw, got...)
 	}
 	seen := map[string]bool{}
-	out := make([]rollout.TargetGroup, 0, len(raw))
-	for _, g := range raw {
-		arn := aws.ToString(g.TargetGroupArn)
-		if seen[arn] {
-			continue
+	out := make([]rollout.TargetGroup, 0, len(arns)+len(names))
+	for _, page := range pages {
+		for _, g := range page {
+			arn := aws.ToString(g.TargetGroupArn)
+			if seen[arn] {
+				continue
+			}
+			seen[arn] = true
+			out = append(out, rollout.TargetGroup{
+				ARN:                 arn,
+				Name:                aws.ToString(g.TargetGroupName),
+				DeregistrationDelay: defaultDeregistrationDelay,
+				HealthCheckInterval: time.Duration(aws.ToInt32(g.HealthCheckIntervalSeconds)) * time.Second,
+				HealthyThreshold:    int(aws.ToInt32(g.HealthyThresholdCount)),
+				UnhealthyThreshold:  int(aws.ToInt32(g.UnhealthyThresholdCount)),
+			})
 		}
-		seen[arn] = true
-		tg := rollout.TargetGroup{
-			ARN:                 arn,
-			Name:                aws.ToString(g.TargetGroupName),
-			DeregistrationDelay: defaultDeregistrationDelay,
-			HealthCheckInterval: time.Duration(aws.ToInt32(g.HealthCheckIntervalSeconds)) * time.Second,
-			HealthyThreshold:    int(aws.ToInt32(g.HealthyThresholdCount)),
-			UnhealthyThreshold:  int(aws.ToInt32(g.UnhealthyThresholdCount)),
-		}
-		attrs, err := c.elbv2.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{TargetGroupArn: aws.String(arn)})
-		if err != nil {
-			return nil, fmt.Errorf("target group %s: %w", arn, translate("elbv2", "DescribeTargetGroupAttributes", err))
-		}
-		for _, a := range attrs.Attributes {
-			if aws.ToString(a.Key) == "deregistration_delay.timeout_seconds" {
-				if secs, err := strconv.Atoi(aws.ToString(a.Value)); err == nil && secs >= 0 {
-					tg.DeregistrationDelay = time.Duration(secs) * time.Second
+	}
+	// One DescribeTargetGroupAttributes per group, all at once.
+	attrTasks := make([]func(context.Context) error, len(out))
+	for i := range out {
+		tg := &out[i]
+		attrTasks[i] = func(ctx context.Context) error {
+			attrs, err := c.elbv2.DescribeTargetGroupAttributes(ctx, &elbv2.DescribeTargetGroupAttributesInput{TargetGroupArn: aws.String(tg.ARN)})
+			if err != nil {
+				return fmt.Errorf("target group %s: %w", tg.ARN, translate("elbv2", "DescribeTargetGroupAttributes", err))
+			}
+			for _, a := range attrs.Attributes {
+				if aws.ToString(a.Key) == "deregistration_delay.timeout_seconds" {
+					if secs, err := strconv.Atoi(aws.ToString(a.Value)); err == nil && secs >= 0 {
+						tg.DeregistrationDelay = time.Duration(secs) * time.Second
+					}
 				}
 			}
+			return nil
 		}
-		out = append(out, tg)
+	}
+	if len(attrTasks) > 0 {
+		if err := concurrently(ctx, attrTasks); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

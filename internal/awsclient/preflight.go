@@ -21,9 +21,9 @@ import (
 
 // preflightConcurrency bounds the calls in flight at once: a 1,000-instance
 // fleet is 10 + 20 reads, which at AWS's 50-200 ms per call would add up
-// to seconds one after the other, while a small bound stays far below the
-// Describe* rate limits.
-const preflightConcurrency = 4
+// to seconds one after the other (four rounds at this bound), while the
+// bound stays far below the Describe* rate limits.
+const preflightConcurrency = maxConcurrentCalls
 
 // InstanceReadiness is what AWS reports about one instance. Empty strings
 // mean AWS reported nothing for that field.

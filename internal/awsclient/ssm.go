@@ -53,9 +53,9 @@ type invocationKey struct{ commandID, instanceID string }
 // shellDocuments take an executionTimeout parameter in seconds.
 var shellDocuments = map[string]bool{"AWS-RunShellScript": true, "AWS-RunPowerShellScript": true}
 
-// Send sends cmd in chunks of 50 instances (SendCommand's limit). When a
-// chunk fails, the ids of the chunks already sent are returned with the
-// error so that the caller can cancel or poll them.
+// Send sends cmd in chunks of 50 instances (SendCommand's limit), all at
+// once. When a chunk fails, the ids of the chunks that were sent are
+// returned with the error so that the caller can cancel or poll them.
 func (r *commandRunner) Send(ctx context.Context, cmd rollout.Command, instanceIDs []string) (map[string]string, error) {
 	params := make(map[string][]string, len(cmd.Parameters)+1)
 	for k, v := range cmd.Parameters {
@@ -86,24 +86,42 @@ func (r *commandRunner) Send(ctx context.Context, cmd rollout.Command, instanceI
 		// has failed. SSM accepts 30..2592000.
 		in.TimeoutSeconds = aws.Int32(min(max(secs, 30), 2592000))
 	}
-	out := make(map[string]string, len(instanceIDs))
-	for _, part := range chunks(instanceIDs, maxInstancesPerSendCommand) {
-		chunkIn := *in
-		chunkIn.InstanceIds = part
-		resp, err := r.c.ssm.SendCommand(ctx, &chunkIn)
-		if err != nil {
-			return out, translate("ssm", "SendCommand", err)
-		}
-		id := ""
-		if resp.Command != nil {
-			id = aws.ToString(resp.Command.CommandId)
-			r.rememberSent(id, aws.ToTime(resp.Command.RequestedDateTime), cmd.DocumentName)
-		}
-		for _, inst := range part {
-			out[inst] = id
+	// The chunks go at once: a batch of 100 instances is two commands that
+	// SSM runs side by side anyway.
+	parts := chunks(instanceIDs, maxInstancesPerSendCommand)
+	ids := make([]string, len(parts))
+	sent := make([]bool, len(parts))
+	tasks := make([]func(context.Context) error, len(parts))
+	for i, part := range parts {
+		tasks[i] = func(ctx context.Context) error {
+			chunkIn := *in
+			chunkIn.InstanceIds = part
+			resp, err := r.c.ssm.SendCommand(ctx, &chunkIn)
+			if err != nil {
+				return translate("ssm", "SendCommand", err)
+			}
+			sent[i] = true
+			if resp.Command != nil {
+				ids[i] = aws.ToString(resp.Command.CommandId)
+				r.rememberSent(ids[i], aws.ToTime(resp.Command.RequestedDateTime), cmd.DocumentName)
+			}
+			return nil
 		}
 	}
-	return out, nil
+	var err error
+	if len(tasks) > 0 {
+		err = concurrently(ctx, tasks)
+	}
+	out := make(map[string]string, len(instanceIDs))
+	for i, part := range parts {
+		if !sent[i] {
+			continue
+		}
+		for _, inst := range part {
+			out[inst] = ids[i]
+		}
+	}
+	return out, err
 }
 
 // Invocations reports every requested (instance, command) pair, in no
@@ -128,16 +146,28 @@ func (r *commandRunner) Invocations(ctx context.Context, commandByInstance map[s
 		}
 		out = append(out, listed...)
 	}
-	for cmd, instances := range byCommand {
-		invs, err := r.commandInvocations(ctx, cmd, instances)
-		if err != nil {
+	// One listing per command left, all at once (the commands of a window
+	// of groups polled together, or the two of a 100-instance batch).
+	cmds := sortedKeys(byCommand)
+	listed := make([][]rollout.Invocation, len(cmds))
+	tasks := make([]func(context.Context) error, len(cmds))
+	for i, cmd := range cmds {
+		tasks[i] = func(ctx context.Context) (err error) {
+			listed[i], err = r.commandInvocations(ctx, cmd, byCommand[cmd])
+			for _, inv := range listed[i] {
+				if inv.Status.Terminal() {
+					r.remember(inv)
+				}
+			}
+			return err
+		}
+	}
+	if len(tasks) > 0 {
+		if err := concurrently(ctx, tasks); err != nil {
 			return nil, err
 		}
-		for _, inv := range invs {
-			if inv.Status.Terminal() {
-				r.remember(inv)
-			}
-		}
+	}
+	for _, invs := range listed {
 		out = append(out, invs...)
 	}
 	return out, nil
@@ -476,27 +506,38 @@ func (r *commandRunner) Cancel(ctx context.Context, commandByInstance map[string
 	for inst, cmd := range commandByInstance {
 		byCommand[cmd] = append(byCommand[cmd], inst)
 	}
-	var errs []error
-	for cmd, instances := range byCommand {
-		if r.c.cancelUnsupported.Load() {
+	cmds := sortedKeys(byCommand)
+	errs := make([]error, len(cmds))
+	tasks := make([]func(context.Context) error, len(cmds))
+	for i, cmd := range cmds {
+		tasks[i] = func(ctx context.Context) error {
+			if r.c.cancelUnsupported.Load() {
+				return nil
+			}
+			in := &ssm.CancelCommandInput{CommandId: aws.String(cmd), InstanceIds: byCommand[cmd]}
+			_, err := r.c.ssm.CancelCommand(ctx, in, singleAttempt)
+			if err != nil && isNotImplemented(err) {
+				r.c.cancelUnsupported.Store(true)
+				return nil
+			}
+			if isRetryable(err) {
+				// The probe met an ordinary transient failure: retry properly.
+				_, err = r.c.ssm.CancelCommand(ctx, in)
+			}
+			if err == nil {
+				return nil
+			}
+			if terr := translate("ssm", "CancelCommand", err); !errors.Is(terr, rollout.ErrNotFound) {
+				errs[i] = terr
+			}
 			return nil
 		}
-		in := &ssm.CancelCommandInput{CommandId: aws.String(cmd), InstanceIds: instances}
-		_, err := r.c.ssm.CancelCommand(ctx, in, singleAttempt)
-		if err != nil && isNotImplemented(err) {
-			r.c.cancelUnsupported.Store(true)
-			return nil
-		}
-		if isRetryable(err) {
-			// The probe met an ordinary transient failure: retry properly.
-			_, err = r.c.ssm.CancelCommand(ctx, in)
-		}
-		if err == nil {
-			continue
-		}
-		if terr := translate("ssm", "CancelCommand", err); !errors.Is(terr, rollout.ErrNotFound) {
-			errs = append(errs, terr)
-		}
+	}
+	if len(tasks) > 0 {
+		_ = concurrently(ctx, tasks) // each keeps its own error
+	}
+	if r.c.cancelUnsupported.Load() {
+		return nil
 	}
 	return errors.Join(errs...)
 }
