@@ -193,6 +193,7 @@ func (r *deploymentResource) takeLease(ctx context.Context, plan *deploymentMode
 		return ctx, nil
 	}
 	tflog.Info(ctx, "rollout lease taken", map[string]any{"lease": name, "version": lease.Version(), "ttl": ttl.String(), "waited": waited})
+	liveLeases.add(want.Process, 1)
 	h := &heldLease{lease: lease, clock: r.data.clock, ttl: ttl, stop: make(chan struct{}), done: make(chan struct{})}
 	ctx, h.cancel = context.WithCancelCause(ctx)
 	go h.renewLoop(context.WithoutCancel(ctx))
@@ -303,6 +304,56 @@ func (r *deploymentResource) tryLease(ctx context.Context, name string, want aws
 	return lease, nil, nil
 }
 
+// leftByEndedRun reports whether a lease comes from our own origin but a
+// run that has ended. Terraform's state lock lets one run of a state go at
+// a time, but one run may hold several provider processes (aliases), and
+// -lock=false lifts the lock; so the holder must also be gone: its HCP
+// Terraform run id is not ours (HCP runs a workspace's applies one at a
+// time), or its provider process no longer runs on this host (leases of
+// this process are known to it).
+func leftByEndedRun(v awsclient.LeaseValue) bool {
+	origin, run := leaseOrigin()
+	if v.Origin != origin {
+		return false
+	}
+	if run != "" {
+		return v.Run != run
+	}
+	if host, _ := os.Hostname(); v.Host != host {
+		return false
+	}
+	if v.PID == os.Getpid() {
+		return !liveLeases.holds(v.Process)
+	}
+	return !processAlive(v.PID)
+}
+
+// liveLeases are the process tokens holding a lease in this OS process:
+// tests and debuggers serve many Terraform runs from one provider process.
+var liveLeases leaseTokens
+
+type leaseTokens struct {
+	mu   sync.Mutex
+	held map[string]int
+}
+
+func (t *leaseTokens) add(token string, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.held == nil {
+		t.held = map[string]int{}
+	}
+	if t.held[token] += n; t.held[token] <= 0 {
+		delete(t.held, token)
+	}
+}
+
+func (t *leaseTokens) holds(token string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.held[token] > 0
+}
+
 // leaseSighting is when this apply first saw a lease's current write.
 type leaseSighting struct {
 	write string
@@ -314,11 +365,8 @@ func (r *deploymentResource) staleness(rec awsclient.LeaseRecord, seen map[strin
 	if rec.Unreadable {
 		return "" // not ours to judge: the error says to delete it
 	}
-	if rec.Value.Process == r.data.leases.token() {
-		return "" // another resource of this very run
-	}
-	if origin, _ := leaseOrigin(); rec.Value.Origin == origin {
-		return "left by an earlier run of this configuration"
+	if leftByEndedRun(rec.Value) {
+		return "left by an earlier run of this configuration, which has ended"
 	}
 	now := r.data.clock.Now()
 	s, ok := seen[rec.Name]

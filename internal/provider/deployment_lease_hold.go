@@ -88,6 +88,7 @@ func (h *heldLease) release(ctx context.Context, diags *diag.Diagnostics) {
 	}
 	close(h.stop)
 	<-h.done
+	defer liveLeases.add(h.lease.Value().Process, -1)
 	ctx = context.WithoutCancel(ctx)
 	h.mu.Lock()
 	lost := h.lost

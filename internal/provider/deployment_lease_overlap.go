@@ -135,7 +135,6 @@ func (r *deploymentResource) leaseWarnings(ctx context.Context, plan *deployment
 				"these permissions (see IAM permissions in the rolling_deployment documentation).", err))
 		return
 	}
-	origin, _ := leaseOrigin()
 	for _, rec := range leases {
 		if rec.Unreadable {
 			continue
@@ -148,7 +147,7 @@ func (r *deploymentResource) leaseWarnings(ctx context.Context, plan *deployment
 		if len(overlap) == 0 {
 			continue
 		}
-		if rec.Value.Origin == origin && rec.Value.Process != r.data.leases.token() {
+		if leftByEndedRun(rec.Value) {
 			diags.AddWarning("A rollout lease left by an earlier run",
 				fmt.Sprintf("%s %s covered by %s, held by %s. It comes from this working directory and workspace, whose earlier "+
 					"run ended without releasing it (killed or crashed): the next apply takes it over at once.",

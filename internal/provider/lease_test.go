@@ -394,3 +394,33 @@ func TestAccLease_aRolloutWhoseLeaseIsBrokenStopsLikeACancellation(t *testing.T)
 	cli.must("apply", "-auto-approve", "-var", "app_version=v2")
 	assertConvergedOn(t, f, tg, ids, "v2")
 }
+
+// Same working directory, same workspace, but the holder still runs (two
+// applies with -lock=false): its lease is not taken over as if it were left
+// by an ended run.
+func TestAccLease_aLiveRunFromTheSameDirectoryKeepsItsLeaseEvenWithoutTheStateLock(t *testing.T) {
+	f, tg, ids := leaseFleet(t, 6)
+	cli := leaseDir(t, f, leaseDeployment("web", []string{tg}, ""))
+	cli.must("apply", "-auto-approve", "-var", "app_version=v1")
+	cmd := exec.Command(cli.bin, "apply", "-auto-approve", "-lock=false", "-var", "app_version=v2")
+	cmd.Dir, cmd.Env = cli.dir, cli.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	waitFirstBatchOut(t, f, tg, done, out)
+
+	code, second := cli.code("apply", "-auto-approve", "-lock=false", "-no-color", "-var", "app_version=v3")
+	if code == 0 || !strings.Contains(plainOutput(second), "Another rollout holds this fleet") {
+		t.Fatalf("a second apply in the same directory went ahead while the first ran (exit %d):\n%s", code, second)
+	}
+	if c := waitExit(t, done, out, 60*time.Second); c != 0 {
+		t.Fatalf("the first apply failed (exit %d):\n%s", c, out)
+	}
+	assertConvergedOn(t, f, tg, ids, "v2")
+}
