@@ -160,6 +160,14 @@ func NewTracker(sim *fleetsim.Sim, opts Options) *Tracker {
 	return newTracker(sim.Snapshot, opts)
 }
 
+// NewTrackerFunc follows the fleet source returns, for a page fed from
+// something else than a simulator: the provider's live page of a real
+// rollout builds its snapshots from the calls the rollout makes anyway
+// (internal/provider/progress_page.go). source is called on every sample.
+func NewTrackerFunc(source func() fleetsim.FleetSnapshot, opts Options) *Tracker {
+	return newTracker(source, opts)
+}
+
 func newTracker(source func() fleetsim.FleetSnapshot, opts Options) *Tracker {
 	return &Tracker{source: source, opts: opts.withDefaults(), memory: map[string]*memory{}}
 }

@@ -119,7 +119,10 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 
 	runCtx, cancel := context.WithTimeout(ctx, req.timeout)
 	defer cancel()
-	ports := client.Ports(r.data.clock, &logObserver{ctx: ctx})
+	// The log, the events block's bus and the live page follow the rollout
+	// (deployment_events.go); none of them holds it back.
+	feed := r.rolloutFeed(ctx, plan, spec, number, fleet)
+	ports := feed.wrap(client.Ports(r.data.clock, feed))
 	result, runErr := rollout.Run(runCtx, spec, ports)
 	tagCtx := context.WithoutCancel(ctx)
 	r.tagAdopted(tagCtx, ports.Tags, result, fleet, version, releaseID, diags)
@@ -142,6 +145,7 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 		result, runErr = mergeResults(result, more), moreErr
 		after, err = r.discoverRemaining(tagCtx, plan, diags)
 	}
+	feed.finish(result, runErr, r.data.clock, diags)
 
 	for _, w := range result.Warnings {
 		diags.AddWarning("Rollout "+rolloutID, w)

@@ -113,12 +113,20 @@ func rolloutErrorDetail(res rollout.Result, err error) string {
 	return err.Error() + "\n\n" + next
 }
 
-// logObserver turns engine events into tflog entries: Info per batch, Debug
-// per instance, Trace per poll. Messages arrive masked by the engine and
-// the context masks again.
+// logObserver turns engine events into tflog entries that read at
+// TF_LOG=info: one line when the rollout starts and ends, one when each
+// batch starts and ends (batch k of n, its instances, in service against
+// the floor, elapsed time) and one per failure, each with the rollout id
+// as a field. Instance phases are Debug, polls Trace. Messages arrive
+// masked by the engine and the context masks again. rolloutFeed calls
+// report with the times it follows; used alone, Event reports none.
 type logObserver struct{ ctx context.Context }
 
-func (o *logObserver) Event(e rollout.Event) {
+func (o *logObserver) Event(e rollout.Event) { o.report(e, 0, 0) }
+
+// report logs e; elapsed is the time since the rollout started, took the
+// batch's duration (batch_finished).
+func (o *logObserver) report(e rollout.Event, elapsed, took time.Duration) {
 	fields := map[string]any{"rollout_id": e.RolloutID}
 	if e.Batch > 0 {
 		fields["batch"] = e.Batch
@@ -129,20 +137,89 @@ func (o *logObserver) Event(e rollout.Event) {
 	if e.Phase != "" {
 		fields["phase"] = e.Phase
 	}
-	msg := string(e.Kind)
-	if e.Message != "" {
-		msg += ": " + e.Message
-	}
 	switch e.Kind {
 	case rollout.EventPoll:
-		tflog.Trace(o.ctx, msg, fields)
+		tflog.Trace(o.ctx, string(e.Kind)+": "+e.Message, fields)
 	case rollout.EventInstancePhase, rollout.EventInstanceDone:
-		tflog.Debug(o.ctx, msg, fields)
+		tflog.Debug(o.ctx, string(e.Kind)+": "+e.Message, fields)
 	case rollout.EventInstanceFailed, rollout.EventStopped:
-		tflog.Warn(o.ctx, msg, fields)
+		tflog.Warn(o.ctx, logLine(e, elapsed, took), fields)
 	default:
-		tflog.Info(o.ctx, msg, fields)
+		tflog.Info(o.ctx, logLine(e, elapsed, took), fields)
 	}
+}
+
+// logLine is one line a person reads in a terminal, e.g.
+//
+//	batch 3 of 13 started: i-0a1, i-0b2; 10 of 12 in service (floor 9); 12m4s elapsed
+//	batch 3 of 13 finished in 3m10s: i-0a1, i-0b2; 12 of 12 in service (floor 9); 6 of 12 updated; 15m14s elapsed
+func logLine(e rollout.Event, elapsed, took time.Duration) string {
+	p := e.Progress
+	var b strings.Builder
+	switch e.Kind {
+	case rollout.EventRolloutStarted:
+		b.WriteString("rollout started: " + e.Message)
+		if p != nil {
+			if p.Batches == 1 {
+				b.WriteString(" in 1 batch")
+			} else {
+				fmt.Fprintf(&b, " in %d batches", p.Batches)
+			}
+		}
+	case rollout.EventBatchStarted:
+		fmt.Fprintf(&b, "batch %s started: %s", batchOf(e), idList(e.Instances))
+	case rollout.EventBatchFinished:
+		fmt.Fprintf(&b, "batch %s finished", batchOf(e))
+		if took > 0 {
+			b.WriteString(" in " + formatDuration(took))
+		}
+		b.WriteString(": " + idList(e.Instances))
+	case rollout.EventInstanceFailed:
+		fmt.Fprintf(&b, "instance %s failed", e.InstanceID)
+		if e.Batch > 0 {
+			fmt.Fprintf(&b, " in batch %d", e.Batch)
+		}
+		if e.Phase != "" {
+			b.WriteString(" (" + e.Phase + ")")
+		}
+		first, _, _ := strings.Cut(e.Message, "\n")
+		b.WriteString(": " + first)
+	case rollout.EventRollbackStarted:
+		b.WriteString("rollback started: " + e.Message)
+	case rollout.EventStopped:
+		b.WriteString("rollout stopping: " + strings.TrimPrefix(e.Message, "stopping: "))
+	case rollout.EventRolloutFinished:
+		b.WriteString("rollout finished: " + e.Message)
+	default:
+		b.WriteString(string(e.Kind) + ": " + e.Message)
+	}
+	if p != nil && e.Kind != rollout.EventRolloutFinished {
+		fmt.Fprintf(&b, "; %d of %d in service (floor %d)", p.InService, p.Fleet, p.Floor)
+	}
+	if p != nil && e.Kind == rollout.EventBatchFinished {
+		fmt.Fprintf(&b, "; %d of %d updated", p.Updated, p.Updated+p.Pending+p.Failed+p.RolledBack)
+	}
+	if elapsed > 0 {
+		b.WriteString("; " + formatDuration(elapsed) + " elapsed")
+	}
+	return b.String()
+}
+
+func batchOf(e rollout.Event) string {
+	if e.Progress == nil || e.Progress.Batches < e.Batch {
+		return fmt.Sprint(e.Batch)
+	}
+	return fmt.Sprintf("%d of %d", e.Batch, e.Progress.Batches)
+}
+
+// idList names at most eight instances, so that a 100-instance batch stays
+// one readable line; the events and the debug log have every id.
+func idList(ids []string) string {
+	const shown = 8
+	if len(ids) <= shown {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:shown], ", "), len(ids)-shown)
 }
 
 // unreadyValue maps each instance that cannot be deployed now to why.

@@ -27,6 +27,8 @@ var (
 	stepNamePattern     = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 	instanceIDPattern   = regexp.MustCompile(`^i-[0-9a-f]{8,17}$`)
 	parameterKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+	// eventBusPattern is PutEvents' EventBusName pattern (botocore).
+	eventBusPattern = regexp.MustCompile(`^(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus/)?[.\-_A-Za-z0-9]+$`)
 )
 
 // Defaults applied in code when an attribute or its block is absent; the
@@ -48,7 +50,8 @@ type deploymentModel struct {
 	StepBlocks           types.List     `tfsdk:"step"`
 	StrategyBlock        types.Object   `tfsdk:"strategy"`
 	FailureBlock         types.Object   `tfsdk:"failure"`
-	LeaseBlock           types.Object   `tfsdk:"lease"` // read by leaseSettings
+	LeaseBlock           types.Object   `tfsdk:"lease"`  // read by leaseSettings
+	EventsBlock          types.Object   `tfsdk:"events"` // read by eventBus
 	Timeouts             timeouts.Value `tfsdk:"timeouts"`
 	RolloutSummary       types.String   `tfsdk:"rollout_summary"`
 	PlannedBatches       types.List     `tfsdk:"planned_batches"`
@@ -378,6 +381,20 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 						"Waiting longer than the holder's `ttl` also takes over a lease its holder stopped renewing. Defaults to `0s`: fail at once.", 0, 24*time.Hour),
 					"ttl": durationAttr("How long this rollout's lease stays valid without a renewal. It is renewed every third of that while "+
 						"the rollout runs; another apply takes over a lease it has seen unrenewed this long. Defaults to `5m`.", 30*time.Second, 24*time.Hour),
+				},
+			},
+			"events": schema.SingleNestedBlock{
+				MarkdownDescription: "Publish the rollout's progress to Amazon EventBridge: rollout started, each batch started and finished, " +
+					"each instance failed, rollback started, and how it ended (see Following a rollout). Publishing never " +
+					"holds back or fails a rollout: what cannot be published is reported as a warning. Needs `events:PutEvents` " +
+					"on the bus. A change of these alone does not start a rollout.",
+				Attributes: map[string]schema.Attribute{
+					"event_bus_name": schema.StringAttribute{
+						Optional:            true,
+						MarkdownDescription: "Name or ARN of the event bus, in the provider's account and Region. Defaults to the account's `default` bus.",
+						Validators: []validator.String{stringvalidator.LengthBetween(1, 1600), stringvalidator.RegexMatches(eventBusPattern,
+							"must be an event bus name (letters, digits, . - _) or an event bus ARN")},
+					},
 				},
 			},
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true}),

@@ -33,6 +33,7 @@ var iamPrefix = map[string]string{
 	"ssm":                  "ssm",
 	"autoscaling":          "autoscaling",
 	"monitoring":           "cloudwatch",
+	"events":               "events",
 }
 
 // inspectorAccessKey signs the calls tests make to inspect the simulator;
@@ -95,6 +96,7 @@ func acceptancePolicyVars(sim *fleetsim.Sim) map[string]string {
 		"target_group_names": "*", "auto_scaling_group_names": "*", "document_names": "*",
 		"fleet_tag_key": testFleetTagKey, "fleet_tag_value": testFleetTagValue,
 		"secrets_kms_key_arn": testSecretsKeyARN(sim),
+		"event_bus_name":      testEventBus,
 	}
 }
 

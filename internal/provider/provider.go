@@ -111,6 +111,7 @@ type endpointsModel struct {
 	AutoScaling types.String `tfsdk:"autoscaling"`
 	CloudWatch  types.String `tfsdk:"cloudwatch"`
 	STS         types.String `tfsdk:"sts"`
+	Events      types.String `tfsdk:"events"`
 }
 
 func (p *rollingProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -234,6 +235,7 @@ func (p *rollingProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 					"autoscaling": endpoint("Auto Scaling"),
 					"cloudwatch":  endpoint("CloudWatch"),
 					"sts":         endpoint("STS"),
+					"events":      endpoint("EventBridge (the `events` block of `rolling_deployment`)"),
 				}},
 			},
 		},
@@ -394,6 +396,7 @@ func (m providerModel) awsConfig(ctx context.Context, version, terraformVersion 
 		cfg.Endpoints = map[string]string{}
 		for key, v := range map[string]types.String{
 			"ec2": e.EC2, "elbv2": e.ELBv2, "ssm": e.SSM, "autoscaling": e.AutoScaling, "cloudwatch": e.CloudWatch, "sts": e.STS,
+			"events": e.Events,
 		} {
 			if v.ValueString() != "" {
 				cfg.Endpoints[key] = v.ValueString()
