@@ -143,8 +143,10 @@ type rolloutFeed struct {
 	log  *logObserver
 	pub  *eventPublisher // nil without an events block
 	page *progressPage   // nil without ROLLING_PROGRESS_ADDR
-	// warnings are reported with the apply's diagnostics (finish).
-	warnings []string
+	// warnings are reported with the apply's diagnostics (finish),
+	// summary then detail: distinct summaries, since Terraform folds
+	// warnings that share one.
+	warnings [][2]string
 
 	mu         sync.Mutex
 	started    time.Time
@@ -296,14 +298,14 @@ func (f *rolloutFeed) finish(res rollout.Result, runErr error, clk rollout.Clock
 	f.mu.Unlock()
 	if f.pub != nil {
 		if w := f.pub.close(clk, publishFlushWait); w != "" {
-			f.warnings = append(f.warnings, w)
+			f.warnings = append(f.warnings, [2]string{"Rollout events not all published", w})
 		}
 	}
 	if f.page != nil {
 		f.page.close()
 	}
 	for _, w := range f.warnings {
-		diags.AddWarning("Rollout progress not fully reported", w)
+		diags.AddWarning(w[0], w[1])
 	}
 }
 
@@ -376,7 +378,7 @@ func (r *deploymentResource) rolloutFeed(ctx context.Context, plan *deploymentMo
 	switch {
 	case err != nil:
 		tflog.Warn(ctx, err.Error())
-		f.warnings = append(f.warnings, err.Error())
+		f.warnings = append(f.warnings, [2]string{"No live progress page", err.Error()})
 	case page != nil:
 		tflog.Info(ctx, "live progress page at http://"+page.addr+"/")
 		f.page = page

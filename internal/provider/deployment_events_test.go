@@ -343,3 +343,66 @@ func asList(v any) []any {
 	l, _ := v.([]any)
 	return l
 }
+
+// As a user sees it with the real CLI: events that cannot be published and
+// a page that may not be served are warnings of a successful apply, the
+// log at TF_LOG=info says where the rollout is in one line per batch, and
+// the contract holds.
+func TestAccEvents_cliWarnsOfWhatCouldNotBeReportedAndTheLogReads(t *testing.T) {
+	f := newTestFleet(t)
+	tg, ids := f.web(6, "v1") // the bus is never created
+	dir := t.TempDir()
+	write := func(version string) {
+		config := requiredProviders + f.withEvents(deployment{TargetGroups: []string{tg}, Version: version}, testEventBus)
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cli := newTerraformCLI(t, dir, fmt.Sprintf("%s=%g", EnvTimeScale, testTimeScale), "TF_LOG=info",
+		EnvProgressAddr+"=0.0.0.0:"+strings.Split(freeAddr(t), ":")[1])
+	write("v1")
+	cli.must("apply", "-auto-approve", "-no-color")
+	write("v2")
+	out := cli.must("apply", "-auto-approve", "-no-color")
+	for _, want := range []string{
+		"Warning: Rollout events not all published",
+		"did not reach event bus " + testEventBus,
+		"Warning: No live progress page",
+		"ResourceNotFoundException",
+		"is not a loopback address",
+		"rollout started: rolling out v2 to 6 of 6 instances in 3 batches; 6 of 6 in service (floor 4)",
+		"batch 1 of 3 started: " + ids[0] + ", " + ids[1] + "; 4 of 6 in service (floor 4)",
+		"batch 3 of 3 finished in ",
+		"rollout finished: succeeded",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the apply's output lacks %q", want)
+		}
+	}
+	if m := regexp.MustCompile(`batch 2 of 3 finished in [^:]+: [^;]+; 6 of 6 in service \(floor 4\); 4 of 6 updated; [0-9.ms]+ elapsed: .*rollout_id=r-`).FindString(out); m == "" {
+		t.Errorf("no readable batch_finished line with the rollout id in:\n%s", grepLines(out, "batch 2"))
+	}
+	for _, detail := range []string{"instance_phase:", "poll:"} {
+		if strings.Contains(out, detail) {
+			t.Errorf("TF_LOG=info shows per-instance detail %q", detail)
+		}
+	}
+	if t.Failed() {
+		t.Logf("rollout lines:\n%s\nwarnings:\n%s", grepLines(out, "rollout_id="), grepLines(out, "arning"))
+	}
+	for _, args := range [][]string{{"plan", "-detailed-exitcode", "-no-color"}, {"plan", "-refresh-only", "-detailed-exitcode", "-no-color"}} {
+		if code, out := cli.code(args...); code != 0 {
+			t.Errorf("terraform %v exits %d after a successful apply:\n%s", args, code, out)
+		}
+	}
+}
+
+func grepLines(out, substr string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, substr) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
