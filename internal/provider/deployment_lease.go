@@ -181,7 +181,14 @@ func (r *deploymentResource) takeLease(ctx context.Context, plan *deploymentMode
 	tgs, ids := plan.targetGroupARNs(ctx, diags), plan.instanceIDs(ctx, diags)
 	want := r.leaseValue(rolloutID, tgs, ids, ttl)
 	name := awsclient.LeaseName(leaseKey(tgs, ids))
+	// Known as live from before the create: another resource of this
+	// process must never take our lease, while we check for overlaps, for
+	// one left by an ended run.
+	liveLeases.add(want.Process, 1)
 	lease, waited, err := r.acquireLease(ctx, name, want, *fleet, wait)
+	if err != nil {
+		liveLeases.add(want.Process, -1)
+	}
 	var held *leaseHeldError
 	switch {
 	case errors.As(err, &held):
@@ -193,7 +200,6 @@ func (r *deploymentResource) takeLease(ctx context.Context, plan *deploymentMode
 		return ctx, nil
 	}
 	tflog.Info(ctx, "rollout lease taken", map[string]any{"lease": name, "version": lease.Version(), "ttl": ttl.String(), "waited": waited})
-	liveLeases.add(want.Process, 1)
 	h := &heldLease{lease: lease, clock: r.data.clock, ttl: ttl, stop: make(chan struct{}), done: make(chan struct{})}
 	ctx, h.cancel = context.WithCancelCause(ctx)
 	go h.renewLoop(context.WithoutCancel(ctx))
