@@ -11,12 +11,20 @@
 //
 // How Run is built (run.go, group.go, failure.go):
 //
-//   - One goroutine, one select loop. Each iteration advances every group of
-//     instances whose wait is over, then asks decide (no side effects) what
-//     may leave next, applies that decision, and waits on the clock for the
-//     earliest wake-up or on the context. Nothing runs concurrently, so the
-//     capacity accounting needs no locks and a fake clock replays a rollout
-//     exactly (see simulate in world_test.go).
+//   - One select loop. Each iteration advances every group of instances
+//     whose wait is over, then asks decide (no side effects) what may leave
+//     next, applies that decision, and waits on the clock for the earliest
+//     wake-up or on the context. The I/O fans out (fanout.go): the reads of
+//     every group due at a moment are made at once before their stages run
+//     (one health read per target group, one invocation listing, one
+//     lifecycle read), the stages of those groups then run at once, a
+//     stage's calls to several target groups and Auto Scaling groups go at
+//     once, and a departure that can go leaves alongside the polls, never
+//     after them. The engine's own logic still runs one piece at a time (a
+//     mutex held by the logic, released by every port call), and decisions
+//     only between passes, so the capacity accounting sees a state nothing
+//     else changes, and a fake clock replays a rollout (see simulate in
+//     world_test.go).
 //   - A group is a set of instances that move through the stages together
 //     (leave, drain, each step, join, health, bake, finish) so every API call
 //     covers all of them. In window mode members that finish a step early

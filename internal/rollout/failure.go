@@ -418,19 +418,7 @@ func (e *engine) restoreAfterCancel(g *group, ids []string) {
 // they failed to become or stay healthy.
 func (e *engine) takeOut(ids []string) {
 	own := e.ownTargets(ids)
-	for _, arn := range sortedKeys(own) {
-		targets := own[arn]
-		failed := e.eachInstance(targetIDs(targets), func(ids []string) error {
-			return e.ports.LB.Deregister(e.ctx, arn, targetsOf(targets, ids))
-		})
-		for _, id := range sortedKeys(failed) {
-			err := failed[id]
-			if e.targetGroupDeleted(arn, err) {
-				continue
-			}
-			e.portErrs = append(e.portErrs, fmt.Errorf("deregistering failed instance %s from %s: %w", id, arn, e.mask.Err(err)))
-		}
-	}
+	arns := sortedKeys(own)
 	byASG := map[string][]string{}
 	for _, id := range ids {
 		st := e.insts[id]
@@ -438,8 +426,35 @@ func (e *engine) takeOut(ids []string) {
 			byASG[st.inst.AutoScalingGroup] = append(byASG[st.inst.AutoScalingGroup], id)
 		}
 	}
-	for _, name := range sortedKeys(byASG) {
-		if err := e.ports.Standby.EnterStandby(e.ctx, name, byASG[name]); err != nil {
+	names := sortedKeys(byASG)
+	// Deregistration per target group and standby per Auto Scaling group,
+	// at once.
+	deregFailed := make([]map[string]error, len(arns))
+	standbyErr := make([]error, len(names))
+	var calls []func()
+	for i, arn := range arns {
+		targets := own[arn]
+		calls = append(calls, func() {
+			deregFailed[i] = e.eachInstance(targetIDs(targets), func(ids []string) error {
+				return e.ports.LB.Deregister(e.ctx, arn, targetsOf(targets, ids))
+			})
+		})
+	}
+	for i, name := range names {
+		calls = append(calls, func() { standbyErr[i] = e.ports.Standby.EnterStandby(e.ctx, name, byASG[name]) })
+	}
+	e.together(calls...)
+	for i, arn := range arns {
+		for _, id := range sortedKeys(deregFailed[i]) {
+			err := deregFailed[i][id]
+			if e.targetGroupDeleted(arn, err) {
+				continue
+			}
+			e.portErrs = append(e.portErrs, fmt.Errorf("deregistering failed instance %s from %s: %w", id, arn, e.mask.Err(err)))
+		}
+	}
+	for i, name := range names {
+		if err := standbyErr[i]; err != nil {
 			e.portErrs = append(e.portErrs, fmt.Errorf("putting failed instances of %s in standby: %w", name, e.mask.Err(err)))
 			continue
 		}
@@ -525,20 +540,29 @@ func (e *engine) observe(g *group) map[string]observation {
 	}
 	rows := map[string]map[Target]TargetHealth{}
 	rowErr := map[string]error{}
-	for _, arn := range sortedKeys(arns) {
-		m, err := e.healthOf(arn, g)
-		if err != nil {
+	// Usually prefetched; what is not is read now, every target group and
+	// the lifecycle states at once.
+	order := sortedKeys(arns)
+	read := make([]map[Target]TargetHealth, len(order))
+	readErr := make([]error, len(order))
+	var states map[string]string
+	var statesErr error
+	var reads []func()
+	for i, arn := range order {
+		reads = append(reads, func() { read[i], readErr[i] = e.healthOf(arn, g) })
+	}
+	if len(asgMembers) > 0 {
+		reads = append(reads, func() { states, statesErr = e.lifecycleStates(asgMembers) })
+	}
+	e.together(reads...)
+	for i, arn := range order {
+		if err := readErr[i]; err != nil {
 			if !e.targetGroupDeleted(arn, err) {
 				rowErr[arn] = err
 			}
 			continue
 		}
-		rows[arn] = m
-	}
-	var states map[string]string
-	var statesErr error
-	if len(asgMembers) > 0 {
-		states, statesErr = e.ports.Standby.LifecycleStates(e.ctx, asgMembers)
+		rows[arn] = read[i]
 	}
 	e.emit(Event{Kind: EventPoll, Batch: g.batch, Message: fmt.Sprintf("polled health of %d instances in %d target groups", len(g.members), len(arns))})
 
@@ -641,25 +665,33 @@ func (e *engine) healthOf(arn string, g *group) (map[Target]TargetHealth, error)
 	if len(ask) > maxTargetedHealth {
 		return whole()
 	}
+	gen := e.healthGen[arn]
 	hs, err := reader.TargetsHealth(e.ctx, arn, ask)
 	if err != nil {
 		// One instance gone can fail the whole call (InvalidTarget);
 		// the whole group's answer shows it as Target.InvalidState.
 		return whole()
 	}
+	fresh := map[Target]TargetHealth{}
+	for _, t := range ask {
+		// Asked but not answered: not registered.
+		fresh[t] = TargetHealth{Target: t, State: HealthUnused, Reason: "Target.NotRegistered"}
+	}
+	for _, h := range hs {
+		fresh[h.Target] = h
+	}
+	if gen != e.healthGen[arn] {
+		return fresh, nil // the group changed meanwhile: not kept
+	}
 	if e.targetCache == nil {
 		e.targetCache = map[string]map[Target]TargetHealth{}
 	}
-	if cache == nil {
-		cache = map[Target]TargetHealth{}
-		e.targetCache[arn] = cache
+	if e.targetCache[arn] == nil {
+		e.targetCache[arn] = map[Target]TargetHealth{}
 	}
-	for _, t := range ask {
-		// Asked but not answered: not registered.
-		cache[t] = TargetHealth{Target: t, State: HealthUnused, Reason: "Target.NotRegistered"}
-	}
-	for _, h := range hs {
-		cache[h.Target] = h
+	cache = e.targetCache[arn]
+	for t, h := range fresh {
+		cache[t] = h
 	}
 	return cache, nil
 }
@@ -683,12 +715,26 @@ func hasAll(m map[Target]TargetHealth, ts []Target) bool {
 	return true
 }
 
+// targetHealth reads the whole group's health once per loop iteration; a
+// read that failed is not made again in the same iteration (its error is
+// kept), so a failing read is retried at the pace of the loop's waits.
 func (e *engine) targetHealth(arn string) ([]TargetHealth, error) {
 	if hs, ok := e.healthCache[arn]; ok {
 		return hs, nil
 	}
+	if err, ok := e.healthErr[arn]; ok {
+		return nil, err
+	}
+	gen := e.healthGen[arn]
 	hs, err := e.ports.LB.TargetHealth(e.ctx, arn)
+	if gen != e.healthGen[arn] {
+		return hs, err // the group changed meanwhile: not kept
+	}
 	if err != nil {
+		if e.healthErr == nil {
+			e.healthErr = map[string]error{}
+		}
+		e.healthErr[arn] = err
 		return nil, err
 	}
 	e.healthCache[arn] = hs

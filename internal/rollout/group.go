@@ -121,8 +121,9 @@ func (e *engine) startGroup(ids []string, k kind, now time.Time) {
 }
 
 // advanceGroups runs every group whose wait is over, one stage at a time,
-// until none is due. Groups split off during the pass (rollback, restore)
-// run from the next iteration. In window mode, groups due at the same point
+// until none is due; the groups due together run their stages at once.
+// Groups split off during the pass (rollback, restore) run from the next
+// iteration. In window mode, groups due at the same point
 // are merged first (coalesce) so they share their calls, and steps are sent
 // last, after every poll of the moment: the members that a poll finds done
 // then send their next step with the others that reached it.
@@ -149,24 +150,29 @@ func (e *engine) advanceGroups(now time.Time) {
 	sendsLast := e.windowed()
 	for {
 		e.coalesce(now)
-		ran := false
-		for _, g := range append([]*group(nil), e.groups...) {
+		var round []*group
+		for _, g := range e.groups {
 			if due(g) && (!sendsLast || g.stage != stageSend) {
-				run(g)
-				ran = true
+				round = append(round, g)
 			}
 		}
-		if !ran {
-			for _, g := range append([]*group(nil), e.groups...) {
+		if len(round) == 0 {
+			for _, g := range e.groups {
 				if due(g) {
-					run(g)
-					ran = true
+					round = append(round, g)
 				}
 			}
 		}
-		if !ran {
+		if len(round) == 0 {
 			break
 		}
+		// The round's stages run at once: their calls are in flight
+		// together (fanout.go).
+		stages := make([]func(), len(round))
+		for i, g := range round {
+			stages[i] = func() { run(g) }
+		}
+		e.together(stages...)
 	}
 	kept := e.groups[:0]
 	for _, g := range e.groups {
@@ -232,9 +238,19 @@ func (e *engine) leave(g *group, now time.Time) {
 		v := EncodeTargets(e.insts[id].targets)
 		byValue[v] = append(byValue[v], id)
 	}
-	for _, v := range sortedKeys(byValue) {
+	// One tag write per distinct rolling:targets value, all at once.
+	values := sortedKeys(byValue)
+	tagFailed := make([]map[string]error, len(values))
+	writes := make([]func(), len(values))
+	for i, v := range values {
 		tags := map[string]string{TagPhase: phase, TagRollout: e.spec.RolloutID, TagTargets: v}
-		failed := e.eachInstance(byValue[v], func(ids []string) error { return e.ports.Tags.SetTags(e.ctx, ids, tags) })
+		writes[i] = func() {
+			tagFailed[i] = e.eachInstance(byValue[v], func(ids []string) error { return e.ports.Tags.SetTags(e.ctx, ids, tags) })
+		}
+	}
+	e.together(writes...)
+	for i := range values {
+		failed := tagFailed[i]
 		for _, id := range sortedKeys(failed) {
 			err := failed[id]
 			if errors.Is(err, ErrNotFound) {
@@ -248,6 +264,8 @@ func (e *engine) leave(g *group, now time.Time) {
 	if len(g.members) == 0 {
 		return
 	}
+	// Standby per Auto Scaling group and deregistration per target group,
+	// all at once: they do not depend on each other.
 	byASG := map[string][]string{}
 	for _, id := range g.members {
 		st := e.insts[id]
@@ -255,23 +273,37 @@ func (e *engine) leave(g *group, now time.Time) {
 			byASG[st.inst.AutoScalingGroup] = append(byASG[st.inst.AutoScalingGroup], id)
 		}
 	}
-	for _, name := range sortedKeys(byASG) {
-		ids := byASG[name]
-		failed := e.eachInstance(ids, func(ids []string) error { return e.ports.Standby.EnterStandby(e.ctx, name, ids) })
-		for _, id := range ids {
-			if err, bad := failed[id]; bad {
+	names := sortedKeys(byASG)
+	own := e.ownTargets(g.members)
+	arns := sortedKeys(own)
+	standbyFailed := make([]map[string]error, len(names))
+	deregFailed := make([]map[string]error, len(arns))
+	var calls []func()
+	for i, name := range names {
+		calls = append(calls, func() {
+			standbyFailed[i] = e.eachInstance(byASG[name], func(ids []string) error { return e.ports.Standby.EnterStandby(e.ctx, name, ids) })
+		})
+	}
+	for i, arn := range arns {
+		targets := own[arn]
+		calls = append(calls, func() {
+			deregFailed[i] = e.eachInstance(targetIDs(targets), func(ids []string) error {
+				return e.ports.LB.Deregister(e.ctx, arn, targetsOf(targets, ids))
+			})
+		})
+	}
+	e.together(calls...)
+	for i, name := range names {
+		for _, id := range byASG[name] {
+			if err, bad := standbyFailed[i][id]; bad {
 				e.fail(g, []string{id}, failure{phase: PhaseDraining, err: fmt.Errorf("entering standby in %s: %w", name, err), restore: true})
 				continue
 			}
 			e.enteredStandby(id)
 		}
 	}
-	own := e.ownTargets(g.members)
-	for _, arn := range sortedKeys(own) {
-		targets := own[arn]
-		failed := e.eachInstance(targetIDs(targets), func(ids []string) error {
-			return e.ports.LB.Deregister(e.ctx, arn, targetsOf(targets, ids))
-		})
+	for i, arn := range arns {
+		failed := deregFailed[i]
 		for _, id := range sortedKeys(failed) {
 			err := failed[id]
 			if e.targetGroupDeleted(arn, err) {
@@ -839,18 +871,7 @@ func (e *engine) join(g *group, now time.Time) {
 func (e *engine) register(ids []string) map[string]error {
 	errs := map[string]error{}
 	own := e.ownTargets(ids)
-	for _, arn := range sortedKeys(own) {
-		targets := own[arn]
-		failed := e.eachInstance(targetIDs(targets), func(ids []string) error {
-			return e.ports.LB.Register(e.ctx, arn, targetsOf(targets, ids))
-		})
-		for id, err := range failed {
-			if e.targetGroupDeleted(arn, err) {
-				continue // nothing to join there; the other groups decide
-			}
-			errs[id] = fmt.Errorf("registering in %s: %w", arn, err)
-		}
-	}
+	arns := sortedKeys(own)
 	byASG := map[string][]string{}
 	for _, id := range ids {
 		st := e.insts[id]
@@ -858,11 +879,38 @@ func (e *engine) register(ids []string) map[string]error {
 			byASG[st.inst.AutoScalingGroup] = append(byASG[st.inst.AutoScalingGroup], id)
 		}
 	}
-	for _, name := range sortedKeys(byASG) {
-		ids := byASG[name]
-		failed := e.eachInstance(ids, func(ids []string) error { return e.ports.Standby.ExitStandby(e.ctx, name, ids) })
-		for _, id := range ids {
-			if err, bad := failed[id]; bad {
+	names := sortedKeys(byASG)
+	// Every target group's registration and every group's ExitStandby at
+	// once.
+	regFailed := make([]map[string]error, len(arns))
+	exitFailed := make([]map[string]error, len(names))
+	var calls []func()
+	for i, arn := range arns {
+		targets := own[arn]
+		calls = append(calls, func() {
+			regFailed[i] = e.eachInstance(targetIDs(targets), func(ids []string) error {
+				return e.ports.LB.Register(e.ctx, arn, targetsOf(targets, ids))
+			})
+		})
+	}
+	for i, name := range names {
+		calls = append(calls, func() {
+			exitFailed[i] = e.eachInstance(byASG[name], func(ids []string) error { return e.ports.Standby.ExitStandby(e.ctx, name, ids) })
+		})
+	}
+	e.together(calls...)
+	for i, arn := range arns {
+		for _, id := range sortedKeys(regFailed[i]) {
+			err := regFailed[i][id]
+			if e.targetGroupDeleted(arn, err) {
+				continue // nothing to join there; the other groups decide
+			}
+			errs[id] = fmt.Errorf("registering in %s: %w", arn, err)
+		}
+	}
+	for i, name := range names {
+		for _, id := range byASG[name] {
+			if err, bad := exitFailed[i][id]; bad {
 				errs[id] = fmt.Errorf("exiting standby in %s: %w", name, err)
 				continue
 			}

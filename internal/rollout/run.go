@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -15,18 +16,22 @@ import (
 // succeeded or had nothing to do, and otherwise says what failed and what was
 // done about it (a *RunError wrapping the *InstanceError values).
 //
-// The engine is one goroutine and one select loop: each iteration advances
-// every group of instances whose wait is over (making the port calls of its
-// phase), then decides from the engine's state alone what may leave next
-// (decide, a pure function), then waits on the clock for the earliest wake-up
-// or on the context. Nothing else runs concurrently, so the capacity
-// accounting needs no locks and a fake clock can replay a rollout exactly.
+// The engine is one select loop: each iteration advances every group of
+// instances whose wait is over (making the port calls of its phase), then
+// decides from the engine's state alone what may leave next (decide, a pure
+// function), then waits on the clock for the earliest wake-up or on the
+// context. The port calls of one iteration go out at once (fanout.go), but
+// the engine's logic runs one piece at a time and decisions only between
+// passes, so the capacity accounting sees a state nothing else changes.
 func Run(ctx context.Context, s Spec, p Ports) (Result, error) {
 	e, err := newEngine(ctx, s, p)
 	if err != nil {
 		e.stopReason = err.Error()
 		return e.result(), err
 	}
+	// Held by the engine's logic, released by every port call (fanout.go).
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	return e.run()
 }
 
@@ -78,6 +83,9 @@ type instState struct {
 }
 
 type engine struct {
+	// mu is held by the engine's logic and released by port calls, so
+	// that the calls of one pass are in flight together (fanout.go).
+	mu      sync.Mutex
 	ctx     context.Context // the caller's until cancelled, then the cleanup one
 	done    <-chan struct{} // ctx.Done() until seen, then nil
 	spec    Spec
@@ -125,6 +133,7 @@ type engine struct {
 	// healthCache holds one TargetHealth answer per target group per loop
 	// iteration, so groups polling at the same moment share one call.
 	healthCache map[string][]TargetHealth
+	healthErr   map[string]error // whole-group reads that failed in this iteration
 	// targetCache holds the rows of targeted health reads (healthOf) in
 	// this loop iteration, by target group.
 	targetCache map[string]map[Target]TargetHealth
@@ -134,6 +143,15 @@ type engine struct {
 	// pollDue says which groups run in this iteration (advanceGroups).
 	invCache map[string]Invocation
 	pollDue  func(*group) bool
+	// lifeCache holds the lifecycle states prefetched in this iteration,
+	// for the instances in lifeAsked.
+	lifeCache map[string]string
+	lifeAsked []string
+	// healthGen and standbyGen count, per target group and in all, the
+	// writes that changed health or lifecycle states: a read that was in
+	// flight across one is stale and is not kept (fanout.go).
+	healthGen  map[string]int
+	standbyGen int
 	// stepTimes: how long each step took on each instance so far in this
 	// rollout (send to end), to poll the next batch's commands when they
 	// should be done.
@@ -189,8 +207,9 @@ const resumeAttempts = 3
 const alarmCheckInterval = 30 * time.Second
 
 func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
-	e := &engine{ctx: ctx, done: ctx.Done(), spec: s, ports: p, clock: p.Clock, mask: newMasker(s.Sensitive),
+	e := &engine{ctx: ctx, done: ctx.Done(), spec: s, clock: p.Clock, mask: newMasker(s.Sensitive),
 		stepTimes: map[string][]time.Duration{}}
+	e.ports = e.lockPorts(p)
 	e.insts = map[string]*instState{}
 	for _, inst := range s.Fleet.Instances {
 		if _, dup := e.insts[inst.ID]; dup {
@@ -315,18 +334,7 @@ func (e *engine) run() (Result, error) {
 		default:
 		}
 		now := e.clock.Now()
-		e.healthCache = map[string][]TargetHealth{}
-		e.targetCache = nil
-		e.invCache = nil
-		e.refreshed = false
-		e.advanceGroups(now)
-		e.checkAlarmsIfDue(now)
-		for {
-			d := e.decide(now)
-			if !e.apply(d, now) {
-				break
-			}
-		}
+		e.iterate(now)
 		if e.phase == phaseDone {
 			break
 		}
@@ -344,6 +352,46 @@ func (e *engine) run() (Result, error) {
 		}
 	}
 	return e.finish()
+}
+
+// iterate is one pass of the loop at now: departures and the polls' reads
+// at once (a departure that can go never waits for a poll), then every
+// group whose wait is over, then what may leave next.
+func (e *engine) iterate(now time.Time) {
+	e.healthCache = map[string][]TargetHealth{}
+	e.healthErr = nil
+	e.targetCache = nil
+	e.invCache = nil
+	e.lifeCache, e.lifeAsked = nil, nil
+	e.refreshed = false
+	var departing []string
+	if d := e.decide(now); len(d.start) > 0 {
+		departing = d.start
+	}
+	e.together(
+		func() { e.depart(now, len(departing) > 0) },
+		func() { e.prefetch(now, len(departing) > 0) },
+	)
+	e.advanceGroups(now)
+	e.checkAlarmsIfDue(now)
+	e.decideAndApply(now)
+}
+
+// depart starts the departure decide wants now, if any (its reads: the
+// fleet's health and the instances' readiness, at once), and takes every
+// group due to leave out of service: those it started and those started
+// at the end of the last pass.
+func (e *engine) depart(now time.Time, wanted bool) {
+	if wanted {
+		e.decideAndApply(now)
+	}
+	var leaving []func()
+	for _, g := range e.groups {
+		if g.stage == stageLeave && len(g.members) > 0 && !g.wakeAt.After(now) {
+			leaving = append(leaving, func() { e.runStage(g, now) })
+		}
+	}
+	e.together(leaving...)
 }
 
 // onCancel stops scheduling and switches every further port call to a
@@ -377,6 +425,16 @@ func (e *engine) onCancel() {
 	}
 	e.emit(Event{Kind: EventStopped, Message: "cancelled: no more instances will leave; in-flight steps get " +
 		grace.String() + " to finish, then instances are rejoined when healthy"})
+}
+
+// decideAndApply decides and applies until nothing changes.
+func (e *engine) decideAndApply(now time.Time) {
+	for {
+		d := e.decide(now)
+		if !e.apply(d, now) {
+			return
+		}
+	}
 }
 
 // decision is what the loop does next, computed from the engine's state
@@ -525,9 +583,15 @@ func (e *engine) apply(d decision, now time.Time) bool {
 	case len(d.start) > 0:
 		if !e.refreshed {
 			// The decision rested on what the engine last saw; look at the
-			// fleet again (one call per target group) and decide afresh,
-			// so an instance that failed on its own is not counted as
-			// capacity. Without a fresh view nothing leaves: try again soon.
+			// fleet again (one call per target group, at once, with the
+			// departing instances' readiness) and decide afresh, so an
+			// instance that failed on its own is not counted as capacity.
+			// Without a fresh view nothing leaves: try again soon.
+			if d.kind == kindDeploy {
+				if ask := e.readinessAsk(d.start, now); len(ask) > 0 {
+					e.together(func() { e.refreshReads() }, func() { e.checkReadiness(ask, now) })
+				}
+			}
 			e.refreshed = true
 			if !e.refreshAvailability(now) {
 				e.pauseUntil = maxTime(e.pauseUntil, now.Add(minPollEvery))
@@ -559,37 +623,8 @@ func (e *engine) readyAmong(ids []string, now time.Time) []string {
 	if e.ports.Readiness == nil {
 		return ids
 	}
-	// One check covers the departing instances and those queued next that
-	// were not checked lately, so that window mode, whose departures are
-	// small and many, still makes one call per batch's worth of instances.
-	var ask []string
-	for _, id := range ids {
-		if at, ok := e.readyAt[id]; !ok || now.Sub(at) > readinessFresh {
-			ask = append(ask, id)
-		}
-	}
-	if len(ask) > 0 {
-		for _, id := range e.queue {
-			if len(ask) >= 2*len(ids)+batchLimit(e.spec.Strategy, e.aliveCount()) {
-				break
-			}
-			if _, ok := e.readyAt[id]; !ok && !slices.Contains(ask, id) {
-				ask = append(ask, id)
-			}
-		}
-		found, err := e.ports.Readiness.Unready(e.ctx, ask)
-		if err != nil {
-			e.emit(Event{Kind: EventPoll, Message: "readiness check failed, going on: " + e.mask.Err(err).Error()})
-			return ids
-		}
-		for _, id := range ask {
-			e.readyAt[id] = now
-			if reason, bad := found[id]; bad {
-				e.unready[id] = reason
-			} else {
-				delete(e.unready, id)
-			}
-		}
+	if ask := e.readinessAsk(ids, now); len(ask) > 0 && !e.checkReadiness(ask, now) {
+		return ids
 	}
 	unready := map[string]string{}
 	for _, id := range ids {
@@ -621,6 +656,55 @@ func (e *engine) readyAmong(ids []string, now time.Time) []string {
 		}
 	}
 	return ready
+}
+
+// readinessAsk is what one readiness check covers: the departing
+// instances not checked lately and, so that window mode, whose departures
+// are small and many, still makes one call per batch's worth of instances,
+// those queued next that were never checked. Nothing when every departing
+// instance was checked lately (or there is no Readiness port).
+func (e *engine) readinessAsk(ids []string, now time.Time) []string {
+	if e.ports.Readiness == nil {
+		return nil
+	}
+	var ask []string
+	for _, id := range ids {
+		if at, ok := e.readyAt[id]; !ok || now.Sub(at) > readinessFresh {
+			ask = append(ask, id)
+		}
+	}
+	if len(ask) == 0 {
+		return nil
+	}
+	for _, id := range e.queue {
+		if len(ask) >= 2*len(ids)+batchLimit(e.spec.Strategy, e.aliveCount()) {
+			break
+		}
+		if _, ok := e.readyAt[id]; !ok && !slices.Contains(ask, id) {
+			ask = append(ask, id)
+		}
+	}
+	return ask
+}
+
+// checkReadiness asks Readiness about ask (one call) and keeps the
+// answers; false when the check failed (reported as an event: the
+// instances then go, and their steps fail if they really cannot run them).
+func (e *engine) checkReadiness(ask []string, now time.Time) bool {
+	found, err := e.ports.Readiness.Unready(e.ctx, ask)
+	if err != nil {
+		e.emit(Event{Kind: EventPoll, Message: "readiness check failed, going on: " + e.mask.Err(err).Error()})
+		return false
+	}
+	for _, id := range ask {
+		e.readyAt[id] = now
+		if reason, bad := found[id]; bad {
+			e.unready[id] = reason
+		} else {
+			delete(e.unready, id)
+		}
+	}
+	return true
 }
 
 // pendingQueue drops from the queue what recovery settled (recovered on the
@@ -899,12 +983,29 @@ func (e *engine) result() Result {
 	return res
 }
 
+// refreshReads reads every target group's health at once into this
+// iteration's cache (refreshAvailability then finds it there); a read that
+// fails is read again, and reported, by refreshAvailability.
+func (e *engine) refreshReads() {
+	var reads []func()
+	for _, tg := range e.spec.Fleet.TargetGroups {
+		if _, cached := e.healthCache[tg.ARN]; !cached {
+			arn := tg.ARN
+			reads = append(reads, func() { _, _ = e.targetHealth(arn) })
+		}
+	}
+	if len(reads) > 1 {
+		e.together(reads...)
+	}
+}
+
 // refreshAvailability re-reads the health of every target group and updates
 // which instances the engine counts as in service; false when it could not. Instances it has out are
 // left alone. An instance reported Target.InvalidState is terminated: it no
 // longer counts in the fleet, and if it was still to be updated it is
 // reported failed (not out of service) and dropped from the queue.
 func (e *engine) refreshAvailability(now time.Time) bool {
+	e.refreshReads()
 	rows := map[string]map[Target]TargetHealth{}
 	for _, tg := range append([]TargetGroup(nil), e.spec.Fleet.TargetGroups...) {
 		hs, err := e.targetHealth(tg.ARN)
