@@ -86,7 +86,7 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 		resp.Diagnostics.AddAttributeError(path.Root("strategy"), "Impossible rollout", err.Error())
 		return
 	}
-	r.checkAlarms(ctx, &plan, spec, len(sched.Batches) > 0, &resp.Diagnostics)
+	r.checkAlarms(ctx, spec, len(sched.Batches) > 0, &resp.Diagnostics)
 	r.leaseWarnings(ctx, &plan, fleet, &resp.Diagnostics)
 	checkUnready(fleet, plan.Version.ValueString(), releaseID, spec.Failure.FailOnUnready, &resp.Diagnostics)
 	if len(sched.Batches) > 0 {
@@ -130,7 +130,9 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 
 // fleetForPlan is the fleet an update plans from: the snapshot the last
 // refresh (or apply) stored in private state. Without one (a create, or state
-// written by an older provider) it reads AWS.
+// written by an older provider) it reads AWS. Either way it is the fleet's
+// stable part (stableFleet): who is in it, where, on which version, and
+// whether they can be deployed; not target health, which the apply reads.
 func (r *deploymentResource) fleetForPlan(ctx context.Context, req resource.ModifyPlanRequest, state, plan *deploymentModel) (rollout.Fleet, error) {
 	var diags diag.Diagnostics
 	if state != nil && sameScope(ctx, state, plan) {
@@ -143,7 +145,10 @@ func (r *deploymentResource) fleetForPlan(ctx context.Context, req resource.Modi
 	if err == nil && diags.HasError() {
 		err = errors.New("reading the configuration failed")
 	}
-	return f, err
+	// Planned from the same stable view as an update, so that health
+	// flapping between the plan and its apply (Terraform plans a create
+	// again then) does not change what was planned.
+	return stableFleet(f), err
 }
 
 // sameScope reports whether the plan covers the same target groups and
@@ -156,7 +161,7 @@ func sameScope(ctx context.Context, state, plan *deploymentModel) bool {
 
 // checkAlarms reads the configured alarms at plan time: a missing alarm is
 // an error now rather than a failed rollout later.
-func (r *deploymentResource) checkAlarms(ctx context.Context, plan *deploymentModel, spec rollout.Spec, rolling bool, diags *diag.Diagnostics) {
+func (r *deploymentResource) checkAlarms(ctx context.Context, spec rollout.Spec, rolling bool, diags *diag.Diagnostics) {
 	names := spec.Failure.AlarmNames
 	if len(names) == 0 {
 		return
@@ -296,9 +301,9 @@ func scheduleLines(number int64, spec rollout.Spec, sched rollout.Schedule, flee
 	case window:
 		how = fmt.Sprintf("window mode: each instance leaves as soon as capacity allows, at most %d out of service at once; the lines below are the departure order", sched.MaxUnavailable)
 	case canary:
-		how = fmt.Sprintf("%d batches (batch 1 is the canary)", len(sched.Batches))
+		how = countOf(len(sched.Batches), "batch") + " (batch 1 is the canary)"
 	default:
-		how = fmt.Sprintf("%d batches", len(sched.Batches))
+		how = countOf(len(sched.Batches), "batch")
 	}
 	summary := fmt.Sprintf("%s %s: %s, %s, at least %d of %d in service, expected %s",
 		prefix, version, what, how, sched.MinInService, fleetSize, formatDuration(sched.ExpectedDuration))

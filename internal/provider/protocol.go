@@ -76,7 +76,7 @@ func (s *jsonStateServer) asJSON(ctx context.Context, typeName string, dv *tfpro
 
 func (s *jsonStateServer) resourceTypes(ctx context.Context) map[string]tftypes.Type {
 	out := map[string]tftypes.Type{}
-	resp, err := s.ProviderServer.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
+	resp, err := s.GetProviderSchema(ctx, &tfprotov6.GetProviderSchemaRequest{})
 	if err != nil || resp == nil {
 		return out
 	}

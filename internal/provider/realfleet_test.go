@@ -188,7 +188,7 @@ resource "rolling_deployment" "web" {
 	cases := []struct{ name, body, want string }{
 		{"missing document", `document_name = "No-Such-Doc"`, `SSM document not found`},
 		{"missing version", "document_name = \"Web-Deploy\"\n    document_version = \"7\"", `has no version "7"`},
-		{"undeclared parameter", "document_name = \"Web-Deploy\"\n    parameters = { versoin = [\"v2\"] }", `does not declare versoin; it takes: version`},
+		{"undeclared parameter", "document_name = \"Web-Deploy\"\n    parameters = { verzion = [\"v2\"] }", `does not declare verzion; it takes: version`},
 		{"run shell script without commands", `document_name = "AWS-RunShellScript"`, `needs commands`},
 		{"a parameter given twice", "document_name = \"Web-Deploy\"\n    parameters = { version = [\"v2\"] }\n    sensitive_parameters = { version = \"v2\" }", `version is given both in parameters and in sensitive_parameters`},
 	}
