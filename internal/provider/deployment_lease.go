@@ -42,9 +42,9 @@ import (
 //
 // Staleness is judged without comparing clocks: a lease is stale when
 //   - it comes from our own origin (this working directory and workspace on
-//     this host, or this HCP Terraform workspace) but an earlier provider
-//     process: Terraform's state lock lets only one run of a state go at a
-//     time, so that run is over (a SIGKILL, a lost CI job); or
+//     this host, or this HCP Terraform workspace) and its run has ended: its
+//     provider process is gone from this host, or its HCP run id is another
+//     (see leftByEndedRun); a SIGKILL, a crashed runner; or
 //   - this apply has watched it go unrenewed for its holder's TTL, measured
 //     on our own clock, as the DynamoDB lock client does.
 // Holders renew every TTL/3 and stop their rollout (a cancellation: nothing
