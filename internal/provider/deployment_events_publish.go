@@ -47,6 +47,9 @@ type eventPublisher struct {
 	failed   int
 	problems map[string]int // distinct failure -> events it cost
 	closed   bool
+	// broken is set by an answer that will not change for this rollout (no
+	// permission, no such bus): later events are not sent at all.
+	broken string
 }
 
 // newEventPublisher starts publishing to bus on a context that a Ctrl-C
@@ -97,6 +100,13 @@ func (p *eventPublisher) run(ctx context.Context) {
 
 // send publishes a batch, retrying what AWS says is worth retrying.
 func (p *eventPublisher) send(ctx context.Context, batch []awsclient.Event) {
+	p.mu.Lock()
+	broken := p.broken
+	p.mu.Unlock()
+	if broken != "" {
+		p.fail(broken, len(batch))
+		return
+	}
 	wait := publishBackoff
 	for round := 1; ; round++ {
 		results, err := p.put(ctx, p.bus, batch)
@@ -114,6 +124,7 @@ func (p *eventPublisher) send(ctx context.Context, batch []awsclient.Event) {
 				retry, lastProblem = append(retry, e), err.Error()
 			case r.Code == "" && err != nil:
 				p.fail(err.Error(), 1)
+				p.count(func() { p.broken = err.Error() })
 			case r.Retryable():
 				retry, lastProblem = append(retry, e), r.Code+": "+r.Message
 			default:
@@ -200,6 +211,10 @@ func (p *eventPublisher) close(clk rollout.Clock, wait time.Duration) string {
 	if late {
 		why = append(why, fmt.Sprintf("the last events were still being sent after %s and were given up", formatDuration(wait)))
 	}
-	return fmt.Sprintf("%s of %d did not reach event bus %s; the rollout itself was not affected.\n\n%s",
-		countOf(lost, "event"), p.queued+p.dropped, bus, strings.Join(why, "\n"))
+	total := p.queued + p.dropped
+	head := fmt.Sprintf("%d of %d events did not reach event bus %s", lost, total, bus)
+	if lost == total {
+		head = fmt.Sprintf("No event reached event bus %s (%s)", bus, countOf(total, "event"))
+	}
+	return head + "; the rollout itself was not affected.\n\n" + strings.Join(why, "\n")
 }
