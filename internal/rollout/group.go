@@ -1082,6 +1082,13 @@ func (e *engine) finishGroup(g *group, now time.Time) {
 		if g.release != "" {
 			tags[TagRelease] = g.release
 		}
+		if g.kind == kindDeploy {
+			// What the steps took so far, for the next plan's estimate
+			// (duration.go); in the same call.
+			if v := e.stepTimesTag(); v != "" {
+				tags[TagSteps] = v
+			}
+		}
 		if err := e.ports.Tags.SetTags(e.ctx, ids, tags); err != nil {
 			tagErr = fmt.Errorf("tagging %s with %s=%s: %w", strings.Join(ids, ", "), TagVersion, g.version, e.mask.Err(err))
 		} else {

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// Nominal estimates used by ExpectedDuration and as the first poll time.
-// They are estimates, not bounds: the bounds are the timeouts.
+// Nominal estimates used by ExpectedDuration before any rollout recorded
+// the steps' run times (TagSteps). They are estimates, not bounds: the
+// bounds are the timeouts.
 const (
 	// nominalStepTime is how long a step is expected to run when its
 	// timeout is longer; most deploy steps finish well inside a minute.
@@ -356,43 +357,66 @@ func PlanSchedule(s Spec) (Schedule, error) {
 	}, nil
 }
 
-// expectedDuration estimates a rollout as the sum over batches of
+// expectedDuration estimates the rollout with the model of duration.go:
+// each instance out for its own time, the longest deregistration delay and
+// healthy_threshold x interval of its target groups (the delay capped by
+// drain_timeout), its steps at their recorded pace, and the bake; batch
+// mode's batches one after the other, each as long as its slowest member,
+// with the canary pause and the pauses between batches; window mode's
+// canary batch alone, then as many at once as the batch size and the floor
+// allow, each slot refilled the moment it frees.
 //
-//	drain (longest deregistration delay among the batch's target groups,
-//	       capped by drain_timeout)
-//	+ each step's expected time (min(timeout, 30s))
-//	+ health (longest healthy_threshold x interval among its target groups)
-//	+ bake_time
+//	4 instances, batches of 2, drain 30s, steps 20s + 30s (nothing
+//	recorded: min(timeout, 30s) each), health 3 x 10s, bake 60s, pause 10s
+//	-> 170s + 10s + 170s = 5m50s
+//	the same with steps recorded at 20s +- 4s and 30s +- 6s -> each batch
+//	  its slower member's time, about 4s more: 5m59s
+//	window mode, 6 instances, 2 at once, 100s each -> 3 x 100s = 5m0s
 //
-// plus the canary pause and the pauses between batches (batch mode only).
-// It is the AWS-imposed lower bound the engine aims to add almost nothing to.
+// It is the AWS-imposed time the engine aims to add almost nothing to, and
+// the lower bound the benchmarks measure it against.
 func expectedDuration(s Spec, batches [][]string) time.Duration {
 	byID := instancesByID(s.Fleet.Instances)
 	tgs := targetGroupsByARN(s.Fleet.TargetGroups)
-	var steps time.Duration
-	for _, st := range s.Release.Steps {
-		steps += expectedStepTime(st)
-	}
-	var total time.Duration
-	for i, batch := range batches {
-		var drain, health time.Duration
+	var fixed []time.Duration
+	var waves [][]int
+	for _, batch := range batches {
+		var wave []int
 		for _, id := range batch {
-			inst := byID[id]
-			for arn := range inst.Targets {
+			var drain, health time.Duration
+			for arn := range byID[id].Targets {
 				tg := tgs[arn]
 				drain = max(drain, drainExpected(tg, s.Strategy))
 				health = max(health, healthExpected(tg))
 			}
+			wave = append(wave, len(fixed))
+			fixed = append(fixed, drain+health+s.Strategy.BakeTime)
 		}
-		total += drain + steps + health + s.Strategy.BakeTime
+		waves = append(waves, wave)
+	}
+	if len(fixed) == 0 {
+		return 0
+	}
+	steps := releasePaces(s.Release.Steps, recordedPaces(s.Fleet.Instances))
+	canary := s.Strategy.CanarySize > 0 && len(batches) > 1
+	if s.Strategy.Mode == ModeWindow {
+		n := len(liveInstances(s.Fleet.Instances))
+		k := max(min(batchLimit(s.Strategy, n), n-minInService(n, s.Strategy.MinHealthyPercent)), 1)
+		if canary {
+			return ownPaceDuration(fixed, steps, waves[:1], []time.Duration{s.Strategy.CanaryPause}, len(waves[0]), k)
+		}
+		return ownPaceDuration(fixed, steps, nil, nil, 0, k)
+	}
+	pauses := make([]time.Duration, len(batches))
+	for i := range batches {
 		switch {
-		case i == 0 && s.Strategy.CanarySize > 0 && len(batches) > 1:
-			total += s.Strategy.CanaryPause
-		case i < len(batches)-1 && s.Strategy.Mode != ModeWindow:
-			total += s.Strategy.PauseBetweenBatches
+		case i == 0 && canary:
+			pauses[i] = s.Strategy.CanaryPause
+		case i < len(batches)-1:
+			pauses[i] = s.Strategy.PauseBetweenBatches
 		}
 	}
-	return total
+	return ownPaceDuration(fixed, steps, waves, pauses, len(fixed), 0)
 }
 
 func expectedStepTime(st Step) time.Duration {

@@ -312,3 +312,107 @@ func FuzzPlanSchedule(f *testing.F) {
 		}
 	})
 }
+
+// benchFleetSpec is the benchmarks' fleet (30 s delay, health 3 x 10 s,
+// 30 s bake, four steps) of n instances, n/10 at a time; recorded is the
+// TagSteps value on every instance ("" = none).
+func benchFleetSpec(n int, mode Mode, recorded string) Spec {
+	insts := instancesIn(n, "a", "b")
+	for i := range insts {
+		if recorded != "" {
+			insts[i].Tags[TagSteps] = recorded
+		}
+	}
+	s := specFor(insts, Strategy{BatchSize: n / 10, MinHealthyPercent: 90, Mode: mode, BakeTime: 30 * time.Second})
+	s.Release.Steps = nil
+	for _, name := range []string{"stop", "deploy", "start", "verify"} {
+		s.Release.Steps = append(s.Release.Steps, Step{Name: name, Commands: []string{"x"}})
+	}
+	return s
+}
+
+// The expected duration is the model of duration.go: each instance out for
+// its own time, the batches one after the other (each as long as its
+// slowest member) or a window of slots refilled at once. Figures with a
+// spread are the mean of the seeded simulation: exact for these inputs,
+// within a second of the long-run expectation.
+func TestPlanSchedule_expectedDurationIsTheOwnPaceModel(t *testing.T) {
+	paced := "stop=5.50/1.27 deploy=5.50/1.27 start=5.50/1.27 verify=5.50/1.27"
+	twoSteps := func(recorded string, mode Mode, n, batch int) Spec {
+		s := specFor(instancesIn(n, "a"), Strategy{BatchSize: batch, BakeTime: time.Minute, PauseBetweenBatches: 10 * time.Second, Mode: mode})
+		s.Release.Steps = []Step{
+			{Name: "short", Commands: []string{"x"}, Timeout: 20 * time.Second},
+			{Name: "long", Commands: []string{"y"}},
+		}
+		for i := range s.Fleet.Instances {
+			if recorded != "" {
+				s.Fleet.Instances[i].Tags[TagSteps] = recorded
+			}
+		}
+		return s
+	}
+	for _, c := range []struct {
+		name      string
+		spec      Spec
+		want, tol time.Duration
+	}{
+		// 30s drain + 20s + 30s (min(timeout, 30s)) + 3 x 10s + 60s bake =
+		// 170s a batch, 2 batches and a pause.
+		{"nothing recorded: nominal steps", twoSteps("", ModeBatch, 4, 2), 5*time.Minute + 50*time.Second, 0},
+		// Each batch lasts as long as the slower of its two: about 4 s more.
+		{"recorded with spread", twoSteps("short=20/4 long=30/6", ModeBatch, 4, 2), 5*time.Minute + 59*time.Second, time.Second},
+		// A recorded mean above the timeout counts as the timeout.
+		{"recorded above the timeout", twoSteps("short=50/0 long=30/0", ModeBatch, 4, 2), 5*time.Minute + 50*time.Second, 0},
+		// Window mode, 6 instances 2 at once, 170 s each, no pauses.
+		{"window, no spread", twoSteps("", ModeWindow, 6, 2), 3 * 170 * time.Second, 0},
+		// The benchmarks' fleet: 112 s +- 2.5 s an instance.
+		{"100 instances, batch", benchFleetSpec(100, ModeBatch, paced), 19*time.Minute + 21*time.Second, time.Second},
+		{"100 instances, window", benchFleetSpec(100, ModeWindow, paced), 18*time.Minute + 53*time.Second, time.Second},
+		{"100 instances, batch, nothing recorded", benchFleetSpec(100, ModeBatch, ""), 10 * 210 * time.Second, 0},
+		{"1000 instances, batch", benchFleetSpec(1000, ModeBatch, paced), 19*time.Minute + 52*time.Second, time.Second},
+		{"1000 instances, window", benchFleetSpec(1000, ModeWindow, paced), 19*time.Minute + 1*time.Second, time.Second},
+	} {
+		plan, err := PlanSchedule(c.spec)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if d := plan.ExpectedDuration - c.want; d > c.tol || d < -c.tol {
+			t.Errorf("%s: expected duration %s, want %s", c.name, plan.ExpectedDuration, c.want)
+		}
+		// The same fleet always gets the same figure: Terraform plans
+		// twice and refuses an apply whose plans differ.
+		if again, _ := PlanSchedule(c.spec); again.ExpectedDuration != plan.ExpectedDuration {
+			t.Errorf("%s: %s, then %s", c.name, plan.ExpectedDuration, again.ExpectedDuration)
+		}
+	}
+}
+
+func TestStepTimesTag_roundTripsAndStaysWithinEC2Limits(t *testing.T) {
+	steps := []Step{{Name: "stop"}, {Name: "deploy app"}, {Name: "start"}}
+	v := encodeStepTimes(steps, map[string]stepPace{
+		"stop": {mean: 5520 * time.Millisecond, sd: 1310 * time.Millisecond}, "deploy app": {mean: time.Second}})
+	if v != "stop=5.52/1.31" {
+		t.Fatalf("encoded %q: a name with a space is not recorded, a step without samples neither", v)
+	}
+	if got := decodeStepTimes(v + " junk x=1 y=-1/2 start=1.5/0.25"); len(got) != 2 ||
+		got["stop"] != (stepPace{mean: 5520 * time.Millisecond, sd: 1310 * time.Millisecond}) ||
+		got["start"] != (stepPace{mean: 1500 * time.Millisecond, sd: 250 * time.Millisecond}) {
+		t.Fatalf("decoded %v", got)
+	}
+	many := map[string]stepPace{}
+	var long []Step
+	for i := 0; i < 40; i++ {
+		name := fmt.Sprintf("step-number-%02d", i)
+		long = append(long, Step{Name: name})
+		many[name] = stepPace{mean: 1234 * time.Second, sd: 56 * time.Second}
+	}
+	if v := encodeStepTimes(long, many); len(v) > maxTagValue || !strings.HasPrefix(v, "step-number-00=1234.00/56.00 ") {
+		t.Fatalf("%d characters: %q", len(v), v)
+	}
+	// The median over instances: one odd instance does not set the pace.
+	insts := []Instance{{Tags: map[string]string{TagSteps: "a=1/0"}}, {Tags: map[string]string{TagSteps: "a=2/0"}},
+		{Tags: map[string]string{TagSteps: "a=90/9"}}, {Tags: map[string]string{}}}
+	if p := recordedPaces(insts)["a"]; p.mean != 2*time.Second || p.sd != 0 {
+		t.Fatalf("recorded pace %+v, want the median 2s", p)
+	}
+}

@@ -16,7 +16,7 @@ const (
 
 // ProviderTags are every tag the provider writes on instances: what a
 // destroy removes.
-var ProviderTags = []string{TagVersion, TagRelease, TagPhase, TagRollout, TagTargets}
+var ProviderTags = []string{TagVersion, TagRelease, TagPhase, TagRollout, TagTargets, TagSteps}
 
 // Phase names reported in events and results. TagPhase is written twice at
 // most per instance and rollout, to save calls: PhaseDraining (PhaseRollback
