@@ -412,3 +412,32 @@ func grepLines(out, substr string) string {
 	}
 	return strings.Join(keep, "\n")
 }
+
+// Without the documented PublishRolloutEvents statement AWS refuses the
+// first publish; the rollout goes on to succeed, and no call is wasted on
+// the events after it.
+func TestAccEvents_withoutThePermissionTheRolloutStillSucceeds(t *testing.T) {
+	f := newTestFleet(t)
+	f.sim.AddEventBus(testEventBus)
+	policy := withoutStatement(t, examplePolicy(t, "policy.json", acceptancePolicyVars(f.sim)), "PublishRolloutEvents")
+	if err := f.sim.SetPolicy(policy); err != nil {
+		t.Fatal(err)
+	}
+	tg, ids := f.web(4, "v1")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.withEvents(deployment{TargetGroups: []string{tg}, Version: "v1"}, testEventBus)},
+			{Config: f.withEvents(deployment{TargetGroups: []string{tg}, Version: "v2"}, testEventBus)},
+		},
+	})
+	for id, v := range f.versions(ids) {
+		if v != "v2" {
+			t.Errorf("%s runs %s", id, v)
+		}
+	}
+	calls := f.sim.Recorder().Calls("PutEvents")
+	if len(calls) != 1 || calls[0].ErrorCode != "AccessDeniedException" || len(f.sim.PublishedEvents("")) != 0 {
+		t.Fatalf("PutEvents calls %+v, %d events published", calls, len(f.sim.PublishedEvents("")))
+	}
+}
