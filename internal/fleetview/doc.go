@@ -12,6 +12,10 @@
 // snapshots. The page is one HTML document with inline CSS and JavaScript,
 // because nothing may be fetched from the internet.
 //
+// The provider serves the same page during a real apply (ROLLING_PROGRESS_ADDR,
+// internal/provider/progress_page.go), from snapshots it builds out of the
+// rollout's own calls and hands to NewTrackerFunc.
+//
 // It imports fleetsim's exported API only. It must not import the provider,
 // the rollout engine or awsclient: the page shows what AWS would show, not
 // what the engine believes, so a disagreement between the two stays visible.
