@@ -20,7 +20,8 @@ import (
 
 // A rollout's progress goes where operators look: the Terraform log (one
 // line per batch, deployment_report.go), an EventBridge bus (the events
-// block; publisher.go's half is below) and, on request, a live page
+// block: the events are made here and sent by
+// deployment_events_publish.go) and, on request, a live page
 // (progress_page.go). rolloutFeed is the engine's one Observer and feeds
 // all three; none of them may hold the rollout back.
 
