@@ -18,14 +18,14 @@ func dryRunError() *apiError {
 // way EC2 does: a malformed id fails the call first, then every id EC2 does
 // not know (or no longer lists) is named in one NotFound error. Duplicates
 // are kept once, in request order.
-func (s *Sim) lookupInstancesLocked(req *apiRequest, max int) ([]*instance, *apiError) {
+func (s *Sim) lookupInstancesLocked(req *apiRequest, limit int) ([]*instance, *apiError) {
 	ids := req.list("InstanceId")
 	req.call.InstanceIDs = ids
 	if len(ids) == 0 {
 		return nil, clientErr("MissingParameter", "The request must contain the parameter InstanceId")
 	}
-	if len(ids) > max {
-		return nil, clientErr("InvalidParameterValue", "The maximum number of instance IDs that can be specified is %d", max)
+	if len(ids) > limit {
+		return nil, clientErr("InvalidParameterValue", "The maximum number of instance IDs that can be specified is %d", limit)
 	}
 	var missing []string
 	var out []*instance

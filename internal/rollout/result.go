@@ -157,14 +157,14 @@ func (e *engine) progress(kind EventKind) *Progress {
 		p.Batches = max(e.plannedBatches, e.deployGroups+1)
 	}
 	for _, st := range e.insts {
-		switch {
-		case st.outcome.Status == InstanceUpdated:
+		switch st.outcome.Status {
+		case InstanceUpdated:
 			p.Updated++
-		case st.outcome.Status == InstanceRolledBack:
+		case InstanceRolledBack:
 			p.RolledBack++
-		case st.outcome.Status == InstanceFailed:
+		case InstanceFailed:
 			p.Failed++
-		case st.outcome.Status == InstancePending:
+		case InstancePending:
 			p.Pending++
 		}
 	}
