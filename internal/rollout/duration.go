@@ -163,7 +163,8 @@ func (h *slotHeap) Pop() any {
 // per step name: "deploy=5.52/1.31 start=1.10/0.20" (mean/standard
 // deviation in seconds, SSM's request to finish). The next plan reads it
 // for its expected duration; the engine writes it with the version, in the
-// same call. Names outside [A-Za-z0-9_.-] are not recorded.
+// same call. Names outside [A-Za-z0-9_.-] are not recorded. A destroy
+// leaves it (see ProviderTags).
 const TagSteps = "rolling:steps"
 
 // maxTagValue is EC2's limit on a tag value.

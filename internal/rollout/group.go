@@ -325,9 +325,14 @@ func (e *engine) leave(g *group, now time.Time) {
 	if e.spec.Strategy.DrainTimeout > 0 {
 		bound = e.spec.Strategy.DrainTimeout
 	}
+	// Timed from when the calls came back, not from the start of the
+	// pass: AWS started the delay when it got them, a round trip or two
+	// after the pass began, and a look before it is over costs a poll
+	// interval.
+	left := e.clock.Now()
 	g.stage = stageDrain
-	g.deadline = now.Add(bound)
-	g.wakeAt = now.Add(expected)
+	g.deadline = left.Add(bound)
+	g.wakeAt = left.Add(expected)
 }
 
 // enteredStandby and exitedStandby keep the count of each group's members
@@ -445,7 +450,9 @@ func (e *engine) waitDrained(g *group, now time.Time) {
 			ng := e.splitOff(g, ready)
 			ng.stage, ng.wakeAt = stageSend, now
 		}
-		g.wakeAt = now.Add(pollEvery(g.deadline.Sub(now)))
+		// Past the deregistration delay draining is over any moment now
+		// (the first look came as it ended): look again soon.
+		g.wakeAt = now.Add(min(pollEvery(g.deadline.Sub(now)), minPollEvery))
 		return
 	}
 	if len(waiting) > 0 {
@@ -478,6 +485,9 @@ func (e *engine) sendStep(g *group, now time.Time) {
 	e.enterPhase(g.members, phase, g.batch, now)
 	cmd := e.command(st)
 	ids := append([]string(nil), g.members...)
+	// The step's time runs from when it was sent, not from the start of
+	// the pass (other groups' calls came first).
+	sent := e.clock.Now()
 	cmds, err := e.ports.Commands.Send(e.ctx, cmd, ids)
 	if cmds == nil {
 		cmds = map[string]string{}
@@ -518,9 +528,9 @@ func (e *engine) sendStep(g *group, now time.Time) {
 	g.cmds = cmds
 	g.results = map[string]Invocation{}
 	g.stage = stageStepWait
-	g.deadline = now.Add(stepTimeout(st) + deliveryMargin)
-	g.sentAt = now
-	g.wakeAt = now.Add(e.firstStepPoll(g, st))
+	g.deadline = sent.Add(stepTimeout(st) + deliveryMargin)
+	g.sentAt = sent
+	g.wakeAt = sent.Add(e.firstStepPoll(g, st))
 }
 
 // waitForSiblings says whether a window-mode fragment that is ready to
@@ -854,13 +864,16 @@ func (e *engine) join(g *group, now time.Time) {
 		// cancelled run's cleanup short.
 		timeout = min(timeout, 2*expected+restoreMargin)
 	}
+	// Timed from when the registrations came back: the health checks
+	// started when AWS got them.
+	joined := e.clock.Now()
 	g.stage = stageHealth
-	g.since = now
+	g.since = joined
 	g.healthTimeout = timeout
-	g.deadline = now.Add(timeout)
-	g.wakeAt = now.Add(expected)
+	g.deadline = joined.Add(timeout)
+	g.wakeAt = joined.Add(expected)
 	if len(g.joinErr) > 0 {
-		g.wakeAt = now.Add(min(expected, minPollEvery)) // retry registering soon
+		g.wakeAt = joined.Add(min(expected, minPollEvery)) // retry registering soon
 	}
 }
 
@@ -1010,16 +1023,33 @@ func (e *engine) waitHealthy(g *group, now time.Time) {
 	g.wakeAt = minTime(g.bakeEnd, now.Add(e.bakePoll(g.members)))
 }
 
-// bakePoll: health changes at most once per check interval, so reading it
-// once per interval is enough to see a target turn unhealthy while baking.
+// bakePoll is how often a baking group's health is read. A healthy target
+// becomes unhealthy only after unhealthy_threshold failed checks, and
+// healthy again only after healthy_threshold passed ones, interval apart:
+// a target healthy at two reads (U + H - 1) x interval apart was healthy
+// throughout. Reading that often proves the bake, with fewer reads than
+// one per interval; a target that fails is seen at the next read.
+//
+//	interval 10s, unhealthy 2, healthy 3 -> every 40s: a 30s bake is one
+//	read, at its end
+//	interval 5s, unhealthy 2, healthy 2 -> every 15s
 func (e *engine) bakePoll(ids []string) time.Duration {
-	var interval time.Duration
+	var poll time.Duration
 	for _, id := range ids {
 		for arn := range e.insts[id].targets {
-			interval = max(interval, e.tgs[arn].HealthCheckInterval)
+			tg := e.tgs[arn]
+			unhealthy := tg.UnhealthyThreshold
+			if unhealthy < 2 {
+				unhealthy = 2 // ELB's least
+			}
+			healthy := max(tg.HealthyThreshold, 1)
+			span := time.Duration(unhealthy+healthy-1) * tg.HealthCheckInterval
+			if poll == 0 || span < poll {
+				poll = span // the most demanding group decides
+			}
 		}
 	}
-	return max(interval, minPollEvery)
+	return max(poll, minPollEvery)
 }
 
 func (e *engine) bake(g *group, now time.Time) {

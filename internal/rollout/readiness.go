@@ -54,8 +54,10 @@ func (e *engine) readyAmong(ids []string, now time.Time) []string {
 // readinessAsk is what one readiness check covers: the departing
 // instances not checked lately and, so that window mode, whose departures
 // are small and many, still makes one call per batch's worth of instances,
-// those queued next that were never checked. Nothing when every departing
-// instance was checked lately (or there is no Readiness port).
+// those queued next that were not checked lately either (a check a minute
+// old no longer counts, and the next departures would each ask again).
+// Nothing when every departing instance was checked lately (or there is no
+// Readiness port).
 func (e *engine) readinessAsk(ids []string, now time.Time) []string {
 	if e.ports.Readiness == nil {
 		return nil
@@ -73,7 +75,7 @@ func (e *engine) readinessAsk(ids []string, now time.Time) []string {
 		if len(ask) >= 2*len(ids)+batchLimit(e.spec.Strategy, e.aliveCount()) {
 			break
 		}
-		if _, ok := e.readyAt[id]; !ok && !slices.Contains(ask, id) {
+		if at, ok := e.readyAt[id]; (!ok || now.Sub(at) > readinessFresh) && !slices.Contains(ask, id) {
 			ask = append(ask, id)
 		}
 	}

@@ -14,9 +14,11 @@ const (
 	TagRelease = "rolling:release"
 )
 
-// ProviderTags are every tag the provider writes on instances: what a
-// destroy removes.
-var ProviderTags = []string{TagVersion, TagRelease, TagPhase, TagRollout, TagTargets, TagSteps}
+// ProviderTags are every tag the provider writes on instances that a
+// destroy removes. TagSteps (duration.go) is not among them: it describes what the steps
+// took, not the resource, and a replacement plans its create before the
+// destroy and again after it; both plans must read the same.
+var ProviderTags = []string{TagVersion, TagRelease, TagPhase, TagRollout, TagTargets}
 
 // Phase names reported in events and results. TagPhase is written twice at
 // most per instance and rollout, to save calls: PhaseDraining (PhaseRollback
