@@ -51,8 +51,9 @@ func (r CLIRun) Total() int {
 }
 
 // rolloutScript is what users write today: per batch, leave the target
-// group and wait with the CLI's waiter, run each step and wait for every
-// instance, rejoin and wait until in service.
+// group and wait with the CLI's waiter, run the steps as one command (one
+// line each, as the provider's steps here) and wait for every instance
+// with the CLI's waiter, rejoin and wait until in service.
 const rolloutScript = `#!/usr/bin/env bash
 set -euo pipefail
 aws() { command aws --endpoint-url "$ENDPOINT" --output text "$@"; }
@@ -63,25 +64,36 @@ for ((i = 0; i < ${#ids[@]}; i += BATCH)); do
   for id in "${batch[@]}"; do targets+=("Id=$id"); done
   aws elbv2 deregister-targets --target-group-arn "$TG" --targets "${targets[@]}"
   aws elbv2 wait target-deregistered --target-group-arn "$TG" --targets "${targets[@]}"
-  for cmd in "app stop" "app deploy $VERSION" "app start" "app check"; do
-    cid=$(aws ssm send-command --document-name AWS-RunShellScript --instance-ids "${batch[@]}" \
-      --parameters "{\"commands\":[\"$cmd\"]}" --query Command.CommandId)
-    for id in "${batch[@]}"; do
-      aws ssm wait command-executed --command-id "$cid" --instance-id "$id"
-    done
+  cid=$(aws ssm send-command --document-name AWS-RunShellScript --instance-ids "${batch[@]}" \
+    --parameters "{\"commands\":[\"app stop\",\"app deploy $VERSION\",\"app start\",\"app check\"]}" \
+    --query Command.CommandId)
+  for id in "${batch[@]}"; do
+    aws ssm wait command-executed --command-id "$cid" --instance-id "$id"
   done
   aws elbv2 register-targets --target-group-arn "$TG" --targets "${targets[@]}"
   aws elbv2 wait target-in-service --target-group-arn "$TG" --targets "${targets[@]}"
 done
 `
 
-// cliFleet is scenario 5's fleet in real time: a 2 s deregistration delay,
-// health checks every 2 s with a threshold of 2, 1 s steps.
+// cliSettings is scenario 5's fleet, in real time, on settings AWS
+// accepts: a 10 s deregistration delay, health checks every 5 s with a
+// healthy threshold of 2 (ELB's minimums), steps of 1 s, AWS's latency, a
+// floor that lets exactly one batch out at a time.
+func cliSettings(n, batch int) Fleet {
+	f := RealisticFleet(n)
+	f.DeregistrationDelay, f.HealthCheckInterval, f.HealthyThreshold = 10*time.Second, 5*time.Second, 2
+	f.StepMean, f.StepSigma, f.BakeTime, f.TimeScale = time.Second, 0, 0, 1
+	f.MinHealthyPercent, f.BatchSize, f.Mode = (n-batch)*100/n, batch, rollout.ModeBatch
+	return f
+}
+
+// cliFleet seeds scenario 5's fleet.
 func cliFleet(n int) (*fleetsim.Sim, string, []string) {
-	sim := fleetsim.New(fleetsim.Options{TimeScale: 1, RandSeed: 5})
-	sim.SetTiming(fleetsim.Timing{StepMean: time.Second})
+	f := cliSettings(n, 1)
+	sim := fleetsim.New(fleetsim.Options{TimeScale: 1, RandSeed: 5, Latency: f.Latency})
+	sim.SetTiming(fleetsim.Timing{StepMean: f.StepMean})
 	arn := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "cli", Port: 8080,
-		HealthCheckInterval: 2 * time.Second, HealthyThreshold: 2, DeregistrationDelay: 2 * time.Second})
+		HealthCheckInterval: f.HealthCheckInterval, HealthyThreshold: f.HealthyThreshold, DeregistrationDelay: f.DeregistrationDelay})
 	ids := sim.AddInstances(fleetsim.InstanceConfig{Count: n, AppVersion: "v1",
 		Tags: map[string]string{rollout.TagVersion: "v1"}, TargetGroupARNs: []string{arn}})
 	return sim, arn, ids
@@ -111,6 +123,10 @@ func RunCLI(ctx context.Context, opts CLIOptions) (res CLIResult, err error) {
 	}
 	res.Options = opts
 	defer func() { res.Err = err }()
+	f := cliSettings(opts.Instances, opts.BatchSize)
+	if err := f.Validate(); err != nil {
+		return res, err
+	}
 	awsBin, err := exec.LookPath("aws")
 	if err != nil {
 		return res, errors.New("the aws CLI is not on PATH")
@@ -192,8 +208,12 @@ func runScript(ctx context.Context, awsBin string, opts CLIOptions) (CLIRun, err
 
 // Print writes scenario 5's table.
 func (r CLIResult) Print(w io.Writer) {
-	fmt.Fprintf(w, "\n5. Against a bash script of the AWS CLI (%d instances, batch %d, real time: deregistration delay 2s, health 2s x 2, 1 s steps)\n",
-		r.Options.Instances, r.Options.BatchSize)
+	f := cliSettings(r.Options.Instances, r.Options.BatchSize)
+	fmt.Fprintf(w, "\n5. Against a bash script of the AWS CLI (%d instances, batch %d, real time, AWS call latency on: deregistration delay %s, "+
+		"health %s x %d, 4 steps of %s)\n", r.Options.Instances, r.Options.BatchSize, f.DeregistrationDelay, f.HealthCheckInterval,
+		f.HealthyThreshold, f.StepMean)
+	fmt.Fprintln(w, "   script: per batch deregister-targets, wait target-deregistered, one send-command with the 4 lines, wait command-executed\n"+
+		"   per instance, register-targets, wait target-in-service (the CLI's standard waiters)")
 	if r.Err != nil {
 		fmt.Fprintf(w, "   ERROR: %v\n", r.Err)
 	}

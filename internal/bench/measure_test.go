@@ -43,4 +43,11 @@ func TestRolloutScript_isValidBashThatUsesTheCLIWaiters(t *testing.T) {
 			t.Fatalf("the script does not use %q", w)
 		}
 	}
+	// One command a batch with the steps' lines, as users write it.
+	if n := strings.Count(rolloutScript, "send-command"); n != 1 || !strings.Contains(rolloutScript, `\"app stop\",\"app deploy $VERSION\",\"app start\",\"app check\"`) {
+		t.Fatalf("the script should send one command with the four lines a batch:\n%s", rolloutScript)
+	}
+	if err := cliSettings(6, 2).Validate(); err != nil {
+		t.Fatalf("scenario 5's settings: %v", err)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
-	"sort"
 	"time"
 
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/awsclient"
@@ -36,19 +35,22 @@ type Fleet struct {
 	// the engine's clock alike.
 	TimeScale  float64
 	Throttling bool // the simulator's AWS-like rate limits
-	Seed       int64
+	// Latency is every call's latency, in simulated time (fleetsim); the
+	// fleets here have fleetsim.AWSLatency().
+	Latency fleetsim.Latency
+	Seed    int64
 }
 
 // RealisticFleet is the fleet of scenario 1: a 30 s deregistration delay,
 // health checks every 10 s with a healthy threshold of 3, four steps of 5 s
 // mean (lognormal sigma 0.25), 30 s bake, a 90 % capacity floor, so every
-// size moves in 10 waves.
+// size moves in 10 waves; AWS's call latency.
 func RealisticFleet(n int) Fleet {
 	return Fleet{
 		Instances: n, TargetGroups: 1,
 		DeregistrationDelay: 30 * time.Second, HealthCheckInterval: 10 * time.Second, HealthyThreshold: 3,
 		StepMean: 5 * time.Second, StepSigma: 0.25, BakeTime: 30 * time.Second,
-		MinHealthyPercent: 90, Mode: rollout.ModeWindow, TimeScale: 0.05, Seed: 1,
+		MinHealthyPercent: 90, Mode: rollout.ModeWindow, TimeScale: 0.05, Latency: fleetsim.AWSLatency(), Seed: 1,
 	}
 }
 
@@ -56,9 +58,7 @@ func RealisticFleet(n int) Fleet {
 // time is mostly its steps, where step time variance matters: a 15 s
 // deregistration delay, health checks every 5 s with a healthy threshold of
 // 2 (AWS's minimums), four steps of 30 s mean (lognormal sigma 0.25), no
-// bake, a 90 % floor. On RealisticFleet the fixed delays are 90 of 112 s
-// per instance, so no engine can make window mode much faster than batch
-// mode there (Fleet.WindowCeiling).
+// bake, a 90 % floor.
 func StepHeavyFleet(n int) Fleet {
 	f := RealisticFleet(n)
 	f.DeregistrationDelay, f.HealthCheckInterval, f.HealthyThreshold = 15*time.Second, 5*time.Second, 2
@@ -82,49 +82,75 @@ const stepsPerInstance = 4
 
 // Result is what one rollout measured.
 type Result struct {
-	Fleet     Fleet
-	Status    rollout.Status
-	Err       error
-	Sim       time.Duration // simulated time of rollout.Run
-	Wall      time.Duration
-	Bound     time.Duration // LowerBound of the fleet (its strategy's)
-	Waves     int
-	PerWave   time.Duration // Bound / Waves
-	Updated   int
-	Calls     map[string]int // per action, rollout.Run only
-	Discovery int            // calls of the DiscoverFleet before the run
-	Throttled int            // calls the simulator answered with a throttling error
-	MaxOut    int            // most instances out of service at once
-	Floor     int            // capacity floor in instances
+	Fleet  Fleet
+	Status rollout.Status
+	Err    error
+	Sim    time.Duration // simulated time of rollout.Run
+	Wall   time.Duration
+	// Bound is the lower bound of the fleet's mode, Best window mode's (the
+	// least any strategy can do): both rollout's own-pace model with the
+	// simulator's true step times (bound.go).
+	Bound, Best time.Duration
+	// Estimate is the plan's expected_duration from the step times another
+	// run of the same fleet recorded (set by RunRollouts), First the one a
+	// first rollout shows (nothing recorded: 30 s a step).
+	Estimate, First time.Duration
+	Waves           int
+	Updated         int
+	Calls           map[string]int // per action, rollout.Run only
+	// Around counts the calls a terraform apply makes around the run: the
+	// fleet read (DiscoverFleet and the preflight's CheckInstances) at plan
+	// time, before the run and after it, the document check, the lease.
+	Around    map[string]int
+	Throttled int // calls the simulator answered with a throttling error
+	MaxOut    int // most instances out of service at once
+	Floor     int // capacity floor in instances
 	// PhaseMeans is the mean time per instance in each phase (draining,
 	// step:<name>, joining, baking), from the engine's result.
 	PhaseMeans map[string]time.Duration
+	// Recorded is every instance's rollout.TagSteps after the run, in
+	// fleet order: what the next plan estimates with.
+	Recorded []string
+	spec     rollout.Spec
 }
 
-// Ratio is simulated rollout time over the lower bound.
-func (r Result) Ratio() float64 {
-	if r.Bound <= 0 {
+// Ratio is simulated rollout time over the lower bound of its mode.
+func (r Result) Ratio() float64 { return ratio(r.Sim, r.Bound) }
+
+// BestRatio is simulated rollout time over window mode's bound.
+func (r Result) BestRatio() float64 { return ratio(r.Sim, r.Best) }
+
+// EstimateError is (estimate - measured) / measured.
+func (r Result) EstimateError() float64 { return ratio(r.Estimate, r.Sim) - 1 }
+
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
 		return math.NaN()
 	}
-	return float64(r.Sim) / float64(r.Bound)
+	return float64(a) / float64(b)
 }
 
 // TotalCalls is every API call of the run.
-func (r Result) TotalCalls() int {
+func (r Result) TotalCalls() int { return sum(r.Calls) }
+
+// AroundCalls is every call made around the run.
+func (r Result) AroundCalls() int { return sum(r.Around) }
+
+func sum(m map[string]int) int {
 	n := 0
-	for _, c := range r.Calls {
+	for _, c := range m {
 		n += c
 	}
 	return n
 }
 
-// CallsPerInstance counts the run's calls plus the fleet discovery a
-// terraform apply makes before it, per instance.
+// CallsPerInstance counts the run's calls and those around it, per
+// instance.
 func (r Result) CallsPerInstance() float64 {
 	if r.Fleet.Instances == 0 {
 		return 0
 	}
-	return float64(r.TotalCalls()+r.Discovery) / float64(r.Fleet.Instances)
+	return float64(r.TotalCalls()+r.AroundCalls()) / float64(r.Fleet.Instances)
 }
 
 // simDelivery is fleetsim's default SSM delivery delay (Timing.Delivery):
@@ -132,9 +158,9 @@ func (r Result) CallsPerInstance() float64 {
 const simDelivery = 500 * time.Millisecond
 
 // PerInstanceMinimum is the least time one instance can be out of service
-// with these AWS settings: draining for the deregistration delay, each step
-// delivered and run (at its mean time), healthy_threshold checks interval
-// apart after registering again, then the bake.
+// with these AWS settings on average: draining for the deregistration
+// delay, each step delivered and run (at its mean time), healthy_threshold
+// checks interval apart after registering again, then the bake.
 func (f Fleet) PerInstanceMinimum() time.Duration {
 	th := max(f.HealthyThreshold, 1)
 	return f.DeregistrationDelay + stepsPerInstance*(simDelivery+f.StepMean) +
@@ -156,93 +182,13 @@ func (f Fleet) Waves() (waves, floor int) {
 	return (f.Instances + out - 1) / out, floor
 }
 
-// LowerBound is the theoretical minimum of the fleet's strategy: for
-// window mode, waves x the per-instance minimum (every slot is refilled the
-// moment an instance is done, and each takes the mean time); for batch
-// mode, which runs each step in lockstep, waves x the per-wave minimum,
-// where each step lasts as long as its slowest member (LockstepWave).
-func (f Fleet) LowerBound() time.Duration {
-	if f.Mode == rollout.ModeBatch {
-		return f.LockstepBound()
-	}
-	return f.MeanBound()
-}
-
-// MeanBound is waves x the per-instance minimum: window mode's bound, and
-// the least any strategy can do.
-func (f Fleet) MeanBound() time.Duration {
-	w, _ := f.Waves()
-	return time.Duration(w) * f.PerInstanceMinimum()
-}
-
-// LockstepBound is batch mode's bound: the waves one after the other, each
-// taking LockstepWave for its size.
-func (f Fleet) LockstepBound() time.Duration {
-	w, floor := f.Waves()
-	if w == 0 {
-		return 0
-	}
-	out := f.Instances - floor
-	if f.BatchSize > 0 {
-		out = min(out, f.BatchSize)
-	}
-	var total time.Duration
-	for left := f.Instances; left > 0; left -= out {
-		total += f.LockstepWave(min(out, left))
-	}
-	return total
-}
-
-// LockstepWave is the least time a batch of k instances takes when each
-// step waits for all of them: the per-instance minimum with each step's
-// mean replaced by the expected maximum of k step times.
-func (f Fleet) LockstepWave(k int) time.Duration {
-	step := time.Duration(float64(f.StepMean) * ExpectedMaxLognormal(k, f.StepSigma))
-	return f.PerInstanceMinimum() + stepsPerInstance*(step-f.StepMean)
-}
-
-// WindowCeiling is how much faster than batch mode window mode can be at
-// best on this fleet: 1 - window's bound / batch's bound.
-func (f Fleet) WindowCeiling() float64 {
-	b := f.LockstepBound()
-	if b <= 0 {
-		return 0
-	}
-	return 1 - float64(f.MeanBound())/float64(b)
-}
-
-// ExpectedMaxLognormal is E[max of k draws] / mean for a lognormal with
-// shape sigma, the distribution fleetsim draws step times from: with Z(k)
-// the largest of k standard normals, E[exp(sigma Z(k))] / exp(sigma^2/2),
-// integrated numerically (Simpson's rule over z in [-9, 9]).
-func ExpectedMaxLognormal(k int, sigma float64) float64 {
-	if k <= 1 || sigma == 0 {
-		return 1
-	}
-	const lo, hi, n = -9.0, 9.0, 3600
-	h := (hi - lo) / n
-	f := func(z float64) float64 {
-		pdf := math.Exp(-z*z/2) / math.Sqrt(2*math.Pi)
-		cdf := 0.5 * math.Erfc(-z/math.Sqrt2)
-		return math.Exp(sigma*z) * float64(k) * pdf * math.Pow(cdf, float64(k-1))
-	}
-	sum := f(lo) + f(hi)
-	for i := 1; i < n; i++ {
-		w := 2.0
-		if i%2 == 1 {
-			w = 4
-		}
-		sum += w * f(lo+float64(i)*h)
-	}
-	return sum * h / 3 / math.Exp(sigma*sigma/2)
-}
-
 // Env is a simulator serving HTTP on 127.0.0.1 with one fleet on v1.
 type Env struct {
 	Sim    *fleetsim.Sim
 	URL    string
 	TGARNs []string
 	IDs    []string
+	scale  float64
 	close  func()
 }
 
@@ -252,7 +198,7 @@ func (e *Env) Close() { e.close() }
 // NewEnv seeds a simulator with f's fleet, every instance running v1 and
 // healthy in every target group.
 func NewEnv(f Fleet) *Env {
-	sim := fleetsim.New(fleetsim.Options{TimeScale: f.TimeScale, Throttling: f.Throttling, RandSeed: f.Seed})
+	sim := fleetsim.New(fleetsim.Options{TimeScale: f.TimeScale, Throttling: f.Throttling, RandSeed: f.Seed, Latency: f.Latency})
 	sim.SetTiming(fleetsim.Timing{StepMean: f.StepMean, StepSigma: f.StepSigma, Delivery: simDelivery})
 	var arns []string
 	for i := 0; i < max(f.TargetGroups, 1); i++ {
@@ -267,10 +213,12 @@ func NewEnv(f Fleet) *Env {
 		TargetGroupARNs: arns,
 	})
 	srv := httptest.NewServer(sim)
-	return &Env{Sim: sim, URL: srv.URL, TGARNs: arns, IDs: ids, close: func() { srv.Close(); sim.Close() }}
+	return &Env{Sim: sim, URL: srv.URL, TGARNs: arns, IDs: ids, scale: f.TimeScale, close: func() { srv.Close(); sim.Close() }}
 }
 
-// Client is an awsclient for the simulator, as the provider would build it.
+// Client is an awsclient for the simulator, as the provider would build it
+// (its retry back-off scaled to the simulator's time, as the provider does
+// against a time-scaled simulator).
 func (e *Env) Client(ctx context.Context) (*awsclient.Client, error) {
 	eps := map[string]string{}
 	for _, k := range []string{"ec2", "elbv2", "ssm", "autoscaling", "cloudwatch", "sts"} {
@@ -278,7 +226,7 @@ func (e *Env) Client(ctx context.Context) (*awsclient.Client, error) {
 	}
 	return awsclient.New(ctx, awsclient.Config{
 		Region: e.Sim.Region(), AccessKey: "AKIABENCH", SecretKey: "bench-secret", Endpoints: eps,
-		UserAgentVersion: "bench",
+		UserAgentVersion: "bench", BackoffScale: e.scale, SkipCredentialsValidation: true,
 	})
 }
 
@@ -286,30 +234,66 @@ func (e *Env) Client(ctx context.Context) (*awsclient.Client, error) {
 var throttlingCodes = map[string]bool{"Throttling": true, "RequestLimitExceeded": true, "ThrottlingException": true}
 
 // RunRollout seeds f's fleet and rolls v2 out over it with the engine, the
-// way the provider's apply does (discover, then Run), and measures it.
+// way the provider's apply does, and measures it.
 func RunRollout(ctx context.Context, f Fleet) (Result, error) {
+	if err := f.Validate(); err != nil {
+		return Result{Fleet: f, Err: err}, err
+	}
 	env := NewEnv(f)
 	defer env.Close()
 	return RunRolloutEnv(ctx, f, env)
 }
 
-// RunRolloutEnv is RunRollout on a fleet already seeded by NewEnv(f).
-func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
-	res := Result{Fleet: f, Bound: f.LowerBound()}
-	res.Waves, res.Floor = f.Waves()
-	res.PerWave = res.Bound / time.Duration(max(1, res.Waves))
+// readFleet is what the provider reads of a fleet at plan time, before a
+// run and after it (internal/provider readFleet): DiscoverFleet, then the
+// preflight's status checks and SSM agents of the running instances.
+func readFleet(ctx context.Context, c *awsclient.Client, arns []string) (rollout.Fleet, error) {
+	fleet, err := c.DiscoverFleet(ctx, arns, nil)
+	if err != nil {
+		return fleet, fmt.Errorf("discover: %w", err)
+	}
+	var running []string
+	for _, inst := range fleet.Instances {
+		if inst.State == "running" {
+			running = append(running, inst.ID)
+		}
+	}
+	if _, err := c.CheckInstances(ctx, running); err != nil {
+		return fleet, fmt.Errorf("preflight: %w", err)
+	}
+	return fleet, nil
+}
 
+// RunRolloutEnv is RunRollout on a fleet already seeded by NewEnv(f): the
+// calls of a terraform apply of a new version (the plan's reads and
+// document check, the lease, the reads before the run), the run, the read
+// after it; only the run is timed.
+func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
+	res := Result{Fleet: f}
+	res.Waves, res.Floor = f.Waves()
 	client, err := env.Client(ctx)
 	if err != nil {
 		return res, fmt.Errorf("client: %w", err)
 	}
-	env.Sim.Recorder().Reset()
-	fleet, err := client.DiscoverFleet(ctx, env.TGARNs, nil)
-	if err != nil {
-		return res, fmt.Errorf("discover: %w", err)
+	rec := env.Sim.Recorder()
+	rec.Reset()
+	if _, err := readFleet(ctx, client, env.TGARNs); err != nil { // plan
+		return res, err
 	}
-	for _, n := range env.Sim.Recorder().CallCount() {
-		res.Discovery += n
+	if _, err := client.CheckDocument(ctx, "AWS-RunShellScript", ""); err != nil {
+		return res, fmt.Errorf("document: %w", err)
+	}
+	clk := clock.Scaled(f.TimeScale)
+	lease, err := client.CreateLease(ctx, awsclient.LeasePath+fmt.Sprintf("/bench-%d", f.Seed), awsclient.LeaseValue{
+		RolloutID: "bench", Origin: "bench", Process: "bench", TargetGroups: env.TGARNs,
+		AcquiredAt: clk.Now().UTC(), RenewedAt: clk.Now().UTC(), TTL: leaseTTL.String(),
+	})
+	if err != nil {
+		return res, fmt.Errorf("lease: %w", err)
+	}
+	fleet, err := readFleet(ctx, client, env.TGARNs) // apply
+	if err != nil {
+		return res, err
 	}
 	spec := rollout.Spec{
 		RolloutID: "bench",
@@ -324,19 +308,49 @@ func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
 	if f.BatchSize > 0 {
 		spec.Strategy.BatchSize = f.BatchSize
 	}
+	res.spec = spec
 	sched, err := rollout.PlanSchedule(spec)
 	if err != nil {
 		return res, fmt.Errorf("schedule: %w", err)
 	}
 	if f.Mode == rollout.ModeBatch && len(sched.Batches) != res.Waves {
-		// The bound would be for another schedule than the one run.
-		return res, fmt.Errorf("engine plans %d batches, the bound assumes %d waves", len(sched.Batches), res.Waves)
+		return res, fmt.Errorf("engine plans %d batches, the fleet has %d waves", len(sched.Batches), res.Waves)
 	}
+	if res.Bound, res.Best, err = f.bounds(spec); err != nil {
+		return res, err
+	}
+	res.First = sched.ExpectedDuration
+	before := rec.CallCount()
 
-	env.Sim.Recorder().Reset()
+	// The lease is renewed every third of its TTL while the run lasts, as
+	// the provider does.
+	renewCtx, stopRenewing := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-clk.After(leaseTTL / 3):
+				_ = lease.Renew(renewCtx, clk.Now().UTC())
+			}
+		}
+	}()
 	simStart, wallStart := env.Sim.Now(), time.Now()
-	out, runErr := rollout.Run(ctx, spec, client.Ports(clock.Scaled(f.TimeScale), nopObserver{}))
+	out, runErr := rollout.Run(ctx, spec, client.Ports(clk, nopObserver{}))
 	res.Sim, res.Wall = env.Sim.Now().Sub(simStart), time.Since(wallStart)
+	stopRenewing()
+	<-renewed
+	during := rec.CallCount()
+	res.Calls = diffCounts(during, before)
+	res.Calls = without(res.Calls, "PutParameter", "GetParameter") // the renewals count as around
+	res.MaxOut = rec.MaxOutOfService()
+	for _, c := range rec.Calls("") {
+		if throttlingCodes[c.ErrorCode] {
+			res.Throttled++
+		}
+	}
 	res.Status, res.Err = out.Status, runErr
 	res.Updated = out.Count(rollout.InstanceUpdated)
 	res.PhaseMeans = map[string]time.Duration{}
@@ -345,13 +359,16 @@ func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
 			res.PhaseMeans[k] += v / time.Duration(max(1, len(out.Instances)))
 		}
 	}
-	rec := env.Sim.Recorder()
-	res.Calls = rec.CallCount()
-	res.MaxOut = rec.MaxOutOfService()
-	for _, c := range rec.Calls("") {
-		if throttlingCodes[c.ErrorCode] {
-			res.Throttled++
-		}
+	if _, err := readFleet(ctx, client, env.TGARNs); err != nil { // after
+		return res, err
+	}
+	if err := lease.Release(ctx); err != nil {
+		return res, fmt.Errorf("lease: %w", err)
+	}
+	res.Around = diffCounts(rec.CallCount(), res.Calls)
+	for _, id := range env.IDs {
+		inst, _ := env.Sim.Instance(id)
+		res.Recorded = append(res.Recorded, inst.Tags[rollout.TagSteps])
 	}
 	if runErr != nil {
 		return res, fmt.Errorf("rollout %s: %w", out.Status, runErr)
@@ -362,21 +379,45 @@ func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
 	return res, nil
 }
 
+// leaseTTL is the provider's default lease TTL (renewed every third).
+const leaseTTL = 5 * time.Minute
+
+// without is counts less the actions named.
+func without(counts map[string]int, actions ...string) map[string]int {
+	out := map[string]int{}
+	for a, n := range counts {
+		out[a] = n
+	}
+	for _, a := range actions {
+		delete(out, a)
+	}
+	return out
+}
+
+// estimateFrom is the plan's expected duration of r's rollout had the
+// fleet carried the step times of recorded (another run's instances).
+func (r Result) estimateFrom(recorded []string) (time.Duration, error) {
+	spec := r.spec
+	insts := make([]rollout.Instance, len(spec.Fleet.Instances))
+	for i, inst := range spec.Fleet.Instances {
+		tags := map[string]string{}
+		for k, v := range inst.Tags {
+			tags[k] = v
+		}
+		if len(recorded) > 0 && recorded[i%len(recorded)] != "" {
+			tags[rollout.TagSteps] = recorded[i%len(recorded)]
+		}
+		inst.Tags = tags
+		insts[i] = inst
+	}
+	spec.Fleet.Instances = insts
+	sched, err := rollout.PlanSchedule(spec)
+	if err != nil {
+		return 0, err
+	}
+	return sched.ExpectedDuration, nil
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Event(rollout.Event) {}
-
-// SortedActions lists the actions of calls, most called first.
-func SortedActions(calls map[string]int) []string {
-	var out []string
-	for a := range calls {
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if calls[out[i]] != calls[out[j]] {
-			return calls[out[i]] > calls[out[j]]
-		}
-		return out[i] < out[j]
-	})
-	return out
-}

@@ -20,11 +20,13 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	sizes := fs.String("sizes", "10,100,1000", "fleet sizes of scenarios 1-3, comma separated")
+	sizes := fs.String("sizes", "100,1000", "fleet sizes of scenarios 1-3, comma separated")
 	scale := fs.Float64("scale", 0.05, "wall seconds per simulated second in scenarios 1-3")
+	seeds := fs.Int("seeds", 5, "simulator seeds per configuration in scenarios 1-3 (figures are their median, with the range)")
+	parallel := fs.Int("parallel", 6, "rollouts run at once in scenarios 1-3 (each has its own simulator)")
 	plan := fs.Bool("plan", true, "scenario 4: terraform plan at 1,000 instances (builds the provider)")
 	planSize := fs.Int("plan-instances", 1000, "instances of scenario 4, spread over 4 target groups")
-	cli := fs.Bool("cli", false, "scenario 5: a bash script of the AWS CLI against the provider (real time, minutes)")
+	cli := fs.Bool("cli", true, "scenario 5: a bash script of the AWS CLI against the provider (real time, minutes)")
 	only := fs.String("only", "", "run only these scenarios, e.g. 4,5")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -52,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if want(1) || want(2) || want(3) {
 		fmt.Fprintln(stderr, "scenarios 1-3: rollouts against the fleet simulator")
 		rep, err := bench.RunRollouts(ctx, bench.Options{
-			Sizes: ns, TimeScale: *scale, Throttled: want(3), NominalSteps: want(1), StepHeavy: want(2), Progress: stderr,
+			Sizes: ns, TimeScale: *scale, Seeds: *seeds, Parallel: *parallel, Throttled: want(3), StepHeavy: want(2), Progress: stderr,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
