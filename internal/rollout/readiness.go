@@ -52,8 +52,8 @@ func (e *engine) readyAmong(ids []string, now time.Time) []string {
 }
 
 // readinessAsk is what one readiness check covers: the departing
-// instances not checked lately and, so that window mode, whose departures
-// are small and many, still makes one call per batch's worth of instances,
+// instances not checked lately and, in window mode, so that its
+// departures, small and many, still make one call per batch's worth,
 // those queued next that were not checked lately either (a check a minute
 // old no longer counts, and the next departures would each ask again).
 // Nothing when every departing instance was checked lately (or there is no
@@ -68,8 +68,10 @@ func (e *engine) readinessAsk(ids []string, now time.Time) []string {
 			ask = append(ask, id)
 		}
 	}
-	if len(ask) == 0 {
-		return nil
+	if len(ask) == 0 || !e.windowed() {
+		// Batch mode's next batch leaves after this one is done, later
+		// than a check holds: checking it now would be a wasted call.
+		return ask
 	}
 	for _, id := range e.queue {
 		if len(ask) >= 2*len(ids)+batchLimit(e.spec.Strategy, e.aliveCount()) {
