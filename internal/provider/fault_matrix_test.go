@@ -632,6 +632,7 @@ type stateView struct {
 	version   string
 	versions  map[string]int // instances per rolling:version tag
 	outOfDate []string
+	unready   map[string]bool // in unready_instances: not out of date while so
 }
 
 func flatmapStateView(s *terraform.State) stateView {
@@ -640,7 +641,12 @@ func flatmapStateView(s *terraform.State) stateView {
 		return stateView{}
 	}
 	attrs := rs.Primary.Attributes
-	v := stateView{found: true, version: attrs["version"], versions: map[string]int{}}
+	v := stateView{found: true, version: attrs["version"], versions: map[string]int{}, unready: map[string]bool{}}
+	for key := range attrs {
+		if id, ok := strings.CutPrefix(key, "unready_instances."); ok && id != "%" {
+			v.unready[id] = true
+		}
+	}
 	for key, val := range attrs {
 		version, ok := strings.CutPrefix(key, "versions.")
 		if !ok || version == "%" {
@@ -666,7 +672,7 @@ type priorStateCheck struct {
 }
 
 func (c priorStateCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
-	v := stateView{versions: map[string]int{}}
+	v := stateView{versions: map[string]int{}, unready: map[string]bool{}}
 	if ps := req.Plan.PriorState; ps != nil && ps.Values != nil && ps.Values.RootModule != nil {
 		for _, r := range ps.Values.RootModule.Resources {
 			if r.Address != resourceName {
@@ -674,6 +680,10 @@ func (c priorStateCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanReq
 			}
 			v.found = true
 			v.version, _ = r.AttributeValues["version"].(string)
+			unready, _ := r.AttributeValues["unready_instances"].(map[string]any)
+			for id := range unready {
+				v.unready[id] = true
+			}
 			versions, _ := r.AttributeValues["versions"].(map[string]any)
 			for version, n := range versions {
 				f, _ := n.(float64)
@@ -712,6 +722,9 @@ func (h *faultHarness) stateMismatches(sc faultScenario, st stateView, wantConve
 			continue
 		}
 		tagged[snap.Tags["rolling:version"]]++
+		if snap.Tags["rolling:phase"] == "" && (!snap.AgentOnline || snap.State == "stopped" || st.unready[snap.ID]) {
+			continue // cannot be deployed now: in unready_instances, not out of date
+		}
 		if snap.Tags["rolling:phase"] != "" || snap.Tags["rolling:version"] != st.version {
 			wantOutOfDate = append(wantOutOfDate, snap.ID)
 		}
