@@ -52,7 +52,7 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 
 	fleet, err := r.discover(ctx, plan, diags)
 	if err != nil {
-		diags.AddError("Cannot read the fleet", err.Error())
+		addAWSError(diags, "Cannot read the fleet", err)
 		return
 	}
 	version := plan.Version.ValueString()

@@ -62,7 +62,7 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 
 	fleet, err := r.fleetForPlan(ctx, req, state, &plan)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the fleet", err.Error())
+		addAWSError(&resp.Diagnostics, "Cannot read the fleet", err)
 		return
 	}
 	releaseID := plan.releaseID(ctx, &resp.Diagnostics)
@@ -171,7 +171,7 @@ func (r *deploymentResource) checkAlarms(ctx context.Context, spec rollout.Spec,
 	case errors.Is(err, rollout.ErrNotFound):
 		diags.AddAttributeError(path.Root("failure").AtName("alarm_names"), "Alarm not found", err.Error())
 	case err != nil:
-		diags.AddError("Cannot read the alarms", err.Error())
+		addAWSError(diags, "Cannot read the alarms", err)
 	case len(firing) > 0 && rolling:
 		diags.AddWarning("Alarm in ALARM",
 			fmt.Sprintf("%s is in ALARM now: the rollout will stop before its first batch unless it recovers.", strings.Join(firing, ", ")))

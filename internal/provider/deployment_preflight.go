@@ -103,7 +103,7 @@ func (r *deploymentResource) checkDocuments(ctx context.Context, m *deploymentMo
 		doc, err := client.CheckDocument(ctx, name, version)
 		switch {
 		case err != nil:
-			diags.AddAttributeError(at.AtName("document_name"), "Cannot read the SSM document", err.Error())
+			addAWSError(diags, "Cannot read the SSM document", err)
 			continue
 		case !doc.Exists:
 			diags.AddAttributeError(at.AtName("document_name"), "SSM document not found",

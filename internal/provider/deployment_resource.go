@@ -128,7 +128,7 @@ func (r *deploymentResource) Read(ctx context.Context, req resource.ReadRequest,
 		fleet, err = readFleet(ctx, client, remaining, state.instanceIDs(ctx, &resp.Diagnostics))
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the fleet", err.Error())
+		addAWSError(&resp.Diagnostics, "Cannot read the fleet", err)
 		return
 	}
 
@@ -181,7 +181,7 @@ func (r *deploymentResource) Delete(ctx context.Context, req resource.DeleteRequ
 		return // the target groups are gone: nothing to untag that we can find
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot read the fleet", err.Error())
+		addAWSError(&resp.Diagnostics, "Cannot read the fleet", err)
 		return
 	}
 	ids := make([]string, 0, len(fleet.Instances))
