@@ -33,10 +33,6 @@ func (b simBackoff) BackoffDelay(int, error) (time.Duration, error) {
 	return 0, nil
 }
 
-type fixedBackoff time.Duration
-
-func (f fixedBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Duration(f), nil }
-
 // newFrozenSim returns a simulator whose clock only moves with Advance
 // (huge TimeScale, no ticker), served over real HTTP, and an SDK config for it.
 func newFrozenSim(t *testing.T, opts Options) (*Sim, aws.Config, string) {

@@ -94,8 +94,8 @@ func TestLatency_awsDefaultsHaveTheirMediansAndTails(t *testing.T) {
 		if d.Median < 40*time.Millisecond || d.Median > 80*time.Millisecond || d.P99 < 150*time.Millisecond || d.P99 > 300*time.Millisecond {
 			t.Errorf("%s: %v / %v is outside the documented range", svc, d.Median, d.P99)
 		}
-		if max := time.Duration(draws[n-1]); max > maxLatencyFactor*d.P99 {
-			t.Errorf("%s: a draw of %v exceeds the cap", svc, max)
+		if highest := time.Duration(draws[n-1]); highest > maxLatencyFactor*d.P99 {
+			t.Errorf("%s: a draw of %v exceeds the cap", svc, highest)
 		}
 	}
 	if l.sample(rng, "nosuchservice") == 0 {

@@ -193,7 +193,7 @@ func encodeStepTimes(steps []Step, paces map[string]stepPace) string {
 
 func plainName(s string) bool {
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' && r != '.' && r != '-' {
 			return false
 		}
 	}
