@@ -344,8 +344,11 @@ func (e *engine) run() (Result, error) {
 			e.phase = phaseDone
 			break
 		}
+		// The wait runs from now, not from the start of the pass: the
+		// pass's calls took time (round trips to AWS), and a wait counted
+		// from before them would wake that much late.
 		select {
-		case <-e.clock.After(wake.Sub(now)):
+		case <-e.clock.After(wake.Sub(e.clock.Now())):
 		case <-e.done:
 			e.onCancel()
 		}
