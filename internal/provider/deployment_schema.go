@@ -190,7 +190,9 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 			"expected_duration": schema.StringAttribute{
 				Computed: true,
 				MarkdownDescription: "Estimate of the planned rollout's duration from the target groups' deregistration " +
-					"delay and health check settings, the steps and the strategy. Kept, like `schedule`, until the next planned rollout.",
+					"delay and health check settings, the strategy, and the time each step took in the last rollout (recorded on " +
+					"the instances in a `rolling:steps` tag; before any rollout, `min(timeout, 30s)` a step). Kept, like " +
+					"`schedule`, until the next planned rollout.",
 			},
 			"out_of_date_instance_ids": schema.ListAttribute{
 				ElementType: types.StringType,
