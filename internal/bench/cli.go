@@ -76,12 +76,13 @@ done
 `
 
 // cliSettings is scenario 5's fleet, in real time, on settings AWS
-// accepts: a 10 s deregistration delay, health checks every 5 s with a
-// healthy threshold of 2 (ELB's minimums), steps of 1 s, AWS's latency, a
-// floor that lets exactly one batch out at a time.
+// accepts: a 2 s deregistration delay, health checks every 5 s with a
+// healthy threshold of 2 (ELB's minimums; the scenario's 2 s interval
+// before was below them), steps of 1 s, AWS's latency, a floor that lets
+// exactly one batch out at a time.
 func cliSettings(n, batch int) Fleet {
 	f := RealisticFleet(n)
-	f.DeregistrationDelay, f.HealthCheckInterval, f.HealthyThreshold = 10*time.Second, 5*time.Second, 2
+	f.DeregistrationDelay, f.HealthCheckInterval, f.HealthyThreshold = 2*time.Second, 5*time.Second, 2
 	f.StepMean, f.StepSigma, f.BakeTime, f.TimeScale = time.Second, 0, 0, 1
 	f.MinHealthyPercent, f.BatchSize, f.Mode = (n-batch)*100/n, batch, rollout.ModeBatch
 	return f

@@ -217,3 +217,18 @@ func TestSpread_isTheMedianAndRange(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// Batch mode's lockstep needs each step's slowest of the batch: 10 waves
+// of 120.8 s at 100 instances (E[max of 10] = 1.44 x the 5 s mean), of
+// 128.4 s at 1,000 (1.82 x), against the own-pace bound's 116.1 s and
+// 119.2 s.
+func TestLockstepBound_waitsForEachStepsSlowest(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want time.Duration
+	}{{100, 20*time.Minute + 8*time.Second}, {1000, 21*time.Minute + 24*time.Second}} {
+		if got := RealisticFleet(c.n).LockstepBound(); got < c.want-2*time.Second || got > c.want+2*time.Second {
+			t.Errorf("%d instances: lockstep bound %s, want %s", c.n, got, c.want)
+		}
+	}
+}
