@@ -192,14 +192,14 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 				MarkdownDescription: "Estimate of the planned rollout's duration from the target groups' deregistration " +
 					"delay and health check settings, the strategy, and the time each step took in the last rollout (recorded on " +
 					"the instances in a `rolling:steps` tag; before any rollout, `min(timeout, 30s)` a step). Kept, like " +
-					"`schedule`, until the next planned rollout.",
+					"`planned_batches`, until the next planned rollout.",
 			},
 			"out_of_date_instance_ids": schema.ListAttribute{
 				ElementType: types.StringType,
 				Computed:    true,
 				MarkdownDescription: "Drift: instances not on `version` (or on it through other steps or triggers, or left out of " +
 					"service by an interrupted run), as last read from AWS. Empty after a successful apply; a refresh that " +
-					"finds any makes the plan an update that rolls them (their ids are in `schedule`).",
+					"finds any makes the plan an update that rolls them (their ids are in `planned_batches`).",
 			},
 			"unready_instances": schema.MapAttribute{
 				ElementType: types.StringType,
@@ -219,7 +219,7 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 				Computed:            true,
 				MarkdownDescription: "Summary of the last rollout this resource ran.",
 				Attributes: map[string]schema.Attribute{
-					"number":      schema.Int64Attribute{Computed: true, MarkdownDescription: "This resource's rollout count: 1 for the first apply, one more for each planned rollout. `schedule` lines carry it as `#N`."},
+					"number":      schema.Int64Attribute{Computed: true, MarkdownDescription: "This resource's rollout count: 1 for the first apply, one more for each planned rollout. `rollout_summary` and `planned_batches` lines carry it as `#N`."},
 					"id":          schema.StringAttribute{Computed: true, MarkdownDescription: "Rollout id, also written to the `rolling:rollout` tag of instances it takes out of service."},
 					"status":      schema.StringAttribute{Computed: true, MarkdownDescription: "`succeeded`, `failed`, `rolled_back`, `cancelled` or `noop`."},
 					"started_at":  schema.StringAttribute{Computed: true, MarkdownDescription: "RFC 3339 start time."},
