@@ -19,7 +19,8 @@ import (
 )
 
 // ModifyPlan shows the rollout before anything happens: which instances go
-// in which batch and how long it should take, in `schedule`.
+// in which batch and how long it should take, in rollout_summary and
+// planned_batches.
 //
 // Terraform plans every resource twice: once for the plan the user sees and
 // once more at apply time, and refuses the apply ("inconsistent final plan")
