@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -72,30 +71,7 @@ func runCrash(t *testing.T, victim string, phase crashPhase) {
 	tg := f.sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80, DeregistrationDelay: 300 * time.Second,
 		HealthCheckInterval: 30 * time.Second, HealthyThreshold: 3})
 	ids := f.sim.AddInstances(fleetsim.InstanceConfig{Count: 6, AppVersion: "v1", Tags: map[string]string{"rolling:version": "v1"}, TargetGroupARNs: []string{tg}})
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "main.tf"), requiredProviders+f.providerConfig()+fmt.Sprintf(`
-variable "app_version" {
-  type = string
-}
-resource "rolling_deployment" "web" {
-  target_group_arns = [%q]
-  version           = var.app_version
-  step {
-    name     = "deploy"
-    commands = ["app deploy ${var.app_version}"]
-    timeout  = "30m"
-  }
-  strategy {
-    batch_size          = 2
-    min_healthy_percent = 60
-    order               = "sorted"
-  }
-  failure {
-    rollback = false
-  }
-}
-`, tg))
-	cli := newTerraformCLI(t, dir, fmt.Sprintf("%s=%g", EnvTimeScale, testTimeScale))
+	cli := appDeployment(t, f, tg, `timeout = "30m"`, "batch_size = 2\n    min_healthy_percent = 60\n    order = \"sorted\"", "rollback = false", "")
 	cli.must("apply", "-auto-approve", "-var", "app_version=v1")
 
 	cmd, out, done := startApply(t, cli, "v2")

@@ -1,8 +1,6 @@
 package provider
 
 import (
-	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,29 +12,11 @@ import (
 func TestAccPlanReadability_versionBumpOver100InstancesFitsInAScreenful(t *testing.T) {
 	f := newTestFleet(t)
 	tg, ids := f.web(100, "v1")
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "main.tf"), requiredProviders+f.providerConfig()+fmt.Sprintf(`
-variable "app_version" {
-  type = string
-}
-resource "rolling_deployment" "web" {
-  target_group_arns = [%q]
-  version           = var.app_version
-  step {
-    name     = "deploy"
-    commands = ["app deploy ${var.app_version}"]
-  }
-  strategy {
-    batch_size          = 10
-    canary_size         = 10
-    min_healthy_percent = 80
-  }
-}
+	cli := appDeployment(t, f, tg, "", "batch_size = 10\n    canary_size = 10\n    min_healthy_percent = 80", "", `
 output "planned_batches" { value = rolling_deployment.web.planned_batches }
 output "rollout_summary" { value = rolling_deployment.web.rollout_summary }
 output "versions" { value = rolling_deployment.web.versions }
-`, tg))
-	cli := newTerraformCLI(t, dir, fmt.Sprintf("%s=%g", EnvTimeScale, testTimeScale))
+`)
 	cli.must("apply", "-auto-approve", "-no-color", "-var", "app_version=v1")
 
 	out := cli.must("plan", "-no-color", "-var", "app_version=v2")

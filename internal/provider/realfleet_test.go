@@ -17,8 +17,11 @@ import (
 // at or near their minimum, stopped and unreachable instances, documents
 // that do not exist. Real terraform CLI on the built provider.
 
-// realFleetRun is a contractRun over a fleet the test builds.
-func realFleetRun(t *testing.T, f *testFleet, tg string, strategy, failure string) *contractRun {
+// appDeployment is a working directory with one rolling_deployment of
+// var.app_version over tg whose single step deploys it: stepExtra, strategy
+// and failure are the bodies' extra lines, outputs any outputs. It returns
+// the terraform CLI for that directory.
+func appDeployment(t *testing.T, f *testFleet, tg, stepExtra, strategy, failure, outputs string) *terraformCLI {
 	t.Helper()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "main.tf"), requiredProviders+f.providerConfig()+fmt.Sprintf(`
@@ -31,6 +34,7 @@ resource "rolling_deployment" "web" {
   step {
     name     = "deploy"
     commands = ["app deploy ${var.app_version}"]
+    %s
   }
   strategy {
     %s
@@ -39,11 +43,19 @@ resource "rolling_deployment" "web" {
     %s
   }
 }
+%s`, tg, stepExtra, strategy, failure, outputs))
+	return newTerraformCLI(t, dir, fmt.Sprintf("%s=%g", EnvTimeScale, testTimeScale))
+}
+
+// realFleetRun is a contractRun over a fleet the test builds.
+func realFleetRun(t *testing.T, f *testFleet, tg string, strategy, failure string) *contractRun {
+	t.Helper()
+	cli := appDeployment(t, f, tg, "", strategy, failure, `
 output "planned_batches" { value = rolling_deployment.web.planned_batches }
 output "out_of_date_instance_ids" { value = rolling_deployment.web.out_of_date_instance_ids }
 output "versions" { value = rolling_deployment.web.versions }
-`, tg, strategy, failure))
-	return &contractRun{t: t, f: f, tg: tg, cli: newTerraformCLI(t, dir, fmt.Sprintf("%s=%g", EnvTimeScale, testTimeScale))}
+`)
+	return &contractRun{t: t, f: f, tg: tg, cli: cli}
 }
 
 func TestAccRealFleet_autoScalingGroupsNearOrAtTheirMinimum(t *testing.T) {
