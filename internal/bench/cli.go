@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -22,20 +24,23 @@ import (
 type CLIOptions struct {
 	Instances int // default 6
 	BatchSize int // default 2
-	Log       io.Writer
+	// Rounds is how many times each way is timed (default 5); in each
+	// round the script and the provider run at the same time, each on its
+	// own simulator: both mostly wait.
+	Rounds int
+	Log    io.Writer
 }
 
 // CLIResult is scenario 5: the same rollout by a bash script of the AWS CLI
 // and by terraform apply, each on a fresh simulator in real time.
 type CLIResult struct {
 	Options   CLIOptions
-	Script    CLIRun
-	Provider  CLIRun
-	ScriptErr error
+	Scripts   []CLIRun
+	Providers []CLIRun
 	Err       error
 }
 
-// CLIRun is one way of rolling out.
+// CLIRun is one way of rolling out, once.
 type CLIRun struct {
 	Wall  time.Duration
 	Calls map[string]int
@@ -48,6 +53,14 @@ func (r CLIRun) Total() int {
 		n += c
 	}
 	return n
+}
+
+func walls(runs []CLIRun) spread {
+	var vs []float64
+	for _, r := range runs {
+		vs = append(vs, float64(r.Wall))
+	}
+	return spreadOf(vs)
 }
 
 // rolloutScript is what users write today: per batch, leave the target
@@ -133,41 +146,69 @@ func RunCLI(ctx context.Context, opts CLIOptions) (res CLIResult, err error) {
 		return res, errors.New("the aws CLI is not on PATH")
 	}
 
-	// The script.
-	fmt.Fprintln(opts.Log, "  bash + AWS CLI")
-	res.Script, res.ScriptErr = runScript(ctx, awsBin, opts)
-
-	// The provider.
 	fmt.Fprintln(opts.Log, "  building the provider")
 	ws, err := newWorkspace(ctx, opts.Log)
 	if err != nil {
 		return res, err
 	}
 	defer ws.remove()
+	rounds := opts.Rounds
+	if rounds <= 0 {
+		rounds = 5
+	}
+	for i := 0; i < rounds; i++ {
+		fmt.Fprintf(opts.Log, "  round %d: bash + AWS CLI and terraform apply, side by side\n", i+1)
+		var script, provider CLIRun
+		var scriptErr, providerErr error
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			script, scriptErr = runScript(ctx, awsBin, opts)
+		}()
+		go func() {
+			defer wg.Done()
+			provider, providerErr = runProvider(ctx, ws, i, opts)
+		}()
+		wg.Wait()
+		if scriptErr != nil {
+			return res, fmt.Errorf("script: %w", scriptErr)
+		}
+		if providerErr != nil {
+			return res, providerErr
+		}
+		res.Scripts, res.Providers = append(res.Scripts, script), append(res.Providers, provider)
+	}
+	return res, nil
+}
+
+// runProvider rolls the fleet out with terraform apply (a create on a fresh
+// state rolls out), in a configuration directory of its own.
+func runProvider(ctx context.Context, ws *workspace, round int, opts CLIOptions) (CLIRun, error) {
 	sim, arn, ids := cliFleet(opts.Instances)
 	defer sim.Close()
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
+	rw, err := ws.fresh(round)
+	if err != nil {
+		return CLIRun{}, err
+	}
 	// The floor that lets exactly one batch out at a time.
 	minHealthy := (opts.Instances - opts.BatchSize) * 100 / opts.Instances
-	if err := writeConfig(ws.dir, map[string]any{"endpoint": srv.URL, "app_version": "v2", "target_group_arns": []string{arn},
+	if err := writeConfig(rw.dir, map[string]any{"endpoint": srv.URL, "app_version": "v2", "target_group_arns": []string{arn},
 		"batch_size": opts.BatchSize, "min_healthy_percent": minHealthy}); err != nil {
-		return res, err
+		return CLIRun{}, err
 	}
-	fmt.Fprintln(opts.Log, "  terraform apply")
 	sim.Recorder().Reset()
-	wall, _, err := ws.terraform(ctx, "apply", "-auto-approve")
-	res.Provider = CLIRun{Wall: wall, Calls: sim.Recorder().CallCount()}
+	wall, _, err := rw.terraform(ctx, "apply", "-auto-approve")
+	run := CLIRun{Wall: wall, Calls: sim.Recorder().CallCount()}
 	if err != nil {
-		return res, err
+		return run, err
 	}
 	if err := checkDeployed(sim, ids); err != nil {
-		return res, fmt.Errorf("after terraform apply: %w", err)
+		return run, fmt.Errorf("after terraform apply: %w", err)
 	}
-	if res.ScriptErr != nil {
-		return res, fmt.Errorf("script: %w", res.ScriptErr)
-	}
-	return res, nil
+	return run, nil
 }
 
 func runScript(ctx context.Context, awsBin string, opts CLIOptions) (CLIRun, error) {
@@ -219,21 +260,38 @@ func (r CLIResult) Print(w io.Writer) {
 		fmt.Fprintf(w, "   ERROR: %v\n", r.Err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "how\twall\tAPI calls\tby action\t")
+	fmt.Fprintf(tw, "how\twall (median of %d (min-max))\tAPI calls\tby action (the median run's)\t\n", len(r.Scripts))
 	for _, row := range []struct {
 		name string
-		run  CLIRun
-	}{{"bash + aws CLI waiters", r.Script}, {"terraform apply (provider)", r.Provider}} {
-		var by []string
-		for _, a := range SortedActions(row.run.Calls) {
-			by = append(by, fmt.Sprintf("%s %d", a, row.run.Calls[a]))
+		runs []CLIRun
+	}{{"bash + aws CLI waiters", r.Scripts}, {"terraform apply (provider)", r.Providers}} {
+		if len(row.runs) == 0 {
+			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", row.name, row.run.Wall.Round(100*time.Millisecond), row.run.Total(), strings.Join(by, ", "))
+		med := medianCLIRun(row.runs)
+		var by []string
+		for _, a := range SortedActions(med.Calls) {
+			by = append(by, fmt.Sprintf("%s %d", a, med.Calls[a]))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t\n", row.name, walls(row.runs).millis(), med.Total(), strings.Join(by, ", "))
 	}
 	tw.Flush()
-	if r.Script.Wall > 0 && r.Provider.Wall > 0 {
-		speed := float64(r.Script.Wall) / float64(r.Provider.Wall)
-		fmt.Fprintf(w, "   provider %.2fx faster (goal >= %.0fx: %s), %.2fx the API calls\n", speed, GoalCLISpeedup,
-			verdict(r.Err == nil && speed >= GoalCLISpeedup), float64(r.Provider.Total())/float64(max(r.Script.Total(), 1)))
+	if len(r.Scripts) > 0 && len(r.Providers) > 0 {
+		script, provider := walls(r.Scripts), walls(r.Providers)
+		speed := script.med / provider.med
+		var perRound []float64
+		for i := range r.Providers {
+			perRound = append(perRound, float64(r.Scripts[i].Wall)/float64(r.Providers[i].Wall))
+		}
+		fmt.Fprintf(w, "   provider %.2fx faster (median over median; per round %s; goal >= %.0fx: %s), %.2fx the API calls\n", speed,
+			spreadOf(perRound).format("%.2f"), GoalCLISpeedup, verdict(r.Err == nil && speed >= GoalCLISpeedup),
+			float64(medianCLIRun(r.Providers).Total())/float64(max(medianCLIRun(r.Scripts).Total(), 1)))
 	}
+}
+
+// medianCLIRun is the run of median wall time (the lower middle one).
+func medianCLIRun(runs []CLIRun) CLIRun {
+	s := append([]CLIRun(nil), runs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].Wall < s[j].Wall })
+	return s[(len(s)-1)/2]
 }

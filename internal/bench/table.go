@@ -156,7 +156,7 @@ func (rep Report) Print(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, fl.Instances, fl.Mode,
 			fl.Instances-s.Runs[0].Floor, s.Runs[0].Bound.Round(time.Second), s.of(func(r Result) float64 { return float64(r.Sim) }).duration(),
 			own.format("%.3f"), goal, v, s.of(Result.BestRatio).format("%.3f"), lockstep, est.percent(),
-			fmt.Sprintf("within %.0f%%", 100*eg), verdict(math.Abs(est.lo) <= eg && math.Abs(est.hi) <= eg), s.failures())
+			fmt.Sprintf("within %.0f%%", 100*eg), verdict(math.Abs(est.med) <= eg), s.failures())
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "   bound: every instance out for its own time (drain, its 4 steps at their own pace, health, bake), as many at once as\n"+

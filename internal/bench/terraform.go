@@ -63,6 +63,17 @@ func newWorkspace(ctx context.Context, log io.Writer) (*workspace, error) {
 	return w, nil
 }
 
+// fresh is the workspace with a configuration directory of its own, for
+// one more independent terraform run with the same provider binary.
+func (w *workspace) fresh(n int) (*workspace, error) {
+	c := *w
+	c.dir = fmt.Sprintf("%s-%d", w.dir, n)
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 // remove deletes the workspace (configuration, state, binary).
 func (w *workspace) remove() { os.RemoveAll(filepath.Dir(w.dir)) }
 

@@ -1,7 +1,8 @@
-// Command bench prints the benchmark table of BENCHMARKS.md (issue 7):
-// `make bench` runs scenarios 1-4 against the in-process fleet simulator,
-// `go run ./internal/cmd/bench -cli` adds scenario 5 (a bash script of the
-// AWS CLI against the provider, both in real time).
+// Command bench prints the tables of BENCHMARKS.md (issues 7 and 19):
+// `make bench` runs every scenario: 1-3 against in-process fleet
+// simulators in simulated time, 5 (a bash script of the AWS CLI against the
+// provider, in real time) beside them, then 4 (terraform plan at scale) on
+// its own; `-only 4` runs one (see -h).
 //
 // It owns only flag parsing, the machine description and the order of the
 // scenarios; the scenarios and the table live in internal/bench. Like every
