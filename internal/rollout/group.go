@@ -690,8 +690,9 @@ const (
 
 // stepPollEvery is the poll interval of a step that takes about d. In
 // batch mode the first poll comes when nearly all should be done
-// (learnedStepTime) and the rest is polled every tenth of d (at least half
-// a second): only the last members are waited for. In window mode each
+// (learnedStepTime) and the rest is polled every tenth of d (at least a
+// quarter of a second; a twentieth for a large batch): only the last
+// members are waited for. In window mode each
 // member seen done goes on at once, so the interval is how late it goes
 // on: a fifteenth of d, at least a second (half a second for a large
 // group, whose poll covers many members for one call). The window's groups
@@ -704,7 +705,7 @@ func (e *engine) stepPollEvery(g *group, d time.Duration) time.Duration {
 			// as often, a step's end is seen a twentieth of it late.
 			return min(max(d/20, minPollEvery/4), maxPollEvery)
 		}
-		return min(max(d/10, minPollEvery/2), maxPollEvery)
+		return min(max(d/10, minPollEvery/4), maxPollEvery)
 	}
 	floor := minPollEvery
 	if len(g.members) >= largeGroup {
