@@ -9,7 +9,33 @@
 // or the AWS SDK, and it never calls time.Now or time.Sleep: every wait goes
 // through the injected Clock and selects on ctx.Done().
 //
-// How Run is built (run.go, group.go, failure.go):
+// Where things are, in the order a rollout goes through them:
+//
+//	engine.go    Run, the engine and group types, newEngine
+//	run.go       the loop: iterate, cancellation, alarms, the Result
+//	decide.go    what leaves next, as data (decide), and applying it; the capacity floor
+//	stages.go    the stages of a group and their dispatch, the phase tags
+//	leave.go     1 leave: tag, standby / deregister, wait drained
+//	steps.go     2 steps: send each step, poll it, learn how long it takes
+//	join.go      3 join and health: register / exit standby, wait healthy
+//	bake.go      4 bake: stay healthy for bake_time
+//	finish.go    5 finish: the version tag, the batch's end and pause
+//	timing.go    when each stage looks again: every poll interval and bound
+//	window.go    window mode's fragments: split, wait for siblings, coalesce
+//	failure.go   what happens to an instance that fails, rollback, cancellation
+//	observe.go   reading target health and lifecycle states for a stage
+//	fanout.go    the port calls of a pass made at once, the engine's mutex
+//	standby.go   how many of an Auto Scaling group's members may enter standby
+//	readiness.go the readiness check of instances about to leave
+//	targets_tag.go, mask.go   the rolling:targets tag; masking sensitive values
+//	schedule.go, duration.go  pure batch and capacity arithmetic, expected duration
+//	api.go, spec.go, validate.go, ports.go, result.go, errors.go  the API
+//
+// "Where is the decision of when to poll a step again?" timing.go
+// (stepPolls.next, stepPollEvery). "What happens to a window fragment that
+// finishes early?" window.go (waitForSiblings, coalesce).
+//
+// How Run is built:
 //
 //   - One select loop. Each iteration advances every group of instances
 //     whose wait is over, then asks decide (no side effects) what may leave
