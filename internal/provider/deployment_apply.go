@@ -365,3 +365,19 @@ func fleetAsReported(before rollout.Fleet, res rollout.Result) rollout.Fleet {
 	}
 	return out
 }
+
+func newRolloutID(now time.Time) string {
+	return "r-" + now.UTC().Format("20060102T150405") + fmt.Sprintf("-%03d", now.Nanosecond()/1e6)
+}
+
+func lastRolloutSucceeded(m deploymentModel) bool {
+	if m.LastRollout.IsNull() || m.LastRollout.IsUnknown() {
+		return true
+	}
+	status, ok := m.LastRollout.Attributes()["status"].(types.String)
+	if !ok {
+		return true
+	}
+	s := rollout.Status(status.ValueString())
+	return s == rollout.StatusSucceeded || s == rollout.StatusNoop
+}

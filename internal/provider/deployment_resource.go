@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -55,15 +53,6 @@ func (r *deploymentResource) ValidateConfig(ctx context.Context, req resource.Va
 	for _, p := range m.staticProblems() {
 		resp.Diagnostics.AddError("Invalid rolling_deployment configuration", p)
 	}
-}
-
-// discover reads the fleet of the configured target groups.
-func (r *deploymentResource) discover(ctx context.Context, m *deploymentModel, diags *diag.Diagnostics) (rollout.Fleet, error) {
-	client := r.client()
-	if client == nil {
-		return rollout.Fleet{}, errNotConfigured
-	}
-	return readFleet(ctx, client, m.targetGroupARNs(ctx, diags), m.instanceIDs(ctx, diags))
 }
 
 func (r *deploymentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -216,106 +205,4 @@ func (r *deploymentResource) ImportState(ctx context.Context, req resource.Impor
 	resp.Diagnostics.Append(diags...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), strings.Join(arns, ","))...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("target_group_arns"), set)...)
-}
-
-// discoverRemaining reads the fleet of the target groups that still exist:
-// one may have been deleted while the rollout ran.
-func (r *deploymentResource) discoverRemaining(ctx context.Context, m *deploymentModel, diags *diag.Diagnostics) (rollout.Fleet, error) {
-	client := r.client()
-	arns, ids := m.targetGroupARNs(ctx, diags), m.instanceIDs(ctx, diags)
-	fleet, err := readFleet(ctx, client, arns, ids)
-	if !errors.Is(err, rollout.ErrNotFound) {
-		return fleet, err
-	}
-	remaining, findErr := existingTargetGroups(ctx, client, arns)
-	if findErr != nil || len(remaining) == 0 {
-		return fleet, err
-	}
-	return readFleet(ctx, client, remaining, ids)
-}
-
-func existingTargetGroups(ctx context.Context, client *awsclient.Client, arns []string) ([]string, error) {
-	var out []string
-	for _, arn := range arns {
-		_, err := client.FindTargetGroups(ctx, []string{arn}, nil)
-		if errors.Is(err, rollout.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, arn)
-	}
-	return out, nil
-}
-
-func missing(all, present []string) []string {
-	have := map[string]bool{}
-	for _, p := range present {
-		have[p] = true
-	}
-	var out []string
-	for _, a := range all {
-		if !have[a] {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func commonVersion(f rollout.Fleet) string {
-	counts := map[string]int{}
-	best := ""
-	for _, inst := range f.Instances {
-		v := inst.Tags[rollout.TagVersion]
-		if v == "" {
-			continue
-		}
-		counts[v]++
-		if counts[v] > counts[best] || (counts[v] == counts[best] && v < best) {
-			best = v
-		}
-	}
-	return best
-}
-
-func newRolloutID(now time.Time) string {
-	return "r-" + now.UTC().Format("20060102T150405") + fmt.Sprintf("-%03d", now.Nanosecond()/1e6)
-}
-
-func sensitiveValues(ctx context.Context, config *deploymentModel, diags *diag.Diagnostics) map[string]map[string]string {
-	out := map[string]map[string]string{}
-	for _, s := range config.Steps {
-		if s.SensitiveParameters.IsNull() || s.SensitiveParameters.IsUnknown() {
-			continue
-		}
-		values := map[string]string{}
-		diags.Append(s.SensitiveParameters.ElementsAs(ctx, &values, false)...)
-		out[s.Name.ValueString()] = values
-	}
-	return out
-}
-
-func maskedValues(secrets map[string]map[string]string) []string {
-	var out []string
-	for _, values := range secrets {
-		for _, v := range values {
-			if v != "" {
-				out = append(out, v)
-			}
-		}
-	}
-	return out
-}
-
-func lastRolloutSucceeded(m deploymentModel) bool {
-	if m.LastRollout.IsNull() || m.LastRollout.IsUnknown() {
-		return true
-	}
-	status, ok := m.LastRollout.Attributes()["status"].(types.String)
-	if !ok {
-		return true
-	}
-	s := rollout.Status(status.ValueString())
-	return s == rollout.StatusSucceeded || s == rollout.StatusNoop
 }

@@ -263,3 +263,28 @@ type redactedError struct {
 
 func (e redactedError) Error() string { return e.text }
 func (e redactedError) Unwrap() error { return e.err }
+
+func sensitiveValues(ctx context.Context, config *deploymentModel, diags *diag.Diagnostics) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, s := range config.Steps {
+		if s.SensitiveParameters.IsNull() || s.SensitiveParameters.IsUnknown() {
+			continue
+		}
+		values := map[string]string{}
+		diags.Append(s.SensitiveParameters.ElementsAs(ctx, &values, false)...)
+		out[s.Name.ValueString()] = values
+	}
+	return out
+}
+
+func maskedValues(secrets map[string]map[string]string) []string {
+	var out []string
+	for _, values := range secrets {
+		for _, v := range values {
+			if v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
