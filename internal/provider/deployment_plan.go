@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -283,6 +284,8 @@ func rolloutNumber(state *deploymentModel) int64 {
 //	#4 batch 1/10 (canary): i-0a1, i-0b2
 //	#4 batch 2/10: i-0c3, ...
 //
+// With zone_by_zone the summary names the zones in their order and each
+// line its zone: "#4 eu-west-1b batch 1/10 (canary): i-0a1".
 // Every line carries the rollout number, so that Terraform, which hides
 // values and list elements equal to the prior state's, always shows them.
 func scheduleLines(number int64, spec rollout.Spec, sched rollout.Schedule, fleetSize int, replace bool) (string, []string) {
@@ -306,6 +309,9 @@ func scheduleLines(number int64, spec rollout.Spec, sched rollout.Schedule, flee
 	default:
 		how = countOf(len(sched.Batches), "batch")
 	}
+	if sched.Zones != nil {
+		how += ", " + zonesSummary(sched.Zones, spec.Strategy.ZoneBakeTime)
+	}
 	summary := fmt.Sprintf("%s %s: %s, %s, at least %d of %d in service, expected %s",
 		prefix, version, what, how, sched.MinInService, fleetSize, formatDuration(sched.ExpectedDuration))
 	lines := make([]string, 0, len(sched.Batches))
@@ -325,9 +331,32 @@ func scheduleLines(number int64, spec rollout.Spec, sched rollout.Schedule, flee
 			}
 		}
 		first += len(b)
+		if sched.Zones != nil {
+			label = sched.Zones[i] + " " + label
+		}
 		lines = append(lines, fmt.Sprintf("%s %s: %s", prefix, label, strings.Join(b, ", ")))
 	}
 	return summary, lines
+}
+
+// zonesSummary says how a zone_by_zone rollout goes through the zones:
+//
+//	zone by zone: eu-west-1b, eu-west-1a, eu-west-1c, a 5m0s bake after each zone but the last
+func zonesSummary(batchZones []string, bake time.Duration) string {
+	var zones []string
+	for i, z := range batchZones {
+		if i == 0 || z != batchZones[i-1] {
+			zones = append(zones, z)
+		}
+	}
+	s := "zone by zone: " + strings.Join(zones, ", ")
+	switch {
+	case len(zones) == 1:
+		return s + " (one zone, no zone bake)"
+	case bake == 0:
+		return s + ", no bake between zones"
+	}
+	return s + ", a " + formatDuration(bake) + " bake after each zone but the last"
 }
 
 var instanceIDInLine = regexp.MustCompile(`\bi-[0-9a-f]{8,17}\b`)

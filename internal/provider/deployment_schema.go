@@ -39,6 +39,13 @@ const (
 	defaultStepTimeout       = 10 * time.Minute
 	defaultHealthTimeout     = 10 * time.Minute
 	defaultRolloutTimeout    = 60 * time.Minute
+	// defaultZoneBakeTime: CodeDeploy's zonal configuration goes on to the
+	// next zone at once unless given a monitor duration, but a bake that
+	// only waits for health checks misses what alarms catch (error rates,
+	// latency); an alarm on one-minute data needs a few periods plus the
+	// metric's delay to reach ALARM. Five minutes lets such an alarm fire
+	// before the next zone is touched; the plan shows the cost.
+	defaultZoneBakeTime = 5 * time.Minute
 )
 
 type deploymentModel struct {
@@ -93,6 +100,7 @@ type strategyModel struct {
 	HealthTimeout       types.String `tfsdk:"health_timeout"`
 	DrainTimeout        types.String `tfsdk:"drain_timeout"`
 	Order               types.String `tfsdk:"order"`
+	ZoneBakeTime        types.String `tfsdk:"zone_bake_time"`
 }
 
 type failureModel struct {
@@ -326,10 +334,17 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 					"health_timeout":        durationAttr("How long a rejoined instance may take to become healthy in every target group. Must be longer than each group's healthy threshold x interval. Defaults to `10m`, or twice the slowest group's healthy threshold x interval when that is longer.", 10*time.Second, 24*time.Hour),
 					"drain_timeout":         durationAttr("Bound on waiting for connection draining. Defaults to the target groups' deregistration delay plus a margin.", time.Second, 2*time.Hour),
 					"order": schema.StringAttribute{
-						Optional:            true,
-						MarkdownDescription: "`az_balanced` (no Availability Zone loses more than its share at once) or `sorted` (by instance id). Defaults to `az_balanced`.",
-						Validators:          []validator.String{stringvalidator.OneOf("az_balanced", "sorted")},
+						Optional: true,
+						MarkdownDescription: "`az_balanced` (no Availability Zone loses more than its share at once), `sorted` (by instance id) " +
+							"or `zone_by_zone`: every instance of one Availability Zone before any of the next, a batch never spanning two " +
+							"zones, with `zone_bake_time` between zones; a failure or an alarm in a zone stops the rollout before another " +
+							"zone is touched. Zones go smallest first (fewest instances to move; ties by name), except that a zone a stopped " +
+							"rollout had begun goes first. The canary batch is the first zone's. Defaults to `az_balanced`.",
+						Validators: []validator.String{stringvalidator.OneOf("az_balanced", "sorted", "zone_by_zone")},
 					},
+					"zone_bake_time": durationAttr("With `order = \"zone_by_zone\"`: how long the rollout waits once a zone is done, "+
+						"alarms watched, before the next zone's first instance leaves (CodeDeploy's monitor duration); none after the last zone. "+
+						"Only with `zone_by_zone`. Defaults to `5m`.", 0, 24*time.Hour),
 				},
 			},
 			"failure": schema.SingleNestedBlock{

@@ -128,6 +128,10 @@ func (m deploymentModel) strategy() rollout.Strategy {
 	st.BakeTime = parseDuration(s.BakeTime, 0)
 	st.HealthTimeout = parseDuration(s.HealthTimeout, defaultHealthTimeout)
 	st.DrainTimeout = parseDuration(s.DrainTimeout, 0)
+	st.ZoneBakeTime = parseDuration(s.ZoneBakeTime, 0)
+	if st.Order == rollout.OrderZoneByZone {
+		st.ZoneBakeTime = parseDuration(s.ZoneBakeTime, defaultZoneBakeTime)
+	}
 	return st
 }
 
@@ -215,6 +219,9 @@ func (m deploymentModel) staticProblems() []string {
 		}
 		if isSet(s.CanaryPause) && s.CanarySize.IsNull() {
 			problems = append(problems, "strategy: canary_pause needs canary_size")
+		}
+		if isSet(s.ZoneBakeTime) && !s.Order.IsUnknown() && s.Order.ValueString() != string(rollout.OrderZoneByZone) {
+			problems = append(problems, `strategy: zone_bake_time needs order = "zone_by_zone"`)
 		}
 	}
 	if f := m.Failure; f != nil && isSet(f.MaxFailedInstances) && isSet(f.MaxFailedPercent) {

@@ -57,6 +57,7 @@ const (
 type faultScenario struct {
 	name     string
 	mode     string // batch | window
+	order    string // strategy.order; "" = sorted
 	rollback bool
 	fleet    fleetKind
 	alarm    bool   // seed alarm web-5xx (OK) and watch it
@@ -242,6 +243,14 @@ func faultScenarios() []faultScenario {
 				h.onCall("SendCommand", 1, func() { h.gate.revoke(providerAccessKey) })
 			},
 			wantErr: `(?s)(UnrecognizedClientException|InvalidClientTokenId|AuthFailure|security token)`},
+		// Zone by zone: a step failing in the first zone stops the rollout
+		// before any instance of another zone is touched.
+		{name: "zone_fails_in_first/batch/rollback", mode: "batch", rollback: true, order: "zone_by_zone",
+			inject: failInFirstZone, wantErr: `(?s)deploy.*exit code 1.*installation failed`, rolledBack: true,
+			verify: noOtherZoneTouched},
+		{name: "zone_fails_in_first/window/no_rollback", mode: "window", order: "zone_by_zone",
+			inject: failInFirstZone, wantErr: `(?s)deploy.*exit code 1.*installation failed`,
+			verify: noOtherZoneTouched},
 		// Combinations.
 		{name: "throttling_and_failing_step/window/rollback", mode: "window", rollback: true,
 			inject: func(h *faultHarness) {
@@ -268,6 +277,8 @@ type faultHarness struct {
 	ids  []string // sorted: the rollout order
 	stop chan struct{}
 	wg   sync.WaitGroup
+	// callsBefore: per action, the calls recorded before the faulty apply.
+	callsBefore map[string]int
 }
 
 // credentialGate serialises the simulator's reads of its credential list
@@ -390,7 +401,14 @@ func (h *faultHarness) clearFaults() {
 }
 
 func (h *faultHarness) config(sc faultScenario, version string, tgs []string) string {
-	strategy := fmt.Sprintf("batch_size = 2\n    min_healthy_percent = 60\n    order = \"sorted\"\n    mode = %q\n    health_timeout = \"5m\"", sc.mode)
+	order := "sorted"
+	if sc.order != "" {
+		order = sc.order
+	}
+	strategy := fmt.Sprintf("batch_size = 2\n    min_healthy_percent = 60\n    order = %q\n    mode = %q\n    health_timeout = \"5m\"", order, sc.mode)
+	if order == "zone_by_zone" {
+		strategy += "\n    zone_bake_time = \"20s\""
+	}
 	failure := fmt.Sprintf("rollback = %t", sc.rollback)
 	if sc.alarm {
 		failure += "\n    alarm_names = [\"web-5xx\"]"
@@ -766,6 +784,53 @@ func eachStepSentOncePerInstance(h *faultHarness) error {
 	for _, id := range h.ids {
 		if perInstance[id] != 4 {
 			return fmt.Errorf("%s received %d commands for 4 steps (%d accepted, %d refused calls)", id, perInstance[id], accepted, refused)
+		}
+	}
+	return nil
+}
+
+// firstZone is the zone a zone_by_zone rollout of h's fleet starts with:
+// the zones are the same size, so the first by name; and its instances.
+func (h *faultHarness) firstZone() (string, []string) {
+	byZone := map[string][]string{}
+	var zones []string
+	for _, id := range h.ids {
+		snap, _ := h.sim.Instance(id)
+		if byZone[snap.AZ] == nil {
+			zones = append(zones, snap.AZ)
+		}
+		byZone[snap.AZ] = append(byZone[snap.AZ], id)
+	}
+	sort.Strings(zones)
+	return zones[0], byZone[zones[0]]
+}
+
+var zoneTouchingActions = []string{"DeregisterTargets", "RegisterTargets", "SendCommand", "EnterStandby", "CreateTags"}
+
+func failInFirstZone(h *faultHarness) {
+	h.callsBefore = map[string]int{}
+	for _, action := range zoneTouchingActions {
+		h.callsBefore[action] = len(h.sim.Recorder().Calls(action))
+	}
+	_, ids := h.firstZone()
+	h.sim.Faults().FailDeploy("v2", ids[len(ids)-1])
+}
+
+// noOtherZoneTouched: no call of the faulty apply named an instance outside
+// the first zone, from the simulator's record.
+func noOtherZoneTouched(h *faultHarness) error {
+	zone, ids := h.firstZone()
+	if len(h.sim.Recorder().Calls("SendCommand")) == h.callsBefore["SendCommand"] {
+		return fmt.Errorf("nothing was sent to %v: the rollout did not start", ids)
+	}
+	for _, action := range zoneTouchingActions {
+		calls := h.sim.Recorder().Calls(action)
+		for _, c := range calls[min(h.callsBefore[action], len(calls)):] {
+			for _, id := range append(append([]string{}, c.InstanceIDs...), c.TargetIDs...) {
+				if snap, ok := h.sim.Instance(id); ok && snap.AZ != zone {
+					return fmt.Errorf("%s named %s in %s, outside the first zone %s", action, id, snap.AZ, zone)
+				}
+			}
 		}
 	}
 	return nil

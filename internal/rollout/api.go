@@ -10,6 +10,9 @@ type Schedule struct {
 	// Batches in execution order; in window mode this is the order and
 	// grouping of departures if every instance took the same time.
 	Batches [][]string
+	// Zones is, with zone_by_zone, the Availability Zone of each batch
+	// (a batch never spans two), parallel to Batches; nil otherwise.
+	Zones []string
 	// MaxUnavailable is how many instances may be out of service at once.
 	MaxUnavailable int
 	// MinInService is the capacity floor in instances.

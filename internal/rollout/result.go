@@ -104,6 +104,9 @@ const (
 	EventStopped         EventKind = "stopped" // failure threshold, alarm, cancellation
 	EventRollbackStarted EventKind = "rollback_started"
 	EventRolloutFinished EventKind = "rollout_finished"
+	// EventZoneBaking: with zone_by_zone, a zone is done and the next one
+	// waits out zone_bake_time (alarms watched).
+	EventZoneBaking EventKind = "zone_baking"
 )
 
 // Event is one thing that happened, for logging. Message is already masked.

@@ -188,6 +188,9 @@ func orderOutOfDate(instances []Instance, version string, order Order) []string 
 			up = append(up, inst)
 		}
 	}
+	if order == OrderZoneByZone {
+		return zoneByZone(instances, version, [][]Instance{leftOut, down, up})
+	}
 	var ids []string
 	for _, class := range [][]Instance{leftOut, down, up} {
 		if order == OrderSorted {
@@ -284,9 +287,13 @@ func planBatches(s Spec) ([][]string, error) {
 		if len(batches) == 0 && s.Strategy.CanarySize > 0 {
 			limit = s.Strategy.CanarySize
 		}
-		costly := make([]bool, len(queue))
-		group := make([]string, len(queue))
-		for i, id := range queue {
+		head := len(queue)
+		if s.Strategy.Order == OrderZoneByZone {
+			head = zoneRun(queue, func(id string) string { return byID[id].AZ })
+		}
+		costly := make([]bool, head)
+		group := make([]string, head)
+		for i, id := range queue[:head] {
 			costly[i] = available[id]
 			group[i] = standbyGroup(byID[id], asgs)
 		}
@@ -348,9 +355,14 @@ func PlanSchedule(s Spec) (Schedule, error) {
 	for _, b := range batches {
 		outOfDate = append(outOfDate, b...)
 	}
+	var zones []string
+	if s.Strategy.Order == OrderZoneByZone {
+		zones = batchZones(batches, instancesByID(s.Fleet.Instances))
+	}
 	return Schedule{
 		OutOfDate:        outOfDate,
 		Batches:          batches,
+		Zones:            zones,
 		MaxUnavailable:   n - floor,
 		MinInService:     floor,
 		ExpectedDuration: expectedDuration(s, batches),
@@ -399,9 +411,16 @@ func expectedDuration(s Spec, batches [][]string) time.Duration {
 	}
 	steps := releasePaces(s.Release.Steps, recordedPaces(s.Fleet.Instances))
 	canary := s.Strategy.CanarySize > 0 && len(batches) > 1
+	var ends []bool
+	if s.Strategy.Order == OrderZoneByZone {
+		ends = zoneEnds(batchZones(batches, byID))
+	}
 	if s.Strategy.Mode == ModeWindow {
 		n := len(liveInstances(s.Fleet.Instances))
 		k := max(min(batchLimit(s.Strategy, n), n-minInService(n, s.Strategy.MinHealthyPercent)), 1)
+		if ends != nil {
+			return zonedWindowDuration(s, fixed, steps, instanceZones(batches, byID), canaryWave(canary, waves), k)
+		}
 		if canary {
 			return ownPaceDuration(fixed, steps, waves[:1], []time.Duration{s.Strategy.CanaryPause}, len(waves[0]), k)
 		}
@@ -414,6 +433,9 @@ func expectedDuration(s Spec, batches [][]string) time.Duration {
 			pauses[i] = s.Strategy.CanaryPause
 		case i < len(batches)-1:
 			pauses[i] = s.Strategy.PauseBetweenBatches
+		}
+		if ends != nil && ends[i] {
+			pauses[i] = max(pauses[i], s.Strategy.ZoneBakeTime)
 		}
 	}
 	return ownPaceDuration(fixed, steps, waves, pauses, len(fixed), 0)

@@ -118,6 +118,9 @@ type Order string
 const (
 	OrderAZBalanced Order = "az_balanced"
 	OrderSorted     Order = "sorted"
+	// OrderZoneByZone takes every instance of one Availability Zone before
+	// any of the next, with a bake between zones (zones.go).
+	OrderZoneByZone Order = "zone_by_zone"
 )
 
 // Strategy says how many instances move at once and how long each waits.
@@ -136,6 +139,10 @@ type Strategy struct {
 	HealthTimeout time.Duration
 	DrainTimeout  time.Duration // 0 = from the target groups' deregistration delay
 	Order         Order
+	// ZoneBakeTime is, with OrderZoneByZone, how long the rollout waits
+	// after a zone is done, alarms watched, before the next zone's first
+	// instance leaves; none after the last zone. 0 = go on at once.
+	ZoneBakeTime time.Duration
 	// CancelGracePeriod is how long steps already running may go on after
 	// the context is cancelled before they are cancelled too; the instances
 	// are then rejoined when healthy. 0 = DefaultCancelGracePeriod.

@@ -67,10 +67,11 @@ func (s Spec) shapeProblems() []string {
 		add("mode must be %q or %q, got %q", ModeBatch, ModeWindow, st.Mode)
 	}
 	switch st.Order {
-	case "", OrderAZBalanced, OrderSorted:
+	case "", OrderAZBalanced, OrderSorted, OrderZoneByZone:
 	default:
-		add("order must be %q or %q, got %q", OrderAZBalanced, OrderSorted, st.Order)
+		add("order must be %q, %q or %q, got %q", OrderAZBalanced, OrderSorted, OrderZoneByZone, st.Order)
 	}
+	p = append(p, zoneProblems(s)...)
 	if st.CanarySize < 0 {
 		add("canary_size must not be negative, got %d", st.CanarySize)
 	}
@@ -84,6 +85,7 @@ func (s Spec) shapeProblems() []string {
 		{"canary_pause", int64(st.CanaryPause)}, {"pause_between_batches", int64(st.PauseBetweenBatches)},
 		{"bake_time", int64(st.BakeTime)}, {"health_timeout", int64(st.HealthTimeout)},
 		{"drain_timeout", int64(st.DrainTimeout)}, {"cancel_grace_period", int64(st.CancelGracePeriod)},
+		{"zone_bake_time", int64(st.ZoneBakeTime)},
 	} {
 		if d.v < 0 {
 			add("%s must not be negative", d.name)

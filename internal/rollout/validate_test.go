@@ -39,7 +39,7 @@ func TestValidate_reportsEveryProblemAtOnce(t *testing.T) {
 		"only one of batch_size and batch_percent may be set",
 		"min_healthy_percent must be between 0 and 100",
 		`mode must be "batch" or "window"`,
-		`order must be "az_balanced" or "sorted"`,
+		`order must be "az_balanced", "sorted" or "zone_by_zone"`,
 		"canary_pause needs canary_size",
 		"bake_time must not be negative",
 		"max_failed_instances must not be negative",
