@@ -2,11 +2,13 @@ package provider
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
 )
 
 // zoneOf maps each instance to its Availability Zone, as the simulator
@@ -129,5 +131,31 @@ func TestAccZoneByZone_zoneBakeTimeWithoutZoneByZoneIsAPlanError(t *testing.T) {
 	code, out := c.cli.code("plan", "-no-color", "-input=false", "-var", "app_version=v1")
 	if code == 0 || !strings.Contains(out, `zone_bake_time needs order = "zone_by_zone"`) {
 		t.Fatalf("plan exited %d, want a clear error:\n%s", code, out)
+	}
+}
+
+func TestScheduleLines_zoneByZoneNamesTheZonesAndEachLinesZone(t *testing.T) {
+	sched := rollout.Schedule{
+		OutOfDate: []string{"i-0a", "i-0b", "i-0c"}, Batches: [][]string{{"i-0a"}, {"i-0b"}, {"i-0c"}},
+		Zones: []string{"eu-west-1b", "eu-west-1b", "eu-west-1a"}, MinInService: 2, ExpectedDuration: 9 * time.Minute,
+	}
+	spec := rollout.Spec{Release: rollout.Release{Version: "v2"},
+		Strategy: rollout.Strategy{Order: rollout.OrderZoneByZone, ZoneBakeTime: 5 * time.Minute, CanarySize: 1}}
+	summary, lines := scheduleLines(4, spec, sched, 3, false)
+	if want := "#4 v2: 3 of 3 instances out of date, 3 batches (batch 1 is the canary), zone by zone: eu-west-1b, eu-west-1a, " +
+		"a 5m0s bake after each zone but the last, at least 2 of 3 in service, expected 9m0s"; summary != want {
+		t.Errorf("summary\n %s\nwant\n %s", summary, want)
+	}
+	if want := []string{"#4 eu-west-1b batch 1/3 (canary): i-0a", "#4 eu-west-1b batch 2/3: i-0b", "#4 eu-west-1a batch 3/3: i-0c"}; !slices.Equal(lines, want) {
+		t.Errorf("lines %q, want %q", lines, want)
+	}
+
+	spec.Strategy.Mode, spec.Strategy.CanarySize, spec.Strategy.ZoneBakeTime = rollout.ModeWindow, 0, 0
+	summary, lines = scheduleLines(4, spec, sched, 3, false)
+	if !strings.Contains(summary, "zone by zone: eu-west-1b, eu-west-1a, no bake between zones") {
+		t.Errorf("summary %s", summary)
+	}
+	if want := []string{"#4 eu-west-1b departure 1: i-0a", "#4 eu-west-1b departure 2: i-0b", "#4 eu-west-1a departure 3: i-0c"}; !slices.Equal(lines, want) {
+		t.Errorf("lines %q, want %q", lines, want)
 	}
 }
