@@ -31,6 +31,7 @@ type decision struct {
 	endRecovery   bool   // earlier runs' instances are settled: start deploying
 	beginRollback bool
 	finish        bool
+	zoneDone      bool // the current zone is done: start the zone bake
 }
 
 // decide is the scheduler: given the engine's state at now, it returns what
@@ -88,6 +89,10 @@ func (e *engine) decide(now time.Time) decision {
 // the capacity floor allows; both take the queue in order and never let the
 // in-service count drop below the floor.
 func (e *engine) nextDeparture(now time.Time, inFlight int, k kind) decision {
+	head, hold := e.zoneGate(now, k)
+	if hold != nil {
+		return *hold
+	}
 	if now.Before(e.pauseUntil) {
 		return decision{}
 	}
@@ -111,9 +116,9 @@ func (e *engine) nextDeparture(now time.Time, inFlight int, k kind) decision {
 	if limit <= 0 {
 		return decision{}
 	}
-	costly := make([]bool, len(e.queue))
-	group := make([]string, len(e.queue))
-	for i, id := range e.queue {
+	costly := make([]bool, head)
+	group := make([]string, head)
+	for i, id := range e.queue[:head] {
 		s := e.insts[id]
 		costly[i] = s.available
 		if s.viaStandby && !s.inStandby {
@@ -165,6 +170,9 @@ func (e *engine) apply(d decision, now time.Time) bool {
 	case d.beginRollback:
 		e.beginRollback()
 		return true
+	case d.zoneDone:
+		e.startZoneBake(now)
+		return true
 	case len(d.start) > 0:
 		if !e.refreshed {
 			// The decision rested on what the engine last saw; look at the
@@ -192,6 +200,9 @@ func (e *engine) apply(d decision, now time.Time) bool {
 			if start = e.readyAmong(start, now); len(start) == 0 {
 				return true
 			}
+		}
+		if d.kind == kindDeploy {
+			e.enterZone(start)
 		}
 		e.startGroup(start, d.kind, now)
 		return true

@@ -22,6 +22,7 @@
 //	finish.go    5 finish: the version tag, the batch's end and pause
 //	timing.go    when each stage looks again: every poll interval and bound
 //	window.go    window mode's fragments: split, wait for siblings, coalesce
+//	zonegate.go  zone_by_zone: departures from one zone, the zone bake between zones
 //	failure.go   what happens to an instance that fails, rollback, cancellation
 //	observe.go   reading target health and lifecycle states for a stage
 //	fanout.go    the port calls of a pass made at once, the engine's mutex
@@ -29,6 +30,7 @@
 //	readiness.go the readiness check of instances about to leave
 //	targets_tag.go, mask.go   the rolling:targets tag; masking sensitive values
 //	schedule.go, duration.go  pure batch and capacity arithmetic, expected duration
+//	zones.go     zone_by_zone's pure part: zone order, zone runs, its checks and duration
 //	api.go, spec.go, validate.go, ports.go, result.go, errors.go  the API
 //
 // "Where is the decision of when to poll a step again?" timing.go

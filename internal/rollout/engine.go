@@ -162,6 +162,8 @@ type engine struct {
 
 	// plannedBatches is the schedule's batch count, for Progress.Batches.
 	plannedBatches int
+	// zones: where a zone_by_zone rollout is (zonegate.go).
+	zones zoneState
 }
 
 // group is a set of instances that move through the phases together, so that
