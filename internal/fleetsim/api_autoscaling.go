@@ -15,6 +15,8 @@ var asgActions = map[string]xmlHandler{
 	"SetDesiredCapacity":                  (*Sim).asgSetDesiredCapacity,
 	"UpdateAutoScalingGroup":              (*Sim).asgUpdateAutoScalingGroup,
 	"TerminateInstanceInAutoScalingGroup": (*Sim).asgTerminateInstanceInAutoScalingGroup,
+	"CreateOrUpdateTags":                  (*Sim).asgCreateOrUpdateTags,
+	"DeleteTags":                          (*Sim).asgDeleteTags,
 }
 
 func (s *Sim) lookupGroupLocked(req *apiRequest) (*autoScalingGroup, *apiError) {
@@ -182,7 +184,7 @@ func (s *Sim) asgDescribeAutoScalingGroups(req *apiRequest, x *xmlw) *apiError {
 			x.leaf("ResourceType", "auto-scaling-group")
 			x.leaf("Key", k)
 			x.leaf("Value", g.tags[k])
-			x.bool("PropagateAtLaunch", true)
+			x.bool("PropagateAtLaunch", !g.noPropagate[k])
 			x.close("member")
 		}
 		x.close("Tags")

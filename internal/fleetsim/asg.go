@@ -17,7 +17,8 @@ type autoScalingGroup struct {
 	launchVersion string
 	azs           []string
 	tags          map[string]string
-	members       []string // instance ids in launch order, excluding terminated ones
+	noPropagate   map[string]bool // tags set with PropagateAtLaunch=false
+	members       []string        // instance ids in launch order, excluding terminated ones
 	suspended     map[string]string
 	replaceAfter  int
 	created       time.Time
@@ -160,7 +161,9 @@ func (s *Sim) launchMemberLocked(g *autoScalingGroup, az string) {
 	}
 	tags := map[string]string{}
 	for k, v := range g.tags {
-		tags[k] = v
+		if !g.noPropagate[k] {
+			tags[k] = v
+		}
 	}
 	tags["aws:autoscaling:groupName"] = g.name
 	inst := s.newInstanceLocked(az, g.launchVersion, tags)

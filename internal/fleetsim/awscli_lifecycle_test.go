@@ -138,3 +138,39 @@ func TestAWSCLI_autoscalingCapacityCalls(t *testing.T) {
 		t.Fatalf("below min: %s", msg)
 	}
 }
+
+func TestAWSCLI_autoscalingGroupTags(t *testing.T) {
+	t.Parallel()
+	s, _, url := newFrozenSim(t, Options{})
+	seedGroup(s, 1)
+	awsCLI(t, url, nil, "autoscaling", "create-or-update-tags", "--tags",
+		"ResourceId=web-asg,ResourceType=auto-scaling-group,Key=rolling:surge,Value=desired=1,PropagateAtLaunch=false")
+	var groups struct {
+		AutoScalingGroups []struct {
+			Tags []struct {
+				Key, Value        string
+				PropagateAtLaunch bool
+			}
+		}
+	}
+	awsCLI(t, url, &groups, "autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", "web-asg")
+	found := false
+	for _, tag := range groups.AutoScalingGroups[0].Tags {
+		if tag.Key == "rolling:surge" {
+			found = tag.Value == "desired=1" && !tag.PropagateAtLaunch
+		}
+	}
+	if !found {
+		t.Fatalf("create-or-update-tags: %+v", groups)
+	}
+	if msg := awsCLIFails(t, url, "autoscaling", "create-or-update-tags", "--tags", "ResourceId=web-asg,ResourceType=auto-scaling-group,Key=aws:x,Value=1"); !strings.Contains(msg, "reserved") {
+		t.Fatalf("reserved key: %s", msg)
+	}
+	awsCLI(t, url, nil, "autoscaling", "delete-tags", "--tags", "ResourceId=web-asg,ResourceType=auto-scaling-group,Key=rolling:surge")
+	awsCLI(t, url, &groups, "autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", "web-asg")
+	for _, tag := range groups.AutoScalingGroups[0].Tags {
+		if tag.Key == "rolling:surge" {
+			t.Fatalf("delete-tags left %+v", tag)
+		}
+	}
+}

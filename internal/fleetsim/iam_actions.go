@@ -58,6 +58,8 @@ var iamRules = map[string]map[string]iamRule{
 		"DescribeScalingActivities":            anyResource("autoscaling:DescribeScalingActivities"),
 		"DescribeLifecycleHooks":               anyResource("autoscaling:DescribeLifecycleHooks"),
 		"DescribeTags":                         anyResource("autoscaling:DescribeTags"),
+		"CreateOrUpdateTags":                   groupTagsRule("autoscaling:CreateOrUpdateTags"),
+		"DeleteTags":                           groupTagsRule("autoscaling:DeleteTags"),
 		"EnterStandby":                         groupRule("autoscaling:EnterStandby"),
 		"ExitStandby":                          groupRule("autoscaling:ExitStandby"),
 		"SuspendProcesses":                     groupRule("autoscaling:SuspendProcesses"),
