@@ -20,4 +20,7 @@ type Schedule struct {
 	// ExpectedDuration from the target groups' delays and health settings
 	// and the steps' expected run times.
 	ExpectedDuration time.Duration
+	// Surge is each Auto Scaling group's surge (surge_plan.go); empty
+	// without max_surge or when nothing is out of date.
+	Surge []SurgePlan
 }

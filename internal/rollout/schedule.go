@@ -260,8 +260,12 @@ func azBalanced(instances []Instance) []string {
 // that was out of service counting as in service again once its batch is done.
 // It fails, saying what would work, when the floor lets nothing move.
 func planBatches(s Spec) ([][]string, error) {
+	s, _, err := planningSpec(s)
+	if err != nil {
+		return nil, err
+	}
 	insts := liveInstances(s.Fleet.Instances)
-	n := len(insts)
+	n := floorSize(insts)
 	floor := minInService(n, s.Strategy.MinHealthyPercent)
 	available := map[string]bool{}
 	inService := 0
@@ -271,12 +275,12 @@ func planBatches(s Spec) ([][]string, error) {
 			inService++
 		}
 	}
-	queue := orderOutOfDate(insts, s.Release.Version, s.Strategy.Order)
 	asgs := asgsByName(s.Fleet.AutoScalingGroups)
 	byID := make(map[string]Instance, len(insts))
 	for _, inst := range insts {
 		byID[inst.ID] = inst
 	}
+	queue := surgeFirst(orderOutOfDate(insts, s.Release.Version, s.Strategy.Order), byID)
 	room := map[string]int{}
 	for _, g := range s.Fleet.AutoScalingGroups {
 		room[g.Name] = standbyRoom(g)
@@ -345,7 +349,12 @@ func PlanSchedule(s Spec) (Schedule, error) {
 	if err := s.validateShape(); err != nil {
 		return Schedule{}, err
 	}
-	n := len(liveInstances(s.Fleet.Instances))
+	s, surge, err := planningSpec(s)
+	if err != nil {
+		return Schedule{}, err
+	}
+	live := len(liveInstances(s.Fleet.Instances))
+	n := floorSize(liveInstances(s.Fleet.Instances))
 	floor := minInService(n, s.Strategy.MinHealthyPercent)
 	batches, err := planBatches(s)
 	if err != nil {
@@ -363,9 +372,10 @@ func PlanSchedule(s Spec) (Schedule, error) {
 		OutOfDate:        outOfDate,
 		Batches:          batches,
 		Zones:            zones,
-		MaxUnavailable:   n - floor,
+		MaxUnavailable:   live - floor,
 		MinInService:     floor,
-		ExpectedDuration: expectedDuration(s, batches),
+		ExpectedDuration: expectedDuration(s, batches) + surgeDuration(s, surge),
+		Surge:            surge,
 	}, nil
 }
 
@@ -416,8 +426,9 @@ func expectedDuration(s Spec, batches [][]string) time.Duration {
 		ends = zoneEnds(batchZones(batches, byID))
 	}
 	if s.Strategy.Mode == ModeWindow {
-		n := len(liveInstances(s.Fleet.Instances))
-		k := max(min(batchLimit(s.Strategy, n), n-minInService(n, s.Strategy.MinHealthyPercent)), 1)
+		live := liveInstances(s.Fleet.Instances)
+		n := floorSize(live)
+		k := max(min(batchLimit(s.Strategy, n), len(live)-minInService(n, s.Strategy.MinHealthyPercent)), 1)
 		if ends != nil {
 			return zonedWindowDuration(s, fixed, steps, instanceZones(batches, byID), canaryWave(canary, waves), k)
 		}

@@ -12,6 +12,11 @@ const (
 	// the instance's version. The provider writes and compares it; the
 	// engine never reads it.
 	TagRelease = "rolling:release"
+	// TagSurge marks what a surge changed (surge.go): on an instance a
+	// surge launched, the rollout id; on its Auto Scaling group, the undo
+	// record (SurgeRecord). Neither is among ProviderTags: surge instances
+	// are terminated and the record deleted when the surge is undone.
+	TagSurge = "rolling:surge"
 )
 
 // ProviderTags are every tag the provider writes on instances that a
@@ -52,6 +57,9 @@ type AutoScalingGroup struct {
 	// older fleet snapshot), and standby is then not limited.
 	MinSize, MaxSize, DesiredCapacity int
 	SizesKnown                        bool
+	// Surge is the undo record of a surge an earlier run left on the
+	// group (its TagSurge tag); nil when there is none.
+	Surge *SurgeRecord
 }
 
 // Instance is one EC2 instance of the fleet as observed.
@@ -147,6 +155,11 @@ type Strategy struct {
 	// the context is cancelled before they are cancelled too; the instances
 	// are then rejoined when healthy. 0 = DefaultCancelGracePeriod.
 	CancelGracePeriod time.Duration
+	// MaxSurge / MaxSurgePercent (of each group's desired capacity, rounded
+	// up): extra instances each Auto Scaling group of the fleet launches
+	// before the first batch and terminates at the end (surge.go). At most
+	// one is > 0; both 0 = no surge.
+	MaxSurge, MaxSurgePercent int
 }
 
 // FailurePolicy says when to stop and what to do then.

@@ -116,6 +116,7 @@ func (s Spec) shapeProblems() []string {
 			}
 		}
 	}
+	p = append(p, surgeProblems(s)...)
 	return append(p, validateFleet(s.Fleet)...)
 }
 
