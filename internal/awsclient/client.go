@@ -271,6 +271,7 @@ func (c *Client) Ports(clk rollout.Clock, obs rollout.Observer) rollout.Ports {
 		Commands:  &commandRunner{c: c},
 		Tags:      &tagger{c: c},
 		Standby:   &standby{c: c},
+		Capacity:  &capacity{c: c},
 		Alarms:    &alarms{c: c},
 		Instances: &instanceStates{c: c},
 		Readiness: &readiness{c: c},

@@ -95,12 +95,7 @@ func (c *Client) DiscoverFleet(ctx context.Context, targetGroupARNs []string, in
 	asgByName := map[string]rollout.AutoScalingGroup{}
 	for _, g := range asgs {
 		name := aws.ToString(g.AutoScalingGroupName)
-		asgByName[name] = rollout.AutoScalingGroup{
-			Name: name, TargetGroupARNs: append([]string(nil), g.TargetGroupARNs...),
-			MinSize: int(aws.ToInt32(g.MinSize)), MaxSize: int(aws.ToInt32(g.MaxSize)),
-			DesiredCapacity: int(aws.ToInt32(g.DesiredCapacity)),
-			SizesKnown:      g.MinSize != nil && g.DesiredCapacity != nil,
-		}
+		asgByName[name] = autoScalingGroupOf(g)
 		for _, arn := range g.TargetGroupARNs {
 			if ours[arn] {
 				attached[name] = append(attached[name], arn)

@@ -143,6 +143,40 @@ type Standby interface {
 	ResumeProcesses(ctx context.Context, group string, processes []string) error
 }
 
+// Capacity is the slice of Auto Scaling a surge needs (surge.go): the
+// group as it is now, its undo record, and its size. Every method is one
+// API call.
+type Capacity interface {
+	// Group reads one group: its sizes, its TagSurge record and its
+	// members. A group that does not exist is an error wrapping ErrNotFound.
+	Group(ctx context.Context, name string) (GroupState, error)
+	// RecordSurge writes rec as the group's TagSurge tag, not propagated
+	// to the instances it launches.
+	RecordSurge(ctx context.Context, group string, rec SurgeRecord) error
+	// ClearSurge deletes the group's TagSurge tag; a group without it is
+	// no error.
+	ClearSurge(ctx context.Context, group string) error
+	SetDesiredCapacity(ctx context.Context, group string, desired int) error
+	// TerminateInstance terminates a member and lowers the group's desired
+	// capacity by one (TerminateInstanceInAutoScalingGroup with
+	// ShouldDecrementDesiredCapacity): the group first drains it out of its
+	// target groups. An instance already terminating or gone is no error.
+	TerminateInstance(ctx context.Context, instanceID string) error
+}
+
+// GroupState is an Auto Scaling group as Capacity.Group read it.
+type GroupState struct {
+	AutoScalingGroup
+	Members []GroupMember
+}
+
+// GroupMember is one instance of a group, as the group reports it.
+type GroupMember struct {
+	ID, AZ         string
+	LifecycleState string // Pending, InService, Terminating, Standby, ...
+	Healthy        bool   // the group's own health status
+}
+
 // Alarms reports CloudWatch alarm states.
 type Alarms interface {
 	// Firing returns the names among names whose state is ALARM.
@@ -183,6 +217,7 @@ type Ports struct {
 	Commands  CommandRunner
 	Tags      Tagger
 	Standby   Standby
+	Capacity  Capacity // optional: needed only by a surge
 	Alarms    Alarms
 	Instances Instances
 	Readiness Readiness // optional: without it, readiness is not checked again
