@@ -312,9 +312,12 @@ func scheduleLines(number int64, spec rollout.Spec, sched rollout.Schedule, flee
 	if sched.Zones != nil {
 		how += ", " + zonesSummary(sched.Zones, spec.Strategy.ZoneBakeTime)
 	}
+	if n := surgeTotal(sched); n > 0 {
+		how += fmt.Sprintf(", surge +%d", n)
+	}
 	summary := fmt.Sprintf("%s %s: %s, %s, at least %d of %d in service, expected %s",
 		prefix, version, what, how, sched.MinInService, fleetSize, formatDuration(sched.ExpectedDuration))
-	lines := make([]string, 0, len(sched.Batches))
+	lines := append(undoLines(prefix, spec.Fleet), surgeLines(prefix, sched)...)
 	first := 1
 	for i, b := range sched.Batches {
 		var label string

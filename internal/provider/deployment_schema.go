@@ -101,6 +101,8 @@ type strategyModel struct {
 	DrainTimeout        types.String `tfsdk:"drain_timeout"`
 	Order               types.String `tfsdk:"order"`
 	ZoneBakeTime        types.String `tfsdk:"zone_bake_time"`
+	MaxSurge            types.Int64  `tfsdk:"max_surge"`
+	MaxSurgePercent     types.Int64  `tfsdk:"max_surge_percent"`
 }
 
 type failureModel struct {
@@ -345,6 +347,19 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 					"zone_bake_time": durationAttr("With `order = \"zone_by_zone\"`: how long the rollout waits once a zone is done, "+
 						"alarms watched, before the next zone's first instance leaves (CodeDeploy's monitor duration); none after the last zone. "+
 						"Only with `zone_by_zone`. Defaults to `5m`.", 0, 24*time.Hour),
+					"max_surge": schema.Int64Attribute{
+						Optional: true,
+						MarkdownDescription: "Extra instances each Auto Scaling group of the fleet launches before the first batch (its desired " +
+							"capacity raised, within its max_size), deployed first and terminated at the end; the capacity floor stays " +
+							"`min_healthy_percent` of the fleet without them, so `min_healthy_percent = 100` can move. Only for fleets in Auto " +
+							"Scaling groups. Conflicts with `max_surge_percent`. Defaults to none.",
+						Validators: []validator.Int64{int64validator.Between(1, 1000)},
+					},
+					"max_surge_percent": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "The surge as a percentage of each Auto Scaling group's desired capacity, rounded up, at least one instance. Conflicts with `max_surge`.",
+						Validators:          []validator.Int64{int64validator.Between(1, 100)},
+					},
 				},
 			},
 			"failure": schema.SingleNestedBlock{

@@ -122,6 +122,8 @@ func (m deploymentModel) strategy() rollout.Strategy {
 	if isSet(s.Order) {
 		st.Order = rollout.Order(s.Order.ValueString())
 	}
+	st.MaxSurge = int(s.MaxSurge.ValueInt64())
+	st.MaxSurgePercent = int(s.MaxSurgePercent.ValueInt64())
 	st.CanarySize = int(s.CanarySize.ValueInt64())
 	st.CanaryPause = parseDuration(s.CanaryPause, 0)
 	st.PauseBetweenBatches = parseDuration(s.PauseBetweenBatches, 0)
@@ -217,6 +219,9 @@ func (m deploymentModel) staticProblems() []string {
 		if isSet(s.BatchSize) && isSet(s.BatchPercent) {
 			problems = append(problems, "strategy: set batch_size or batch_percent, not both")
 		}
+		if isSet(s.MaxSurge) && isSet(s.MaxSurgePercent) {
+			problems = append(problems, "strategy: set max_surge or max_surge_percent, not both")
+		}
 		if isSet(s.CanaryPause) && s.CanarySize.IsNull() {
 			problems = append(problems, "strategy: canary_pause needs canary_size")
 		}
@@ -275,6 +280,12 @@ func engineFleet(f rollout.Fleet, version, releaseID string) rollout.Fleet {
 func outOfDateIDs(f rollout.Fleet, version, releaseID string) []string {
 	var ids []string
 	for _, inst := range f.Instances {
+		if inst.Tags[rollout.TagSurge] != "" && !outsideFleet(inst) {
+			// Launched by the surge of an interrupted rollout: the next
+			// apply terminates it, whatever it runs.
+			ids = append(ids, inst.ID)
+			continue
+		}
 		if inst.Tags[rollout.TagPhase] == "" && (outsideFleet(inst) || inst.Unready != "") {
 			continue
 		}

@@ -107,6 +107,8 @@ const (
 	// EventZoneBaking: with zone_by_zone, a zone is done and the next one
 	// waits out zone_bake_time (alarms watched).
 	EventZoneBaking EventKind = "zone_baking"
+	// EventSurge: the surge stage (surge.go) changed a group or is waiting.
+	EventSurge EventKind = "surge"
 )
 
 // Event is one thing that happened, for logging. Message is already masked.

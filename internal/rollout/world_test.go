@@ -73,8 +73,12 @@ type world struct {
 	// noEC2 leaves the optional Instances port out.
 	noEC2 bool
 
-	// Capacity floor checked at every removal.
+	// Capacity floor checked at every removal; floorOf (if > 0) is the
+	// fleet size it is taken of.
 	minHealthyPercent int
+	floorOf           int
+	// Surge faults (surge_world_test.go).
+	launchNeverHealthy bool
 
 	// Record.
 	calls          []string
@@ -120,6 +124,11 @@ type fakeASG struct {
 	min, desired int
 	sized        bool
 	procs        []string // last suspended
+	// Capacity (surge_world_test.go): max_size (0 = desired + 4), the
+	// TagSurge record, members launched so far.
+	max      int
+	record   string
+	launched int
 }
 
 type fakeCmd struct {
@@ -228,7 +237,7 @@ func newWorld(o fleetOpts) *world {
 }
 
 func (w *world) ports(obs Observer) Ports {
-	p := Ports{LB: w, Commands: w, Tags: w, Standby: w, Alarms: w, Instances: w, Clock: w.clock, Observer: obs}
+	p := Ports{LB: w, Commands: w, Tags: w, Standby: w, Capacity: w, Alarms: w, Instances: w, Clock: w.clock, Observer: obs}
 	if w.noEC2 {
 		p.Instances = nil
 	}
@@ -436,6 +445,9 @@ func (w *world) inServiceCount() (n, alive int) {
 // instance out and left fewer in service than the floor.
 func (w *world) checkRemoval(what string, before map[string]bool, ids []string) {
 	n, alive := w.inServiceCount()
+	if w.floorOf > 0 {
+		alive = w.floorOf // a surge: the floor is over the fleet without it
+	}
 	floor := minInService(alive, w.minHealthyPercent)
 	if w.minSeen < 0 || n < w.minSeen {
 		w.minSeen = n
@@ -908,8 +920,7 @@ func (w *world) fleet() Fleet {
 	}
 	for _, name := range sortedKeys(w.asgs) {
 		g := w.asgs[name]
-		f.AutoScalingGroups = append(f.AutoScalingGroups, AutoScalingGroup{Name: name, TargetGroupARNs: g.attached,
-			MinSize: g.min, DesiredCapacity: g.desired, MaxSize: g.desired + 4, SizesKnown: g.sized})
+		f.AutoScalingGroups = append(f.AutoScalingGroups, w.groupOf(g))
 	}
 	for _, id := range w.ids {
 		inst := w.insts[id]
