@@ -1,6 +1,7 @@
 package fleetsim
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -149,4 +150,50 @@ func groupTagsRule(action string) iamRule {
 		}
 		return r, nil, true
 	}}
+}
+
+// AutoScalingGroupSnapshot is a group as assertions see it.
+type AutoScalingGroupSnapshot struct {
+	Name                  string
+	Min, Max, Desired     int
+	Tags                  map[string]string
+	Members               []string // not yet terminated, in launch order
+	LaunchVersion         string
+	SuspendedProcessNames []string
+}
+
+// AutoScalingGroup reports one group for assertions.
+func (s *Sim) AutoScalingGroup(name string) (AutoScalingGroupSnapshot, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceLocked()
+	g := s.asgs[name]
+	if g == nil {
+		return AutoScalingGroupSnapshot{}, false
+	}
+	snap := AutoScalingGroupSnapshot{Name: g.name, Min: g.min, Max: g.max, Desired: g.desired, Tags: map[string]string{},
+		Members: append([]string(nil), g.members...), LaunchVersion: g.launchVersion, SuspendedProcessNames: sortedKeys(g.suspended)}
+	for k, v := range g.tags {
+		snap.Tags[k] = v
+	}
+	return snap, true
+}
+
+// ResizeGroup changes a group's min and max size from outside the provider
+// (someone editing the group), as UpdateAutoScalingGroup does: a desired
+// capacity outside the new bounds moves to the nearer one.
+func (f *Faults) ResizeGroup(name string, minSize, maxSize int) error {
+	s := f.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.advanceLocked()
+	g := s.asgs[name]
+	if g == nil || maxSize < minSize {
+		return fmt.Errorf("fleetsim: cannot resize group %q to %d..%d", name, minSize, maxSize)
+	}
+	g.min, g.max = minSize, maxSize
+	if d := min(max(g.desired, minSize), maxSize); d != g.desired {
+		s.setDesiredLocked(g, d)
+	}
+	return nil
 }

@@ -294,9 +294,9 @@ func scheduleLines(number int64, spec rollout.Spec, sched rollout.Schedule, flee
 	if len(sched.Batches) == 0 {
 		return fmt.Sprintf("%s %s: all %d instances are on it, nothing to roll out", prefix, version, fleetSize), []string{}
 	}
-	what := fmt.Sprintf("%d of %d instances out of date", len(sched.OutOfDate), fleetSize)
+	what := fmt.Sprintf("%d of %d instances out of date", len(sched.OutOfDate)-surgeTotal(sched), fleetSize)
 	if replace {
-		what = fmt.Sprintf("replacement: all %d instances are redeployed", len(sched.OutOfDate))
+		what = fmt.Sprintf("replacement: all %d instances are redeployed", len(sched.OutOfDate)-surgeTotal(sched))
 	}
 	window := spec.Strategy.Mode == rollout.ModeWindow
 	canary := spec.Strategy.CanarySize > 0

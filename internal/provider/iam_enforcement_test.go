@@ -24,9 +24,10 @@ var pendingStatements = map[string]string{
 		"a refused cancel is reported, not fatal",
 }
 
-// enforcementConfig rolls an Auto Scaling group's members and standalone
-// instances behind one target group, with an alarm and a sensitive value
-// under a customer managed key: every kind of call the provider makes.
+// enforcementConfig rolls an Auto Scaling group's members (with a surge)
+// and standalone instances behind one target group, with an alarm and a
+// sensitive value under a customer managed key: every kind of call the
+// provider makes.
 const enforcementConfig = `
 resource "rolling_deployment" "web" {
   target_group_arns = [%q]
@@ -50,6 +51,7 @@ resource "rolling_deployment" "web" {
   strategy {
     batch_size          = 1
     min_healthy_percent = 50
+    max_surge           = 1
   }
   failure {
     alarm_names = ["web-5xx"]
