@@ -266,7 +266,8 @@ func (e *engine) beginRollback() {
 func (e *engine) aliveCount() int {
 	n := len(e.newcomers)
 	for _, st := range e.insts {
-		if !st.gone {
+		// A surge's instances are extra: the floor is over the fleet without them.
+		if !st.gone && st.inst.Tags[TagSurge] == "" {
 			n++
 		}
 	}

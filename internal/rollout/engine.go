@@ -14,10 +14,8 @@ import (
 // rollout (see doc.go): run.go (the loop), decide.go (what leaves next),
 // stages.go (the stages a group goes through), then one file per stage.
 
-// Run rolls the release out over the fleet and reports where every instance
-// ended. It always returns a Result; the error is nil when the rollout
-// succeeded or had nothing to do, and otherwise says what failed and what was
-// done about it (a *RunError wrapping the *InstanceError values).
+// runEngine rolls the release out over the fleet (Run, surge.go, puts the
+// surge stage around it).
 //
 // The engine is one select loop: each iteration advances every group of
 // instances whose wait is over (making the port calls of its phase), then
@@ -26,7 +24,7 @@ import (
 // context. The port calls of one iteration go out at once (fanout.go), but
 // the engine's logic runs one piece at a time and decisions only between
 // passes, so the capacity accounting sees a state nothing else changes.
-func Run(ctx context.Context, s Spec, p Ports) (Result, error) {
+func runEngine(ctx context.Context, s Spec, p Ports) (Result, error) {
 	e, err := newEngine(ctx, s, p)
 	if err != nil {
 		e.stopReason = err.Error()
@@ -267,7 +265,7 @@ func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
 		st.outcome.OutOfService = st.inst.Tags[TagPhase] != "" && !st.gone
 		st.outcome.Phase = st.inst.Tags[TagPhase]
 	}
-	e.queue = orderOutOfDate(liveInstances(s.Fleet.Instances), s.Release.Version, s.Strategy.Order)
+	e.queue = surgeFirst(orderOutOfDate(liveInstances(s.Fleet.Instances), s.Release.Version, s.Strategy.Order), instancesByID(s.Fleet.Instances))
 	e.tolerance = maxFailures(s.Failure, len(e.queue))
 	return e, nil
 }

@@ -55,11 +55,15 @@ type surgeGroup struct {
 	before   map[string]bool // members before the desired capacity was raised
 	launched []string        // members that appeared since, in the order seen
 	recorded bool            // TagSurge written
-	raised   bool            // desired capacity raised (or maybe: the call was made)
+	raised   bool            // SetDesiredCapacity sent (maybe lost on the way back)
 }
 
-// Run carries out the rollout s describes: the surge stage (when the
-// strategy asks for one, or an earlier rollout left one) around the engine.
+// Run rolls the release out over the fleet and reports where every instance
+// ended: the surge stage (when the strategy asks for one, or an earlier
+// rollout left one) around the engine (runEngine). It always returns a
+// Result; the error is nil when the rollout succeeded or had nothing to do,
+// and otherwise says what failed and what was done about it (a *RunError
+// wrapping the *InstanceError values).
 func Run(ctx context.Context, s Spec, p Ports) (Result, error) {
 	if p.Clock == nil || (p.Capacity == nil && !surgeWanted(s.Strategy) && !hasEarlierSurge(s)) {
 		return runEngine(ctx, s, p)
