@@ -206,9 +206,9 @@ func planningSpec(s Spec) (Spec, []SurgePlan, error) {
 	out.Fleet.Instances = nil
 	own := false
 	for _, inst := range s.Fleet.Instances {
-		switch tag := inst.Tags[TagSurge]; {
-		case tag == "":
-		case tag == s.RolloutID:
+		switch inst.Tags[TagSurge] {
+		case "":
+		case s.RolloutID:
 			own = true
 		default:
 			continue
