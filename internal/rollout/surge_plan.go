@@ -131,6 +131,11 @@ func surgeProblems(s Spec) []string {
 	if s.Fleet.Scoped {
 		p = append(p, "max_surge cannot be used with instance_ids: the instances a surge launches are not among the listed ones")
 	}
+	if st.Order == OrderZoneByZone {
+		// The surge's instances go first wherever they launched, which
+		// would take zones out of their order.
+		p = append(p, `max_surge cannot be used with order = "zone_by_zone" yet`)
+	}
 	return p
 }
 

@@ -128,8 +128,10 @@ func TestValidate_surgeSettingsThatNeverWork(t *testing.T) {
 	s := asgSpec(100, Strategy{MaxSurge: 1, MaxSurgePercent: 10})
 	s.Failure.SuspendProcesses = []string{"Launch", "AZRebalance"}
 	s.Fleet.Scoped = true
+	s.Strategy.Order = OrderZoneByZone
 	err := s.Validate()
-	for _, want := range []string{"only one of max_surge and max_surge_percent", "must not include Launch", "cannot be used with instance_ids"} {
+	for _, want := range []string{"only one of max_surge and max_surge_percent", "must not include Launch", "cannot be used with instance_ids",
+		`cannot be used with order = "zone_by_zone"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate: %v, want %q", err, want)
 		}
