@@ -26,7 +26,7 @@ type applyRequest struct {
 	config  *deploymentModel
 	prior   *deploymentModel // nil on create
 	out     stateSetter
-	private privateSetter
+	private privateState
 }
 
 // apply runs the rollout the plan showed and records exactly where every
@@ -82,11 +82,9 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 		Sensitive: masked,
 	}
 	spec.Release.ID = releaseID
-	if prior != nil && !prior.Version.IsNull() && len(prior.Steps) > 0 {
-		prev := prior.release(ctx, staged.lines, diags)
-		prev.ID = prior.releaseID(ctx, diags)
-		spec.Previous = &prev
-	}
+	// Rollback returns to the last release that completed
+	// (deployment_rollback.go).
+	spec.Previous = rollbackRelease(ctx, prior, req.private, staged.lines, diags)
 	if diags.HasError() {
 		return
 	}
@@ -179,6 +177,7 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 		plan.LastRollout = lastRolloutValue(number, result, runErr, diags)
 		diags.AddError(rolloutErrorSummary(result, version), rolloutErrorDetail(result, runErr))
 	}
+	keepRollbackRelease(ctx, prior, req.private, runErr == nil, diags)
 	diags.Append(writeFleetSnapshot(ctx, req.private, after)...)
 	diags.Append(req.out.Set(ctx, plan)...)
 }

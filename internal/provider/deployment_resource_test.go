@@ -212,6 +212,74 @@ func TestAccRollingDeployment_rollsBackOnFailedStep(t *testing.T) {
 	})
 }
 
+// After a failed and rolled-back v2, the state names v2; a failing v3
+// must still roll back to v1, the last release that completed, not to v2.
+func TestAccRollingDeployment_rollbackAfterAFailedRolloutReturnsToTheLastCompletedRelease(t *testing.T) {
+	f := newTestFleet(t)
+	tg, ids := f.web(6, "v1")
+	at := func(v string) deployment {
+		return deployment{TargetGroups: []string{tg}, Version: v, Failure: "rollback = true"}
+	}
+	allOn := func(want string) error {
+		for id, v := range f.versions(ids) {
+			if v != want {
+				return fmt.Errorf("%s runs %s, want %s", id, v, want)
+			}
+			snap, _ := f.sim.Instance(id)
+			if snap.Tags["rolling:version"] != want || snap.Tags["rolling:phase"] != "" || snap.Targets[tg] != "healthy" {
+				return fmt.Errorf("%s: tags %v, target %q", id, snap.Tags, snap.Targets[tg])
+			}
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{Config: f.config(at("v1"))},
+			{
+				PreConfig:   func() { f.sim.Faults().FailDeploy("v2", ids[3]) },
+				Config:      f.config(at("v2")),
+				ExpectError: regexp.MustCompile(`failed; rolled back 4 of 4`),
+			},
+			{
+				PreConfig: func() {
+					if err := allOn("v1"); err != nil {
+						t.Fatalf("after the first rollback: %v", err)
+					}
+					f.sim.Faults().FailDeploy("v3", ids[3])
+				},
+				Config:      f.config(at("v3")),
+				ExpectError: regexp.MustCompile(`failed; rolled back 4 of 4`),
+			},
+			{
+				PreConfig: func() {
+					if err := allOn("v1"); err != nil {
+						t.Errorf("after the second rollback: %v", err)
+					}
+				},
+				// Once v4 completes, the next failure rolls back to v4.
+				Config: f.config(at("v4")),
+				Check:  func(*terraform.State) error { return allOn("v4") },
+			},
+			{
+				PreConfig:   func() { f.sim.Faults().FailDeploy("v5", ids[3]) },
+				Config:      f.config(at("v5")),
+				ExpectError: regexp.MustCompile(`failed; rolled back 4 of 4`),
+			},
+			{
+				PreConfig: func() {
+					if err := allOn("v4"); err != nil {
+						t.Errorf("after the rollback of v5: %v", err)
+					}
+				},
+				Config:             f.config(at("v5")),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+		},
+	})
+}
+
 func TestAccRollingDeployment_withoutRollbackNextApplyFinishesOnlyTheRest(t *testing.T) {
 	f := newTestFleet(t)
 	tg, ids := f.web(6, "v1")

@@ -378,8 +378,9 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 					"rollback": schema.BoolAttribute{
 						Optional: true,
 						MarkdownDescription: "When the rollout stops, re-run the previous version's steps on the instances " +
-							"it updated (newest first) and on the failed ones. Needs a previous version, so it does nothing " +
-							"on create. Defaults to `true`.",
+							"it updated (newest first) and on the failed ones. The previous version is the last one whose rollout " +
+							"completed: after a failed or cancelled rollout of v2 (the state then names v2), a failing v3 rolls back " +
+							"to v1. Needs a previous version, so it does nothing on create. Defaults to `true`.",
 					},
 					"alarm_names": schema.ListAttribute{
 						ElementType:         types.StringType,
