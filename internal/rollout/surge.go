@@ -54,8 +54,13 @@ type surgeGroup struct {
 	plan     SurgePlan
 	before   map[string]bool // members before the desired capacity was raised
 	launched []string        // members that appeared since, in the order seen
-	recorded bool            // TagSurge written
-	raised   bool            // SetDesiredCapacity sent (maybe lost on the way back)
+	// restore is the desired capacity the undo returns the group to: the
+	// one before the surge plus its members in Standby, which left with
+	// their desired capacity decremented and get it back when they exit
+	// (members a stopped or killed rollout left out, recovered in this run).
+	restore  int
+	recorded bool // TagSurge written
+	raised   bool // SetDesiredCapacity sent (maybe lost on the way back)
 }
 
 // Run rolls the release out over the fleet and reports where every instance
@@ -139,15 +144,18 @@ func (sg *surger) launch(ctx context.Context, plans []SurgePlan) ([]Instance, er
 				"planned +%d from desired %d within max_size %d; nothing was changed, plan again",
 				p.Group, st.DesiredCapacity, st.MaxSize, p.Count, p.Desired, p.Max)
 		}
-		g := &surgeGroup{plan: p, before: map[string]bool{}}
+		g := &surgeGroup{plan: p, before: map[string]bool{}, restore: p.Desired}
 		for _, m := range st.Members {
 			g.before[m.ID] = true
+			if m.LifecycleState == "Standby" {
+				g.restore++
+			}
 		}
 		sg.groups = append(sg.groups, g)
 	}
 	for _, g := range sg.groups {
 		p := g.plan
-		rec := SurgeRecord{RolloutID: sg.spec.RolloutID, Desired: p.Desired, Count: p.Count}
+		rec := SurgeRecord{RolloutID: sg.spec.RolloutID, Desired: g.restore, Count: p.Count}
 		if err := capy.RecordSurge(ctx, p.Group, rec); err != nil {
 			return nil, fmt.Errorf("surge: recording it on Auto Scaling group %s: %w", p.Group, sg.mask.Err(err))
 		}
@@ -310,13 +318,14 @@ func (sg *surger) remove(ctx context.Context) error {
 		if !g.recorded {
 			continue
 		}
-		rec := SurgeRecord{RolloutID: sg.spec.RolloutID, Desired: g.plan.Desired, Count: g.plan.Count}
-		if _, err := sg.undoGroup(ctx, g.plan.Group, &rec, g.launched, g.raised); err != nil {
+		rec := SurgeRecord{RolloutID: sg.spec.RolloutID, Desired: g.restore, Count: g.plan.Count}
+		st, err := sg.undoGroup(ctx, g.plan.Group, &rec, g.launched, g.raised)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		sg.emit("%s: the surge's %s terminated, desired capacity back to %d", g.plan.Group,
-			plural(len(g.launched), "instance"), g.plan.Desired)
+			plural(len(g.launched), "instance"), st.DesiredCapacity)
 	}
 	return errors.Join(errs...)
 }

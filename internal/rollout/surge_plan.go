@@ -311,17 +311,30 @@ func floorSize(live []Instance) int {
 // surgeFirst moves the surge's instances to the front of the queue, keeping
 // the order otherwise: they are extra capacity, so deploying them first
 // costs nothing, and they are then on the release before they are counted
-// on.
+// on. Instances out of service already (left out by a stopped or killed
+// rollout, or down) stay ahead of them: taking those costs no capacity,
+// whereas a surge instance is in service, so behind a full floor
+// (min_healthy_percent = 100 after a killed surge rollout left members in
+// standby) the surge's instances first would let nothing move.
 func surgeFirst(queue []string, byID map[string]Instance) []string {
-	out := make([]string, 0, len(queue))
-	for _, id := range queue {
-		if byID[id].Tags[TagSurge] != "" {
-			out = append(out, id)
-		}
+	if !slices.ContainsFunc(queue, func(id string) bool { return byID[id].Tags[TagSurge] != "" }) {
+		return queue // no surge: the order is orderOutOfDate's (zone runs included)
 	}
-	for _, id := range queue {
-		if byID[id].Tags[TagSurge] == "" {
-			out = append(out, id)
+	out := make([]string, 0, len(queue))
+	rank := func(inst Instance) int {
+		switch {
+		case inst.Tags[TagSurge] == "" && !isInService(inst):
+			return 0
+		case inst.Tags[TagSurge] != "":
+			return 1
+		}
+		return 2
+	}
+	for r := 0; r <= 2; r++ {
+		for _, id := range queue {
+			if rank(byID[id]) == r {
+				out = append(out, id)
+			}
 		}
 	}
 	return out
