@@ -310,7 +310,7 @@ func scheduleLines(number int64, spec rollout.Spec, sched rollout.Schedule, flee
 		how = countOf(len(sched.Batches), "batch")
 	}
 	if sched.Zones != nil {
-		how += ", " + zonesSummary(sched.Zones, spec.Strategy.ZoneBakeTime)
+		how += ", " + zonesSummary(sched.Zones, spec.Strategy.ZoneBakeTime, sched.BakeFirst)
 	}
 	if n := surgeTotal(sched); n > 0 {
 		how += fmt.Sprintf(", surge +%d", n)
@@ -345,7 +345,12 @@ func scheduleLines(number int64, spec rollout.Spec, sched rollout.Schedule, flee
 // zonesSummary says how a zone_by_zone rollout goes through the zones:
 //
 //	zone by zone: eu-west-1b, eu-west-1a, eu-west-1c, a 5m0s bake after each zone but the last
-func zonesSummary(batchZones []string, bake time.Duration) string {
+//
+// and, resuming a rollout stopped after some zones were done (bakeFirst),
+// the zone bake it owes before the first batch:
+//
+//	zone by zone: a 5m0s bake first (eu-west-1a, eu-west-1b are done), then eu-west-1c (one zone)
+func zonesSummary(batchZones []string, bake time.Duration, bakeFirst []string) string {
 	var zones []string
 	for i, z := range batchZones {
 		if i == 0 || z != batchZones[i-1] {
@@ -353,6 +358,13 @@ func zonesSummary(batchZones []string, bake time.Duration) string {
 		}
 	}
 	s := "zone by zone: " + strings.Join(zones, ", ")
+	if bakeFirst != nil {
+		s = fmt.Sprintf("zone by zone: a %s bake first (%s %s done), then %s", formatDuration(bake),
+			strings.Join(bakeFirst, ", "), map[bool]string{true: "is", false: "are"}[len(bakeFirst) == 1], strings.Join(zones, ", "))
+		if len(zones) == 1 {
+			return s + " (one zone)"
+		}
+	}
 	switch {
 	case len(zones) == 1:
 		return s + " (one zone, no zone bake)"

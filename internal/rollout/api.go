@@ -13,6 +13,10 @@ type Schedule struct {
 	// Zones is, with zone_by_zone, the Availability Zone of each batch
 	// (a batch never spans two), parallel to Batches; nil otherwise.
 	Zones []string
+	// BakeFirst is, with zone_by_zone, the zones a stopped rollout finished
+	// before its zone bake was over: that bake is owed before the first
+	// batch (zonesOwingABake); nil otherwise.
+	BakeFirst []string
 	// MaxUnavailable is how many instances may be out of service at once.
 	MaxUnavailable int
 	// MinInService is the capacity floor in instances.

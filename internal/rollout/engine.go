@@ -266,6 +266,11 @@ func newEngine(ctx context.Context, s Spec, p Ports) (*engine, error) {
 		st.outcome.Phase = st.inst.Tags[TagPhase]
 	}
 	e.queue = surgeFirst(orderOutOfDate(liveInstances(s.Fleet.Instances), s.Release.Version, s.Strategy.Order), instancesByID(s.Fleet.Instances))
+	if done := zonesOwingABake(s, e.queue); done != nil {
+		// As if those zones had just been done here: the gate starts the
+		// zone bake before the first departure (zonegate.go).
+		e.zones.current = strings.Join(done, ", ")
+	}
 	e.tolerance = maxFailures(s.Failure, len(e.queue))
 	return e, nil
 }

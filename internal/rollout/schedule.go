@@ -365,16 +365,22 @@ func PlanSchedule(s Spec) (Schedule, error) {
 		outOfDate = append(outOfDate, b...)
 	}
 	var zones []string
+	var bakeFirst []string
+	expected := expectedDuration(s, batches) + surgeDuration(s, surge)
 	if s.Strategy.Order == OrderZoneByZone {
 		zones = batchZones(batches, instancesByID(s.Fleet.Instances))
+		if bakeFirst = zonesOwingABake(s, outOfDate); bakeFirst != nil {
+			expected += s.Strategy.ZoneBakeTime
+		}
 	}
 	return Schedule{
 		OutOfDate:        outOfDate,
 		Batches:          batches,
 		Zones:            zones,
+		BakeFirst:        bakeFirst,
 		MaxUnavailable:   live - floor,
 		MinInService:     floor,
-		ExpectedDuration: expectedDuration(s, batches) + surgeDuration(s, surge),
+		ExpectedDuration: expected,
 		Surge:            surge,
 	}, nil
 }

@@ -189,3 +189,44 @@ func canaryWave(canary bool, waves [][]int) []int {
 	}
 	return waves[0]
 }
+
+// zonesOwingABake are the zones whose zone bake the rollout owes before its
+// first departure: when the first zone of the queue has none of its
+// instances on the version yet while other zones have some (and none left
+// to move), a rollout of the version finished those zones and was stopped
+// (Ctrl-C, a kill, a timeout) before the next one began, during or before
+// the zone bake. Resuming goes through that bake again rather than
+// skipping it. Nil when nothing is owed: no bake, a zone begun goes first,
+// or no zone holds the version yet. Sorted.
+func zonesOwingABake(s Spec, queue []string) []string {
+	if s.Strategy.Order != OrderZoneByZone || s.Strategy.ZoneBakeTime <= 0 || len(queue) == 0 {
+		return nil
+	}
+	byID := instancesByID(s.Fleet.Instances)
+	first := byID[queue[0]].AZ
+	moving := map[string]bool{}
+	for _, id := range queue {
+		moving[byID[id].AZ] = true
+	}
+	done := map[string]bool{}
+	for _, inst := range liveInstances(s.Fleet.Instances) {
+		if needsUpdate(inst, s.Release.Version) || inst.Tags[TagSurge] != "" {
+			continue
+		}
+		if inst.AZ == first {
+			return nil // begun: the rollout goes on in it
+		}
+		if !moving[inst.AZ] {
+			done[inst.AZ] = true
+		}
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	zones := make([]string, 0, len(done))
+	for z := range done {
+		zones = append(zones, z)
+	}
+	sort.Strings(zones)
+	return zones
+}
