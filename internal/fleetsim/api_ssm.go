@@ -329,11 +329,14 @@ type commandFilter struct {
 	Value string `json:"value"`
 }
 
-// commandMatcher is the conjunction of CommandFilters: InvokedAfter and
-// InvokedBefore (timestamps such as 2024-07-07T00:00:00Z, against the
-// command's request time), DocumentName and Status (the invocation's or, for
-// ListCommands, the command's). ExecutionStage is refused for
-// ListCommandInvocations, as by SSM, and not modelled for ListCommands.
+// commandMatcher is the conjunction of CommandFilters (at most 5):
+// InvokedAfter ("and later") and InvokedBefore ("before"), timestamps such
+// as 2024-07-07T00:00:00Z against the command's request time; DocumentName;
+// Status, one of the values CommandFilter documents for the operation (the
+// invocation's or, for ListCommands, the command's), some of which are
+// StatusDetails (DeliveryTimedOut is "Delivery Timed Out"). ExecutionStage
+// is refused for ListCommandInvocations, as by SSM, and not modelled for
+// ListCommands.
 type commandMatcher struct {
 	after, before time.Time
 	doc, status   string
@@ -341,6 +344,9 @@ type commandMatcher struct {
 
 func parseCommandFilters(fs []commandFilter, op string) (commandMatcher, *apiError) {
 	var m commandMatcher
+	if len(fs) > maxCommandFilters {
+		return m, clientErr("ValidationException", "1 validation error detected: Value at 'filters' failed to satisfy constraint: Member must have length less than or equal to %d", maxCommandFilters)
+	}
 	for _, f := range fs {
 		switch f.Key {
 		case "InvokedAfter", "InvokedBefore":
@@ -356,6 +362,13 @@ func parseCommandFilters(fs []commandFilter, op string) (commandMatcher, *apiErr
 		case "DocumentName":
 			m.doc = f.Value
 		case "Status":
+			valid := invocationStatusFilters
+			if op == "ListCommands" {
+				valid = commandStatusFilters
+			}
+			if _, ok := valid[f.Value]; !ok {
+				return m, clientErr("InvalidFilterKey", "%s is not a valid value for the Status filter of %s", f.Value, op)
+			}
 			m.status = f.Value
 		case "ExecutionStage":
 			if op == "ListCommandInvocations" {
@@ -367,6 +380,37 @@ func parseCommandFilters(fs []commandFilter, op string) (commandMatcher, *apiErr
 		}
 	}
 	return m, nil
+}
+
+// maxCommandFilters is the most CommandFilters a listing takes.
+const maxCommandFilters = 5
+
+// invocationStatusFilters and commandStatusFilters are the Status filter
+// values CommandFilter documents for ListCommandInvocations and
+// ListCommands; a value maps to the StatusDetails it stands for, or to ""
+// when it is a Status.
+var (
+	invocationStatusFilters = map[string]string{
+		"Pending": "", "InProgress": "", "Delayed": "", "Success": "", "Cancelled": "", "Failed": "", "TimedOut": "",
+		"AccessDenied": "Access Denied", "DeliveryTimedOut": DetailsDeliveryTimedOut, "ExecutionTimedOut": DetailsExecTimedOut,
+		"Undeliverable": DetailsUndeliverable, "InvalidPlatform": "Invalid Platform", "Terminated": DetailsTerminated,
+	}
+	commandStatusFilters = map[string]string{
+		"Pending": "", "InProgress": "", "Success": "", "Cancelled": "", "Failed": "", "TimedOut": "",
+		"AccessDenied": "Access Denied", "DeliveryTimedOut": DetailsDeliveryTimedOut, "ExecutionTimedOut": DetailsExecTimedOut,
+		"Incomplete": "Incomplete", "NoInstancesInTag": "No Instances In Tag", "LimitExceeded": "Rate Exceeded",
+	}
+)
+
+// statusMatches says whether a status and its details pass the Status filter.
+func (m commandMatcher) statusMatches(status, details string, valid map[string]string) bool {
+	if m.status == "" {
+		return true
+	}
+	if d := valid[m.status]; d != "" {
+		return details == d
+	}
+	return status == m.status
 }
 
 // command says whether c passes the time and document filters.
@@ -425,7 +469,7 @@ func (s *Sim) ssmListCommandInvocations(req *apiRequest) (any, *apiError) {
 			continue
 		}
 		for _, inv := range c.invocations {
-			if (in.InstanceId == "" || inv.instanceID == in.InstanceId) && (match.status == "" || inv.status == match.status) {
+			if (in.InstanceId == "" || inv.instanceID == in.InstanceId) && match.statusMatches(inv.status, inv.details, invocationStatusFilters) {
 				list = append(list, inv)
 			}
 		}
@@ -522,7 +566,7 @@ func (s *Sim) ssmListCommands(req *apiRequest) (any, *apiError) {
 		if in.CommandId != "" && c.id != in.CommandId || !match.command(c) {
 			continue
 		}
-		if match.status != "" && c.status != match.status {
+		if !match.statusMatches(c.status, c.details, commandStatusFilters) {
 			continue
 		}
 		if in.InstanceId != "" && c.byInstance[in.InstanceId] == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -116,5 +117,51 @@ func TestAWSCLI_cloudwatchDescribeAlarmsAndEC2(t *testing.T) {
 	}
 	if calls := s.Recorder().Calls("DescribeAlarms"); len(calls) != 1 || calls[0].Service != "monitoring" || calls[0].ErrorCode != "" || calls[0].Protocol == "" {
 		t.Fatalf("recorded %+v", calls)
+	}
+}
+
+// What the provider's range listing asks (awsclient rangeInvocations): every
+// invocation of AWS-RunShellScript requested since a moment, with details,
+// across commands and without a command id, through the CLI's own
+// pagination (pages of 50 at most).
+func TestAWSCLI_ssmListCommandInvocationsSinceAMoment(t *testing.T) {
+	t.Parallel()
+	s, _, url := newFrozenSim(t, Options{})
+	ids := s.AddInstances(InstanceConfig{Count: 30, AppVersion: "v1"})
+	send := func(lines string, to []string) string {
+		t.Helper()
+		var sent struct{ Command struct{ CommandId string } }
+		awsCLI(t, url, &sent, append([]string{"ssm", "send-command", "--document-name", "AWS-RunShellScript",
+			"--parameters", `{"commands":["` + lines + `"]}`, "--instance-ids"}, to...)...)
+		return sent.Command.CommandId
+	}
+	old := send("echo old", ids[:1])
+	s.Advance(time.Minute)
+	cut := s.Now().UTC().Format(time.RFC3339)
+	first, second := send("echo one", ids), send("echo two", ids)
+	s.Advance(time.Minute)
+	var out struct {
+		CommandInvocations []struct {
+			CommandId, InstanceId, Status, DocumentName string
+			CommandPlugins                                []struct{ Status, Output string }
+		}
+	}
+	awsCLI(t, url, &out, "ssm", "list-command-invocations", "--details", "--page-size", "50",
+		"--filters", "key=InvokedAfter,value="+cut, "key=DocumentName,value=AWS-RunShellScript")
+	n := map[string]int{}
+	for _, inv := range out.CommandInvocations {
+		n[inv.CommandId]++
+		if inv.Status != "Success" || inv.DocumentName != "AWS-RunShellScript" || len(inv.CommandPlugins) != 1 || inv.CommandPlugins[0].Status != "Success" {
+			t.Fatalf("%+v", inv)
+		}
+	}
+	if n[first] != 30 || n[second] != 30 || n[old] != 0 {
+		t.Fatalf("invocations by command: %v", n)
+	}
+	if got := s.Recorder().Calls("ListCommandInvocations"); len(got) != 2 {
+		t.Errorf("the CLI read 60 invocations in %d pages, want 2 of 50", len(got))
+	}
+	if msg := awsCLIFails(t, url, "ssm", "list-command-invocations", "--filters", "key=ExecutionStage,value=Executing"); !strings.Contains(msg, "InvalidFilterKey") {
+		t.Errorf("ExecutionStage: %s", msg)
 	}
 }

@@ -2,6 +2,7 @@ package fleetsim
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -370,6 +371,58 @@ func TestSSM_commandFiltersNarrowTheListings(t *testing.T) {
 		var apiErr interface{ ErrorCode() string }
 		if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidFilterKey" {
 			t.Errorf("filter %s=%s: %v, want InvalidFilterKey", bad[0].Key, aws.ToString(bad[0].Value), err)
+		}
+	}
+}
+
+// The Status filter takes the values CommandFilter documents for each
+// listing, some of them StatusDetails: an invocation whose delivery timed
+// out is listed under DeliveryTimedOut and under TimedOut, not under
+// ExecutionTimedOut. An undocumented value and more than 5 filters are
+// refused.
+func TestSSM_statusFilterTakesTheDocumentedValues(t *testing.T) {
+	s, cfg, _ := newFrozenSim(t, Options{})
+	ids := s.AddInstances(InstanceConfig{Count: 2, AppVersion: "v1"})
+	if err := s.Faults().SetAgentOnline(ids[1], false); err != nil {
+		t.Fatal(err)
+	}
+	c := ssm.NewFromConfig(cfg)
+	out, err := c.SendCommand(ctx(t), &ssm.SendCommandInput{
+		DocumentName: aws.String("AWS-RunShellScript"), InstanceIds: ids, TimeoutSeconds: aws.Int32(30),
+		Parameters: map[string][]string{"commands": {"echo ok"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := aws.ToString(out.Command.CommandId)
+	s.Advance(2 * time.Minute)
+	listed := func(status string) []string {
+		t.Helper()
+		res, err := c.ListCommandInvocations(ctx(t), &ssm.ListCommandInvocationsInput{CommandId: aws.String(cmd),
+			Filters: []ssmtypes.CommandFilter{{Key: ssmtypes.CommandFilterKeyStatus, Value: aws.String(status)}}})
+		if err != nil {
+			t.Fatalf("Status %s: %v", status, err)
+		}
+		var got []string
+		for _, inv := range res.CommandInvocations {
+			got = append(got, aws.ToString(inv.InstanceId))
+		}
+		return got
+	}
+	for status, want := range map[string][]string{
+		"Success": {ids[0]}, "TimedOut": {ids[1]}, "DeliveryTimedOut": {ids[1]}, "ExecutionTimedOut": nil, "InProgress": nil,
+	} {
+		if got := listed(status); !slices.Equal(got, want) {
+			t.Errorf("Status %s: %v, want %v", status, got, want)
+		}
+	}
+	f := ssmtypes.CommandFilter{Key: ssmtypes.CommandFilterKeyDocumentName, Value: aws.String("AWS-RunShellScript")}
+	for _, bad := range [][]ssmtypes.CommandFilter{
+		{{Key: ssmtypes.CommandFilterKeyStatus, Value: aws.String("Done")}},
+		{f, f, f, f, f, f},
+	} {
+		if _, err := c.ListCommandInvocations(ctx(t), &ssm.ListCommandInvocationsInput{Filters: bad}); err == nil {
+			t.Errorf("filters %v accepted", bad)
 		}
 	}
 }
