@@ -131,8 +131,8 @@ func TestInvocations_listsSeveralCommandsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The first listing probes that the call exists; two commands are
-	// below minCommandsForRangeListing, so each is listed, both at once.
+	// The first listing probes that the call exists, command by command,
+	// both at once (later polls list the two in one call).
 	if took := sim.Now().Sub(start); len(invs) != 2 || took > roundTrip+roundTrip/2 {
 		t.Fatalf("%d invocations in %v, want 2 in one round trip", len(invs), took)
 	}

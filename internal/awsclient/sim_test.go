@@ -779,6 +779,17 @@ func TestSim_pollingManySmallCommandsListsThemInOneCall(t *testing.T) {
 		t.Errorf("the listing is narrowed by %q, want InvokedAfter,DocumentName", f)
 	}
 
+	// Two commands are listed in one call too: a batch's fast members on
+	// their next step and its slow ones still on theirs.
+	two := map[string]string{ids[0]: sent[ids[0]], ids[1]: sent[ids[1]]}
+	before = lists()
+	if invs, err := runner.Invocations(testContext(t), two); err != nil || len(invs) != 2 {
+		t.Fatalf("poll of 2 commands: %v, %d rows", err, len(invs))
+	}
+	if n := lists() - before; n != 1 {
+		t.Errorf("a poll of 2 commands made %d ListCommandInvocations calls, want 1", n)
+	}
+
 	// 350 invocations of the same document sent after ours: 7 pages, more
 	// than the 6 commands polled.
 	others := sim.AddInstances(fleetsim.InstanceConfig{Count: 50, AppVersion: "v1"})

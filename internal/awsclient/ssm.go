@@ -176,9 +176,10 @@ func (r *commandRunner) Invocations(ctx context.Context, commandByInstance map[s
 // minCommandsForRangeListing: from this many commands to poll at once, one
 // ListCommandInvocations over the time since the oldest of them was sent
 // (filtered by document when they share one) replaces one listing per
-// command. In window mode the instances of a window run their steps at
-// their own pace, so a poll often covers many commands of few instances.
-const minCommandsForRangeListing = 3
+// command. Where instances run their steps at their own pace (window mode,
+// batch mode by default) a poll often covers a few commands of few
+// instances: the fast members' next step and the slow ones' current one.
+const minCommandsForRangeListing = 2
 
 // rangeInvocations lists every invocation requested since the oldest of
 // byCommand's commands was sent, and takes the ones it found out of
