@@ -455,6 +455,9 @@ func expectedDuration(s Spec, batches [][]string) time.Duration {
 			pauses[i] = max(pauses[i], s.Strategy.ZoneBakeTime)
 		}
 	}
+	if s.Strategy.Lockstep {
+		return lockstepDuration(fixed, steps, waves, pauses)
+	}
 	return ownPaceDuration(fixed, steps, waves, pauses, len(fixed), 0)
 }
 

@@ -371,6 +371,11 @@ func TestPlanSchedule_expectedDurationIsTheOwnPaceModel(t *testing.T) {
 		{"100 instances, batch, nothing recorded", benchFleetSpec(100, ModeBatch, ""), 10 * 210 * time.Second, 0},
 		{"1000 instances, batch", benchFleetSpec(1000, ModeBatch, paced), 19*time.Minute + 52*time.Second, time.Second},
 		{"1000 instances, window", benchFleetSpec(1000, ModeWindow, paced), 19*time.Minute + 1*time.Second, time.Second},
+		// Lockstep: each step as long as the slowest of the batch's draws.
+		{"100 instances, batch, lockstep", lockstep(benchFleetSpec(100, ModeBatch, paced)), 20*time.Minute + 7*time.Second, time.Second},
+		{"1000 instances, batch, lockstep", lockstep(benchFleetSpec(1000, ModeBatch, paced)), 21*time.Minute + 21*time.Second, time.Second},
+		// Without spread lockstep costs nothing.
+		{"nothing recorded: nominal steps, lockstep", lockstep(twoSteps("", ModeBatch, 4, 2)), 5*time.Minute + 50*time.Second, 0},
 	} {
 		plan, err := PlanSchedule(c.spec)
 		if err != nil {
@@ -385,6 +390,11 @@ func TestPlanSchedule_expectedDurationIsTheOwnPaceModel(t *testing.T) {
 			t.Errorf("%s: %s, then %s", c.name, plan.ExpectedDuration, again.ExpectedDuration)
 		}
 	}
+}
+
+func lockstep(s Spec) Spec {
+	s.Strategy.Lockstep = true
+	return s
 }
 
 func TestStepTimesTag_roundTripsAndStaysWithinEC2Limits(t *testing.T) {

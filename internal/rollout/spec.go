@@ -113,7 +113,9 @@ type Step struct {
 type Mode string
 
 const (
-	// ModeBatch is lockstep: the next batch starts when the whole batch is done.
+	// ModeBatch moves in batches: a batch leaves together, each member runs
+	// its steps at its own pace (unless Strategy.Lockstep), the batch rejoins
+	// together, and the next batch starts when the whole batch is done.
 	ModeBatch Mode = "batch"
 	// ModeWindow is a sliding window: the next instance leaves as soon as
 	// capacity allows (Kubernetes maxUnavailable semantics).
@@ -137,6 +139,10 @@ type Strategy struct {
 	BatchPercent        int
 	MinHealthyPercent   int // capacity floor over the whole fleet, 0..100
 	Mode                Mode
+	// Lockstep (batch mode only): every step waits for the whole batch
+	// before the next is sent, like an Ansible linear play. By default each
+	// member of a batch runs its steps at its own pace.
+	Lockstep            bool
 	CanarySize          int           // 0 = no canary batch
 	CanaryPause         time.Duration // pause after the canary batch
 	PauseBetweenBatches time.Duration // batch mode only; window mode has no batches to pause between

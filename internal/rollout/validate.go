@@ -66,6 +66,9 @@ func (s Spec) shapeProblems() []string {
 	default:
 		add("mode must be %q or %q, got %q", ModeBatch, ModeWindow, st.Mode)
 	}
+	if st.Lockstep && st.Mode == ModeWindow {
+		add("lockstep applies to mode %q only: in mode %q every instance runs its steps at its own pace", ModeBatch, ModeWindow)
+	}
 	switch st.Order {
 	case "", OrderAZBalanced, OrderSorted, OrderZoneByZone:
 	default:

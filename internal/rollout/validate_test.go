@@ -70,3 +70,17 @@ func TestValidate_acceptsAGoodSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// lockstep is batch mode's: in window mode no step waits for others, so
+// asking for it there is a mistake, said at plan time.
+func TestValidate_refusesLockstepInWindowMode(t *testing.T) {
+	s := specFor(instancesIn(4, "a"), Strategy{BatchSize: 1, Mode: ModeWindow, Lockstep: true})
+	err := s.Validate()
+	if err == nil || !strings.Contains(err.Error(), `lockstep applies to mode "batch" only`) {
+		t.Fatalf("err = %v", err)
+	}
+	s.Strategy.Mode = ModeBatch
+	if err := s.Validate(); err != nil {
+		t.Fatalf("batch mode with lockstep: %v", err)
+	}
+}
