@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -119,8 +118,12 @@ func modelDuration(spec rollout.Spec, recorded string) (time.Duration, error) {
 
 // bounds are the lower bound of the spec's own mode and window mode's (the
 // least any strategy can do), from the simulator's true step times: the
-// model of rollout's expected duration with exact inputs.
+// model of rollout's expected duration with exact inputs, every member at
+// its own pace (batch mode in lockstep is measured against the same bound:
+// waiting at every step for the batch's slowest member is its choice, not
+// AWS's).
 func (f Fleet) bounds(spec rollout.Spec) (own, best time.Duration, err error) {
+	spec.Strategy.Lockstep = false
 	if own, err = modelDuration(spec, f.stepPace()); err != nil {
 		return 0, 0, err
 	}
@@ -130,39 +133,12 @@ func (f Fleet) bounds(spec rollout.Spec) (own, best time.Duration, err error) {
 	return own, best, err
 }
 
-// LockstepBound is what batch mode, which runs each step on the whole
-// batch and waits for its slowest member before the next step, needs at
-// least: each wave the fixed delays plus, per step, the slowest of the
-// batch's step times. It is no bound of the strategy (members could run
-// their steps at their own pace, Bound), only the part of batch mode's
-// time its lockstep costs: the table shows the run against it too.
-// Simulated from a fixed seed with the simulator's own distribution.
-func (f Fleet) LockstepBound() time.Duration {
-	waves, floor := f.Waves()
-	k := f.Instances - floor
-	if f.BatchSize > 0 {
-		k = min(k, f.BatchSize)
-	}
-	if waves == 0 || k < 1 {
-		return 0
-	}
-	rng := rand.New(rand.NewPCG(11, uint64(f.Instances)))
-	fixed := float64(f.DeregistrationDelay + time.Duration(max(f.HealthyThreshold, 1))*f.HealthCheckInterval + f.BakeTime)
-	mu := math.Log(float64(f.StepMean)) - f.StepSigma*f.StepSigma/2
-	runs := max(20, 200000/(f.Instances*stepsPerInstance))
-	var total float64
-	for r := 0; r < runs; r++ {
-		for left := f.Instances; left > 0; left -= k {
-			wave := fixed
-			for s := 0; s < stepsPerInstance; s++ {
-				var slowest float64
-				for i := 0; i < min(k, left); i++ {
-					slowest = math.Max(slowest, math.Exp(mu+f.StepSigma*rng.NormFloat64()))
-				}
-				wave += float64(simDelivery) + slowest
-			}
-			total += wave
-		}
-	}
-	return time.Duration(total / float64(runs))
+// lockstepModel is what batch mode in lockstep needs at least: rollout's
+// model (its expected duration with lockstep) with the simulator's true
+// step times, each step of a batch as long as the slowest of its members'.
+// It is no bound of the strategy, only the part of a lockstep run's time
+// its lockstep costs: the tables show runs against it too.
+func (f Fleet) lockstepModel(spec rollout.Spec) (time.Duration, error) {
+	spec.Strategy.Lockstep = true
+	return modelDuration(spec, f.stepPace())
 }

@@ -30,6 +30,9 @@ type Fleet struct {
 	MinHealthyPercent int
 	BatchSize         int // 0 = as many as the capacity floor allows
 	Mode              rollout.Mode
+	// Lockstep is batch mode's opt-in: every step waits for the whole
+	// batch (rollout.Strategy.Lockstep).
+	Lockstep bool
 
 	// TimeScale is wall seconds per simulated second, for the simulator and
 	// the engine's clock alike.
@@ -91,6 +94,10 @@ type Result struct {
 	// least any strategy can do): both rollout's own-pace model with the
 	// simulator's true step times (bound.go).
 	Bound, Best time.Duration
+	// LockstepModel (batch mode) is what the same model gives with every
+	// step waiting for the batch's slowest member (each step the slowest of
+	// k draws): what batch mode in lockstep needs at least.
+	LockstepModel time.Duration
 	// Estimate is the plan's expected_duration from the step times another
 	// run of the same fleet recorded (set by RunRollouts), First the one a
 	// first rollout shows (nothing recorded: 30 s a step).
@@ -112,6 +119,15 @@ type Result struct {
 	// fleet order: what the next plan estimates with.
 	Recorded []string
 	spec     rollout.Spec
+}
+
+// ModeLabel is the fleet's mode as the tables show it: batch, batch
+// lockstep or window.
+func (f Fleet) ModeLabel() string {
+	if f.Lockstep {
+		return string(f.Mode) + " lockstep"
+	}
+	return string(f.Mode)
 }
 
 // Ratio is simulated rollout time over the lower bound of its mode.
@@ -302,7 +318,7 @@ func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
 		Previous:  &rollout.Release{Version: "v1", Steps: steps("v1")},
 		Strategy: rollout.Strategy{
 			BatchSize: max(f.Instances-res.Floor, 1), MinHealthyPercent: f.MinHealthyPercent,
-			Mode: f.Mode, BakeTime: f.BakeTime,
+			Mode: f.Mode, BakeTime: f.BakeTime, Lockstep: f.Lockstep,
 		},
 	}
 	if f.BatchSize > 0 {
@@ -318,6 +334,11 @@ func RunRolloutEnv(ctx context.Context, f Fleet, env *Env) (Result, error) {
 	}
 	if res.Bound, res.Best, err = f.bounds(spec); err != nil {
 		return res, err
+	}
+	if f.Mode == rollout.ModeBatch {
+		if res.LockstepModel, err = f.lockstepModel(spec); err != nil {
+			return res, err
+		}
 	}
 	res.First = sched.ExpectedDuration
 	before := rec.CallCount()

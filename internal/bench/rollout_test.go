@@ -151,14 +151,15 @@ func TestRunRollouts_smallFleetGivesSaneFigures(t *testing.T) {
 	// benchmarks', only their plumbing is checked. The step-heavy fleet at
 	// 10 instances: a step's default 10 min timeout is 1.2 wall seconds.
 	rep, err := RunRollouts(ctx, Options{Sizes: []int{10}, TimeScale: smokeScale, Seeds: 2, Parallel: 4,
-		StepHeavy: true, StepHeavySize: 10})
+		StepHeavy: true, StepHeavySize: 10, Lockstep: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Realistic) != 2 || len(rep.StepHeavy) != 2 {
-		t.Fatalf("%d realistic and %d step-heavy series, want batch and window of each", len(rep.Realistic), len(rep.StepHeavy))
+	if len(rep.Realistic) != 2 || len(rep.StepHeavy) != 2 || len(rep.Lockstep) != 1 {
+		t.Fatalf("%d realistic, %d step-heavy and %d lockstep series, want batch and window of each and the step-heavy lockstep",
+			len(rep.Realistic), len(rep.StepHeavy), len(rep.Lockstep))
 	}
-	for _, s := range append(rep.Realistic, rep.StepHeavy...) {
+	for _, s := range append(append(rep.Realistic, rep.StepHeavy...), rep.Lockstep...) {
 		if len(s.Runs) != 2 {
 			t.Fatalf("%s: %d runs, want 2 seeds", s.Name, len(s.Runs))
 		}
@@ -201,7 +202,7 @@ func TestRunRollouts_smallFleetGivesSaneFigures(t *testing.T) {
 	var out bytes.Buffer
 	rep.Print(&out)
 	for _, want := range []string{"1. Rollout time against the bound", "2. Window vs batch", "3. API economy", "SendCommand 40",
-		"step-heavy", "expected_duration", "2 seeds ok"} {
+		"step-heavy", "expected_duration", "2 seeds ok", "batch lockstep", "step-heavy, batch lockstep"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("table lacks %q:\n%s", want, out.String())
 		}
@@ -218,17 +219,71 @@ func TestSpread_isTheMedianAndRange(t *testing.T) {
 	}
 }
 
-// Batch mode's lockstep needs each step's slowest of the batch: 10 waves
+// Batch mode in lockstep needs each step's slowest of the batch: 10 waves
 // of 120.8 s at 100 instances (E[max of 10] = 1.44 x the 5 s mean), of
 // 128.4 s at 1,000 (1.82 x), against the own-pace bound's 116.1 s and
-// 119.2 s.
-func TestLockstepBound_waitsForEachStepsSlowest(t *testing.T) {
+// 119.2 s. The model (rollout's expected duration with lockstep) agrees
+// with a Monte Carlo of the simulator's own distribution.
+func TestLockstepModel_waitsForEachStepsSlowest(t *testing.T) {
 	for _, c := range []struct {
-		n    int
-		want time.Duration
-	}{{100, 20*time.Minute + 8*time.Second}, {1000, 21*time.Minute + 24*time.Second}} {
-		if got := RealisticFleet(c.n).LockstepBound(); got < c.want-2*time.Second || got > c.want+2*time.Second {
-			t.Errorf("%d instances: lockstep bound %s, want %s", c.n, got, c.want)
+		fleet Fleet
+		want  time.Duration
+	}{{RealisticFleet(100), 20*time.Minute + 8*time.Second}, {RealisticFleet(1000), 21*time.Minute + 24*time.Second}} {
+		env := NewEnv(c.fleet)
+		client, err := env.Client(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fleet, err := client.DiscoverFleet(context.Background(), env.TGARNs, nil)
+		env.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, floor := c.fleet.Waves()
+		spec := rollout.Spec{RolloutID: "bound", Fleet: fleet, Release: rollout.Release{Version: "v2", Steps: steps("v2")},
+			Strategy: rollout.Strategy{BatchSize: c.fleet.Instances - floor, MinHealthyPercent: 90, Mode: rollout.ModeBatch, BakeTime: c.fleet.BakeTime}}
+		got, err := c.fleet.lockstepModel(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exact := exactLockstep(c.fleet)
+		if rel := math.Abs(float64(got-exact)) / float64(exact); rel > 0.005 {
+			t.Errorf("%d instances: model %s, the simulator's own distribution %s", c.fleet.Instances, got, exact)
+		}
+		if d := exact - c.want; d < -2*time.Second || d > 2*time.Second {
+			t.Errorf("%d instances: lockstep needs %s, want %s", c.fleet.Instances, exact, c.want)
+		}
+		// The own-pace bound, which lockstep is measured against too, is
+		// below it.
+		if own, _, err := c.fleet.bounds(spec); err != nil || own >= got {
+			t.Errorf("%d instances: own-pace bound %s (%v), lockstep %s", c.fleet.Instances, own, err, got)
 		}
 	}
+}
+
+// exactLockstep simulates batch mode in lockstep with the simulator's own
+// step distribution: each wave its fixed time plus, per step, the slowest
+// of its members' draws.
+func exactLockstep(f Fleet) time.Duration {
+	waves, floor := f.Waves()
+	k := f.Instances - floor
+	rng := rand.New(rand.NewPCG(11, uint64(f.Instances)))
+	fixed := float64(f.DeregistrationDelay + time.Duration(max(f.HealthyThreshold, 1))*f.HealthCheckInterval + f.BakeTime)
+	mu := math.Log(float64(f.StepMean)) - f.StepSigma*f.StepSigma/2
+	runs := max(20, 200000/(f.Instances*stepsPerInstance))
+	var total float64
+	for r := 0; r < runs; r++ {
+		for w := 0; w < waves; w++ {
+			wave := fixed
+			for s := 0; s < stepsPerInstance; s++ {
+				var slowest float64
+				for i := 0; i < k; i++ {
+					slowest = math.Max(slowest, math.Exp(mu+f.StepSigma*rng.NormFloat64()))
+				}
+				wave += float64(simDelivery) + slowest
+			}
+			total += wave
+		}
+	}
+	return time.Duration(total / float64(runs))
 }

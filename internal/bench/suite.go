@@ -51,6 +51,10 @@ type Options struct {
 	// at StepHeavySize instances (default 100).
 	StepHeavy     bool
 	StepHeavySize int
+	// Lockstep adds batch mode's opt-in lockstep at 100 instances
+	// (speedupCompareSize) on the realistic fleet, and on the step-heavy
+	// one with StepHeavy: what it costs, and its expected_duration.
+	Lockstep bool
 	// Progress, when set, gets a line per finished run.
 	Progress io.Writer
 }
@@ -69,6 +73,9 @@ type Report struct {
 	Options   Options
 	Realistic []Series // per size: batch, then window
 	StepHeavy []Series // batch, then window
+	// Lockstep: batch mode in lockstep, realistic (100 instances) then
+	// step-heavy, those that ran.
+	Lockstep  []Series
 	Throttled *Series
 }
 
@@ -116,6 +123,14 @@ func RunRollouts(ctx context.Context, o Options) (Report, error) {
 		}
 		rep.Throttled = &Series{Name: fmt.Sprintf("%d instances, window, rate limits on", n)}
 	}
+	lockstepFleets := o.lockstepFleets()
+	for _, f := range lockstepFleets {
+		name := fmt.Sprintf("%d instances, batch lockstep", f.Instances)
+		if f.StepMean != RealisticFleet(0).StepMean {
+			name += ", step-heavy"
+		}
+		add(&rep.Lockstep, name)
+	}
 	// The jobs, seed by seed, so that an interrupted run still has every
 	// configuration's first seeds.
 	for seed := 1; seed <= o.Seeds; seed++ {
@@ -139,6 +154,10 @@ func RunRollouts(ctx context.Context, o Options) (Report, error) {
 			f := StepHeavyFleet(n)
 			f.Mode, f.TimeScale, f.Seed = mode, o.TimeScale, int64(seed)
 			jobs = append(jobs, job{&rep.StepHeavy[i], f})
+		}
+		for i, f := range lockstepFleets {
+			f.TimeScale, f.Seed = o.TimeScale, int64(seed)
+			jobs = append(jobs, job{&rep.Lockstep[i], f})
 		}
 		if rep.Throttled != nil {
 			n := o.ThrottledSize
@@ -186,7 +205,7 @@ func RunRollouts(ctx context.Context, o Options) (Report, error) {
 	}
 	close(work)
 	wg.Wait()
-	for _, list := range [][]Series{rep.Realistic, rep.StepHeavy} {
+	for _, list := range [][]Series{rep.Realistic, rep.StepHeavy, rep.Lockstep} {
 		for i := range list {
 			estimate(&list[i])
 		}
@@ -195,6 +214,33 @@ func RunRollouts(ctx context.Context, o Options) (Report, error) {
 		return rep, fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return rep, nil
+}
+
+// lockstepFleets are the lockstep configurations o runs: the realistic
+// fleet at 100 instances when that size runs, the step-heavy one when it
+// runs.
+func (o Options) lockstepFleets() []Fleet {
+	if !o.Lockstep {
+		return nil
+	}
+	var out []Fleet
+	for _, n := range o.Sizes {
+		if n == speedupCompareSize {
+			f := RealisticFleet(n)
+			f.Mode, f.Lockstep = rollout.ModeBatch, true
+			out = append(out, f)
+		}
+	}
+	if o.StepHeavy {
+		n := o.StepHeavySize
+		if n <= 0 {
+			n = speedupCompareSize
+		}
+		f := StepHeavyFleet(n)
+		f.Mode, f.Lockstep = rollout.ModeBatch, true
+		out = append(out, f)
+	}
+	return out
 }
 
 // estimate sets each run's Estimate: the expected duration its plan shows

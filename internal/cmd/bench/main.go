@@ -29,6 +29,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rounds := fs.Int("rounds", 5, "times each command of scenarios 4 and 5 is timed (figures are their median, with the range)")
 	plan := fs.Bool("plan", true, "scenario 4: terraform plan at 1,000 instances (builds the provider)")
 	planSize := fs.Int("plan-instances", 1000, "instances of scenario 4, spread over 4 target groups")
+	lockstep := fs.Bool("lockstep", true, "scenarios 1-2: also batch mode in lockstep (strategy.lockstep) at 100 instances")
 	cli := fs.Bool("cli", true, "scenario 5: a bash script of the AWS CLI against the provider (real time, minutes)")
 	only := fs.String("only", "", "run only these scenarios, e.g. 4,5")
 	if err := fs.Parse(args); err != nil {
@@ -76,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if want(1) || want(2) || want(3) {
 		fmt.Fprintln(stderr, "scenarios 1-3: rollouts against the fleet simulator")
 		rep, err := bench.RunRollouts(ctx, bench.Options{
-			Sizes: ns, TimeScale: *scale, Seeds: *seeds, Parallel: *parallel, Throttled: want(3), StepHeavy: want(2), Progress: stderr,
+			Sizes: ns, TimeScale: *scale, Seeds: *seeds, Parallel: *parallel, Throttled: want(3), StepHeavy: want(2), Lockstep: *lockstep, Progress: stderr,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
