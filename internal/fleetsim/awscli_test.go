@@ -143,7 +143,7 @@ func TestAWSCLI_ssmListCommandInvocationsSinceAMoment(t *testing.T) {
 	var out struct {
 		CommandInvocations []struct {
 			CommandId, InstanceId, Status, DocumentName string
-			CommandPlugins                                []struct{ Status, Output string }
+			CommandPlugins                              []struct{ Status, Output string }
 		}
 	}
 	awsCLI(t, url, &out, "ssm", "list-command-invocations", "--details", "--page-size", "50",

@@ -309,6 +309,9 @@ func scheduleLines(number int64, spec rollout.Spec, sched rollout.Schedule, flee
 	default:
 		how = countOf(len(sched.Batches), "batch")
 	}
+	if spec.Strategy.Lockstep && !window {
+		how += ", every step in lockstep"
+	}
 	if sched.Zones != nil {
 		how += ", " + zonesSummary(sched.Zones, spec.Strategy.ZoneBakeTime, sched.BakeFirst)
 	}

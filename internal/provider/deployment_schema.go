@@ -93,6 +93,7 @@ type strategyModel struct {
 	BatchPercent        types.Int64  `tfsdk:"batch_percent"`
 	MinHealthyPercent   types.Int64  `tfsdk:"min_healthy_percent"`
 	Mode                types.String `tfsdk:"mode"`
+	Lockstep            types.Bool   `tfsdk:"lockstep"`
 	CanarySize          types.Int64  `tfsdk:"canary_size"`
 	CanaryPause         types.String `tfsdk:"canary_pause"`
 	PauseBetweenBatches types.String `tfsdk:"pause_between_batches"`
@@ -319,11 +320,20 @@ func (r *deploymentResource) Schema(ctx context.Context, _ resource.SchemaReques
 					},
 					"mode": schema.StringAttribute{
 						Optional: true,
-						MarkdownDescription: "`batch`: lockstep, every step waits for the whole batch and the next batch starts when the whole batch is done. `window`: " +
+						MarkdownDescription: "`batch`: a batch leaves the load balancer together, each member runs its steps at its own pace " +
+							"(a slow member does not hold the others' next step), the batch rejoins together once every member's steps are " +
+							"done, and the next batch starts when the whole batch is done; see `lockstep`. `window`: " +
 							"each instance goes through its steps at its own pace and the next instance leaves as soon as capacity allows, so a slow " +
 							"instance does not hold the others; faster when step times vary, at the cost of more API calls (instances are moved " +
 							"and sent their steps in smaller groups). Defaults to `batch`.",
 						Validators: []validator.String{stringvalidator.OneOf("batch", "window")},
+					},
+					"lockstep": schema.BoolAttribute{
+						Optional: true,
+						MarkdownDescription: "Batch mode only: every step waits for the whole batch before the next step is sent, like an " +
+							"Ansible linear play, for steps that must have run on every member of the batch before the next starts. Each step " +
+							"then lasts as long as its slowest member, which the expected duration counts. Defaults to `false`: each member " +
+							"runs its steps at its own pace.",
 					},
 					"canary_size": schema.Int64Attribute{
 						Optional:            true,

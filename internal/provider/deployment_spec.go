@@ -119,6 +119,9 @@ func (m deploymentModel) strategy() rollout.Strategy {
 	if isSet(s.Mode) {
 		st.Mode = rollout.Mode(s.Mode.ValueString())
 	}
+	if isSet(s.Lockstep) {
+		st.Lockstep = s.Lockstep.ValueBool()
+	}
 	if isSet(s.Order) {
 		st.Order = rollout.Order(s.Order.ValueString())
 	}

@@ -21,7 +21,7 @@
 //	bake.go      4 bake: stay healthy for bake_time
 //	finish.go    5 finish: the version tag, the batch's end and pause
 //	timing.go    when each stage looks again: every poll interval and bound
-//	window.go    window mode's fragments: split, wait for siblings, coalesce
+//	window.go    fragments (window mode, batch mode at its own pace): split, wait for siblings or the batch, coalesce
 //	zonegate.go  zone_by_zone: departures from one zone, the zone bake between zones
 //	failure.go   what happens to an instance that fails, rollback, cancellation
 //	observe.go   reading target health and lifecycle states for a stage
@@ -60,7 +60,10 @@
 //     the others of its step and, bounded, for the rest of its departure
 //     before rejoining, and groups due at the same point are merged
 //     (waitForSiblings, coalesce), so a departure rejoins, bakes and frees
-//     its slots together and the next departure is one group again.
+//     its slots together and the next departure is one group again. Batch
+//     mode splits the same way during its steps unless lockstep, and a
+//     fragment past its last step waits for the whole batch (waitForBatch):
+//     the batch rejoins together.
 //   - The capacity floor is enforced at one place, takeNext: an instance that
 //     is in service may leave only while the in-service count stays at or
 //     above ceil(N x min_healthy_percent). Before any departure the fleet's

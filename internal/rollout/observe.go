@@ -115,6 +115,16 @@ func (e *engine) observe(g *group) map[string]observation {
 	return out
 }
 
+// lastBakeRead says whether g's read is the last of its bake while
+// instances are still queued: its end makes room for a departure in the
+// same pass, which reads every target group's health first
+// (refreshAvailability). Reading the whole group now (one call, as the
+// targeted read would be) leaves that read in this pass's cache: one call
+// less per departure.
+func (e *engine) lastBakeRead(g *group) bool {
+	return g.stage == stageBake && !g.wakeAt.Before(g.bakeEnd) && len(e.queue) > 0 && !e.cancelled
+}
+
 // maxTargetedHealth bounds the targets of one targeted health read
 // (healthOf); more are read with the whole group.
 const maxTargetedHealth = 100
@@ -136,7 +146,7 @@ func (e *engine) healthOf(arn string, g *group) (map[Target]TargetHealth, error)
 		return m, nil
 	}
 	reader, ok := e.ports.LB.(TargetsHealthReader)
-	if _, cached := e.healthCache[arn]; cached || !ok {
+	if _, cached := e.healthCache[arn]; cached || !ok || e.lastBakeRead(g) {
 		return whole()
 	}
 	cache := e.targetCache[arn]

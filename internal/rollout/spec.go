@@ -135,10 +135,10 @@ const (
 
 // Strategy says how many instances move at once and how long each waits.
 type Strategy struct {
-	BatchSize           int // exactly one of BatchSize / BatchPercent is > 0
-	BatchPercent        int
-	MinHealthyPercent   int // capacity floor over the whole fleet, 0..100
-	Mode                Mode
+	BatchSize         int // exactly one of BatchSize / BatchPercent is > 0
+	BatchPercent      int
+	MinHealthyPercent int // capacity floor over the whole fleet, 0..100
+	Mode              Mode
 	// Lockstep (batch mode only): every step waits for the whole batch
 	// before the next is sent, like an Ansible linear play. By default each
 	// member of a batch runs its steps at its own pace.

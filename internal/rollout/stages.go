@@ -107,10 +107,11 @@ func (e *engine) startGroup(ids []string, k kind, now time.Time) {
 // advanceGroups runs every group whose wait is over, one stage at a time,
 // until none is due; the groups due together run their stages at once.
 // Groups split off during the pass (rollback, restore) run from the next
-// iteration. In window mode, groups due at the same point
-// are merged first (coalesce) so they share their calls, and steps are sent
-// last, after every poll of the moment: the members that a poll finds done
-// then send their next step with the others that reached it.
+// iteration. Where members go at their own pace (window mode, batch mode
+// unless lockstep), groups due at the same point are merged first
+// (coalesce) so they share their calls, and steps are sent last, after
+// every poll of the moment: the members that a poll finds done then send
+// their next step with the others that reached it.
 func (e *engine) advanceGroups(now time.Time) {
 	inPass := map[*group]bool{}
 	for _, g := range e.groups {
@@ -131,7 +132,7 @@ func (e *engine) advanceGroups(now time.Time) {
 	}
 	e.pollDue = due
 	defer func() { e.pollDue = nil }()
-	sendsLast := e.windowed()
+	sendsLast := e.ownPace()
 	for {
 		e.coalesce(now)
 		var round []*group

@@ -166,9 +166,10 @@ func (e *engine) waitStep(g *group, now time.Time) {
 	if len(g.members) == 0 {
 		return
 	}
-	if len(pending) > 0 && e.windowed() {
-		// In window mode the instances that are done go on without
-		// waiting for slower ones of the same departure.
+	if len(pending) > 0 && e.ownPace() && (e.windowed() || e.stepKnown(g, st)) {
+		// In window mode, and in batch mode unless lockstep, the instances
+		// that are done go on without waiting for slower ones of the same
+		// departure.
 		if done := without(g.members, sortedKeys(pending)); len(done) > 0 {
 			ng := e.splitOff(g, done)
 			ng.step++
@@ -226,10 +227,30 @@ func (e *engine) waitStep(g *group, now time.Time) {
 	g.wakeAt = now
 }
 
+// stepKnown says whether a batch at its own pace lets its members go on
+// one by one at st: a large batch always (a poll there costs a call per 50
+// members), a small one once the step has been seen done on a batch's
+// worth of instances. Until then (a small batch, the first of a rollout,
+// for each step) the members wait for each other at the step: its polls
+// have nothing to go by but a growing interval (2 s, 3 s, 4.5 s, ...), and
+// each of those that found members done would cost a command of its own,
+// in a batch whose end is its slowest member's anyway. Measured in the
+// fake world (100 instances, 10 a batch): 0.2 calls per instance fewer for
+// 0.3 % more time.
+func (e *engine) stepKnown(g *group, st Step) bool {
+	n := e.batchSize(g)
+	return n >= largeGroup || len(e.stepTimes[g.stepKey(st)]) >= n
+}
+
 // stepPolls gathers what the timing of g's polls of st depends on
 // (timing.go): the durations seen so far, the mode, the group's size.
 func (e *engine) stepPolls(g *group, st Step) stepPolls {
-	return stepPolls{step: st, seen: e.stepTimes[g.stepKey(st)], windowed: e.windowed(), members: len(g.members)}
+	p := stepPolls{step: st, seen: e.stepTimes[g.stepKey(st)], windowed: e.windowed(), members: len(g.members)}
+	if !p.windowed && e.ownPace() {
+		// Fragments of a batch are polled as the batch: its size decides.
+		p.ownPace, p.members = true, e.batchSize(g)
+	}
+	return p
 }
 
 // learnStepTime records how long a step took on one instance, from the send

@@ -91,6 +91,9 @@ func TestStepPolls_firstPollIsAPercentileOfWhatWasSeenOrTwoSeconds(t *testing.T)
 		{"batch of 29: the 90th", stepPolls{seen: secs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32), members: 29}, 28 * time.Second},
 		{"capped at the step timeout", stepPolls{step: Step{Timeout: 4 * time.Second}, seen: oneToTen, members: 10}, 4 * time.Second},
 		{"one sample", stepPolls{seen: secs(7), members: 3}, 7 * time.Second},
+		{"own-pace batch of 10: the 80th percentile", stepPolls{seen: oneToTen, ownPace: true, members: 10}, 8 * time.Second},
+		{"own-pace batch of 10, long steps: at most 3 s past the median", stepPolls{seen: secs(20, 25, 30, 35, 40, 45), ownPace: true, members: 10}, 33 * time.Second},
+		{"own-pace batch of 100: the median", stepPolls{seen: oneToTen, ownPace: true, members: 100}, 5 * time.Second},
 	} {
 		if got := c.p.first(); got != c.want {
 			t.Errorf("%s: first() = %v, want %v", c.name, got, c.want)
@@ -125,6 +128,10 @@ func TestStepPolls_nextPollSpreadsOutUntilTheStepTimeIsKnown(t *testing.T) {
 		{"nothing seen, short timeout caps the expected time", stepPolls{step: Step{Timeout: 10 * time.Second}}, time.Minute, 2 * time.Second},
 		{"batch of 10 seen 5 s: a tenth", stepPolls{seen: secs(5), members: 10}, time.Minute, 500 * ms},
 		{"window of 10 seen 30 s: a fifteenth", stepPolls{seen: secs(30), windowed: true, members: 10}, time.Second, 2 * time.Second},
+		{"own-pace batch of 10 seen 5 s: a quarter", stepPolls{seen: secs(5), ownPace: true, members: 10}, time.Minute, 1250 * ms},
+		{"own-pace batch of 10 seen 30 s: at most 3 s", stepPolls{seen: secs(30), ownPace: true, members: 10}, time.Minute, 3 * time.Second},
+		{"own-pace batch of 100 seen 5 s: a tenth", stepPolls{seen: secs(5), ownPace: true, members: 100}, time.Minute, 500 * ms},
+		{"own-pace batch of 100 seen 2 s: at least a quarter second", stepPolls{seen: secs(2), ownPace: true, members: 100}, time.Minute, 250 * ms},
 	} {
 		if got := c.p.next(c.elapsed); got != c.want {
 			t.Errorf("%s: next(%v) = %v, want %v", c.name, c.elapsed, got, c.want)

@@ -4,9 +4,10 @@ import (
 	"time"
 )
 
-// Window mode's fragments: how a departure splits as its members go at
-// their own pace, and meets again to rejoin. In batch mode a group stays in
-// lockstep and none of this applies (windowed).
+// Fragments: how a departure splits as its members go at their own pace,
+// and meets again to rejoin. In window mode and, unless lockstep, in batch
+// mode (ownPace); in batch mode with lockstep a group stays together and
+// none of this applies.
 //
 //	departure a b c d leaves as one group
 //	  drain  step 1 -+- a b done --> step 2 (a b) --> ready -.  waitForSiblings:
@@ -23,10 +24,30 @@ import (
 // same point are merged (coalesce), so a departure rejoins, bakes and frees
 // its slots together, and a fragment that finishes early and finds nobody
 // (or whose hold runs out) rejoins alone.
+//
+// Batch mode at its own pace splits the same way during its steps (not
+// while draining or getting healthy: its members leave and rejoin
+// together), but a fragment past its last step waits for the whole batch
+// (waitForBatch, no bound): the batch rejoins together, one Register per
+// target group, and the next batch starts when it is done.
 
 // windowed: in window mode instances of one departure go on independently
-// once they diverge; in batch mode they stay in lockstep.
+// once they diverge, and the next leave as soon as capacity allows.
 func (e *engine) windowed() bool { return e.spec.Strategy.Mode == ModeWindow }
+
+// ownPace: the members of a departure run their steps at their own pace,
+// in window mode and in batch mode unless lockstep (where every step waits
+// for the whole batch).
+func (e *engine) ownPace() bool { return e.windowed() || !e.spec.Strategy.Lockstep }
+
+// batchSize is how many instances g's departure took: a batch's fragments
+// are polled as the batch (timing.go, ownPacePollEvery).
+func (e *engine) batchSize(g *group) int {
+	if g.kind == kindDeploy && g.batch >= 1 && g.batch <= len(e.batches) {
+		return len(e.batches[g.batch-1])
+	}
+	return len(g.members)
+}
 
 // splitOff moves ids from g into a new group at the same point.
 func (e *engine) splitOff(g *group, ids []string) *group {
@@ -58,8 +79,12 @@ func (e *engine) splitOff(g *group, ids []string) *group {
 // whoever the same poll found done, coalesce), since every second held
 // there is a second more out of service.
 //
-// Nothing waits after a cancellation, in batch mode, or for a canary.
+// Nothing waits after a cancellation, in batch mode, or for a canary. (A
+// batch at its own pace waits for its whole batch instead: waitForBatch.)
 func (e *engine) waitForSiblings(g *group, now time.Time) (time.Time, bool) {
+	if !e.windowed() && e.ownPace() {
+		return e.waitForBatch(g, now)
+	}
 	if !e.windowed() || e.cancelled || g.canary || g.step == 0 || g.step < len(g.steps) || g.kind == kindRestore {
 		return time.Time{}, false
 	}
@@ -94,9 +119,51 @@ func (e *engine) waitForSiblings(g *group, now time.Time) (time.Time, bool) {
 	return minTime(until, limit), true
 }
 
+// waitForBatch says whether a fragment of a batch at its own pace, past its
+// last step, waits for the batch's other fragments still leaving or in
+// their steps, and until when: the earliest of their next looks. The wait
+// has no bound of its own: each step has its deadline, and a member that
+// fails there leaves the batch (fail). The fragment that finishes last
+// finds the others waiting and wakes them now, so that all of them are
+// merged (coalesce) before the batch rejoins: it waits for that once.
+// Nothing waits after a cancellation (the instances are put back as they
+// come), nor for a restore.
+func (e *engine) waitForBatch(g *group, now time.Time) (time.Time, bool) {
+	if e.cancelled || g.step < len(g.steps) || g.kind == kindRestore {
+		return time.Time{}, false
+	}
+	var until time.Time
+	var ready []*group
+	waiting := false
+	for _, o := range e.groups {
+		if o == g || o.kind != g.kind || o.batch != g.batch || len(o.members) == 0 {
+			continue
+		}
+		switch {
+		case o.stage < stageSend || o.stage == stageStepWait || o.stage == stageSend && o.step < len(o.steps):
+			waiting = true
+			if o.wakeAt.After(now) && (until.IsZero() || o.wakeAt.Before(until)) {
+				until = o.wakeAt
+			}
+		case o.stage == stageSend && o.wakeAt.After(now):
+			ready = append(ready, o)
+		}
+	}
+	if waiting {
+		if until.IsZero() {
+			until = now.Add(lookSoon)
+		}
+		return until, true
+	}
+	for _, o := range ready {
+		o.wakeAt = now
+	}
+	return now, len(ready) > 0
+}
+
 // pulledIn says whether g, not yet due, is polled now with the others.
 func (e *engine) pulledIn(g *group, now time.Time) bool {
-	return e.windowed() && !e.cancelled && g.stage == stageStepWait && !g.wakeAt.After(now.Add(pullIn))
+	return e.ownPace() && !e.cancelled && g.stage == stageStepWait && !g.wakeAt.After(now.Add(pullIn))
 }
 
 // coalesce merges groups that are due now at the same point: in window
@@ -108,7 +175,7 @@ func (e *engine) pulledIn(g *group, now time.Time) bool {
 // members were all at the same stage and step. (waitForSiblings makes
 // fragments meet.)
 func (e *engine) coalesce(now time.Time) {
-	if !e.windowed() {
+	if !e.ownPace() {
 		return
 	}
 	var kept []*group
@@ -134,10 +201,11 @@ func (e *engine) coalesce(now time.Time) {
 
 // mergeable: both due now, of the same kind, about to send the same step
 // (or to finish with the same version), with nothing in flight of their
-// own (no command ids, no registration to retry, no tag write retried).
+// own (no command ids, no registration to retry, no tag write retried). A
+// canary's fragments merge only with each other (the canary runs alone).
 func mergeable(a, b *group, now time.Time) bool {
 	if a.wakeAt.After(now) || b.wakeAt.After(now) || a.kind != b.kind || a.stage != b.stage ||
-		a.canary || b.canary || a.keptIn || b.keptIn || len(a.joinErr) > 0 || len(b.joinErr) > 0 {
+		a.canary != b.canary || a.keptIn || b.keptIn || len(a.joinErr) > 0 || len(b.joinErr) > 0 {
 		return false
 	}
 	switch a.stage {
