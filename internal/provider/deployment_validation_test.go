@@ -114,6 +114,13 @@ func TestAccRollingDeployment_invalidConfigurationsFailAtPlanWithoutMutatingAWS(
   strategy {
     canary_pause = "1m"
   }`, `canary_pause needs canary_size`},
+		{"lockstep in window mode", `target_group_arns = [` + validTG + `]
+  version = "v2"
+  ` + step + `
+  strategy {
+    mode     = "window"
+    lockstep = true
+  }`, `lockstep applies to mode "batch" only`},
 		{"impossible capacity floor", `target_group_arns = [` + validTG + `]
   version = "v2"
   ` + step + `
