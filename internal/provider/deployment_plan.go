@@ -320,7 +320,7 @@ func scheduleLines(number int64, spec rollout.Spec, sched rollout.Schedule, flee
 	}
 	summary := fmt.Sprintf("%s %s: %s, %s, at least %d of %d in service, expected %s",
 		prefix, version, what, how, sched.MinInService, fleetSize, formatDuration(sched.ExpectedDuration))
-	lines := append(undoLines(prefix, spec.Fleet), surgeLines(prefix, sched)...)
+	lines := append(undoLines(prefix, spec.Fleet, sched), surgeLines(prefix, sched)...)
 	first := 1
 	for i, b := range sched.Batches {
 		var label string

@@ -49,6 +49,7 @@ const (
 	plainFleet       fleetKind = iota // 6 instances in one target group
 	twoGroupFleet                     // 6 instances in two target groups
 	autoScalingFleet                  // 6 Auto Scaling members in one target group
+	surgeFleetKind                    // 6 members of web-asg (max 10) launching on v0, behind one target group
 )
 
 // faultScenario is one row of the matrix: faults + mode + rollback +
@@ -94,6 +95,10 @@ type faultScenario struct {
 	// key was revoked cannot be put back by it; they must stay tracked
 	// (rolling:phase) instead.
 	revokesCredentials bool
+	// strategy: more lines of the strategy block; minHealthy replaces the
+	// matrix's 60 % when set.
+	strategy   string
+	minHealthy int
 }
 
 // matrixTotals aggregates every scenario for the summary line.
@@ -260,6 +265,25 @@ func faultScenarios() []faultScenario {
 				h.sim.Faults().FailDeploy("v2", h.ids[3])
 			},
 			wantErr: fmt.Sprintf(deployFailed, "i3"), rolledBack: true},
+		// Surge (max_surge on an Auto Scaling fleet at a full floor): the
+		// new instances never get healthy; the surge is undone, nothing
+		// deployed, nothing left out of its target groups.
+		{name: "surge_never_healthy/batch/rollback", mode: "batch", rollback: true, fleet: surgeFleetKind,
+			strategy: "max_surge = 2", minHealthy: 100, floor: 6,
+			inject:  func(h *faultHarness) { h.sim.Faults().NeverHealthy("v0") },
+			wantErr: `(?s)surge: the new instances were not InService and healthy within 10m0s.*the surge was undone`,
+			verify:  surgeUndoneAndNothingDeployed},
+		// The group's max_size was lowered under the surge: a plan-time
+		// error, and no mutating call.
+		{name: "surge_max_reached/batch/rollback", mode: "batch", rollback: true, fleet: surgeFleetKind,
+			strategy: "max_surge = 2", minHealthy: 100, floor: 6,
+			inject: func(h *faultHarness) {
+				h.must(h.sim.Faults().ResizeGroup("web-asg", 1, 7))
+				h.callsAtFault = len(h.sim.Recorder().Calls(""))
+				h.onClear = append(h.onClear, func() { h.must(h.sim.Faults().ResizeGroup("web-asg", 1, 10)) })
+			},
+			wantErr: `(?s)web-asg has desired capacity 6 and max_size 7,\s+so it cannot add 2`,
+			verify:  noMutatingCallSinceTheFault},
 		{name: "5xx_and_never_healthy/batch/no_rollback", mode: "batch", neverHealthy: []int{3},
 			inject: func(h *faultHarness) {
 				h.sim.Faults().ServerErrors("", 0.05)
@@ -280,6 +304,10 @@ type faultHarness struct {
 	wg   sync.WaitGroup
 	// callsBefore: per action, the calls recorded before the faulty apply.
 	callsBefore map[string]int
+	// onClear undoes faults clearFaults does not know (a resized group);
+	// callsAtFault is how many calls were recorded when a fault was armed.
+	onClear      []func()
+	callsAtFault int
 }
 
 // credentialGate serialises the simulator's reads of its credential list
@@ -334,6 +362,11 @@ func newFaultHarness(t *testing.T, kind fleetKind, alarm bool) *faultHarness {
 			sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web2", Port: 8080}),
 		}
 		h.ids = sim.AddInstances(fleetsim.InstanceConfig{Count: 6, AppVersion: "v1", Tags: tags, TargetGroupARNs: h.tgs})
+	case surgeFleetKind:
+		tg := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
+		sim.AddAutoScalingGroup(fleetsim.AutoScalingGroupConfig{Name: "web-asg", TargetGroupARNs: []string{tg}, Min: 1, Max: 10, LaunchVersion: "v0"})
+		h.tgs = []string{tg}
+		h.ids = sim.AddInstances(fleetsim.InstanceConfig{Count: 6, AppVersion: "v1", Tags: tags, TargetGroupARNs: h.tgs, AutoScalingGroup: "web-asg"})
 	case autoScalingFleet:
 		tg := sim.AddTargetGroup(fleetsim.TargetGroupConfig{Name: "web", Port: 80})
 		sim.AddAutoScalingGroup(fleetsim.AutoScalingGroupConfig{Name: "web-asg", TargetGroupARNs: []string{tg}, Min: 1, Max: 10, LaunchVersion: "v1"})
@@ -390,6 +423,10 @@ func (h *faultHarness) onCall(action string, n int, act func()) {
 // clearFaults lifts every fault a scenario can leave behind.
 func (h *faultHarness) clearFaults() {
 	h.sim.Faults().Clear()
+	for _, undo := range h.onClear {
+		undo()
+	}
+	h.onClear = nil
 	h.gate.restore(providerAccessKey, providerSecretKey)
 	for _, a := range h.sim.Snapshot().Alarms {
 		h.sim.AddAlarm(a.Name, "OK") // re-seeding resets the state
@@ -406,7 +443,14 @@ func (h *faultHarness) config(sc faultScenario, version string, tgs []string) st
 	if sc.order != "" {
 		order = sc.order
 	}
-	strategy := fmt.Sprintf("batch_size = 2\n    min_healthy_percent = 60\n    order = %q\n    mode = %q\n    health_timeout = \"5m\"", order, sc.mode)
+	minHealthy := 60
+	if sc.minHealthy > 0 {
+		minHealthy = sc.minHealthy
+	}
+	strategy := fmt.Sprintf("batch_size = 2\n    min_healthy_percent = %d\n    order = %q\n    mode = %q\n    health_timeout = \"5m\"", minHealthy, order, sc.mode)
+	if sc.strategy != "" {
+		strategy += "\n    " + sc.strategy
+	}
 	if order == "zone_by_zone" {
 		strategy += "\n    zone_bake_time = \"20s\""
 	}
@@ -844,6 +888,45 @@ func noOtherZoneTouched(h *faultHarness) error {
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// noMutatingCallSinceTheFault: nothing changed in AWS since the fault was
+// armed.
+func noMutatingCallSinceTheFault(h *faultHarness) error {
+	for _, c := range h.sim.Recorder().Calls("")[h.callsAtFault:] {
+		read := strings.HasPrefix(c.Action, "Describe") || strings.HasPrefix(c.Action, "List") || strings.HasPrefix(c.Action, "Get")
+		if !read {
+			return fmt.Errorf("a plan-time error made a mutating call: %s %s", c.Service, c.Action)
+		}
+	}
+	return nil
+}
+
+// surgeUndoneAndNothingDeployed: after a failed surge web-asg is back at
+// desired 6 without its record, every instance it launched is terminated
+// and out of the target group, and no step ran.
+func surgeUndoneAndNothingDeployed(h *faultHarness) error {
+	g, _ := h.sim.AutoScalingGroup("web-asg")
+	if g.Desired != 6 || g.Tags["rolling:surge"] != "" || len(g.Members) != 6 {
+		return fmt.Errorf("web-asg: desired %d, %d members, record %q; want the surge undone", g.Desired, len(g.Members), g.Tags["rolling:surge"])
+	}
+	launched := 0
+	for _, snap := range h.sim.Snapshot().Instances {
+		if slices.Contains(h.ids, snap.ID) {
+			continue
+		}
+		launched++
+		if snap.State != "terminated" || snap.Targets[h.tgs[0]] != "" {
+			return fmt.Errorf("surge instance %s is %s, target %q", snap.ID, snap.State, snap.Targets[h.tgs[0]])
+		}
+	}
+	if launched < 2 {
+		return fmt.Errorf("%d instances launched: the surge never happened", launched)
+	}
+	if n := len(h.sim.Recorder().Calls("SendCommand")); n != 0 {
+		return fmt.Errorf("%d SendCommand calls: nothing may be deployed when the surge fails", n)
 	}
 	return nil
 }

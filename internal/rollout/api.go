@@ -27,4 +27,7 @@ type Schedule struct {
 	// Surge is each Auto Scaling group's surge (surge_plan.go); empty
 	// without max_surge or when nothing is out of date.
 	Surge []SurgePlan
+	// TakenOver names the groups whose surge, left by an interrupted
+	// rollout (the value), this one takes over (surge_adopt.go).
+	TakenOver map[string]string
 }

@@ -349,6 +349,7 @@ func PlanSchedule(s Spec) (Schedule, error) {
 	if err := s.validateShape(); err != nil {
 		return Schedule{}, err
 	}
+	in := s
 	s, surge, err := planningSpec(s)
 	if err != nil {
 		return Schedule{}, err
@@ -382,6 +383,7 @@ func PlanSchedule(s Spec) (Schedule, error) {
 		MinInService:     floor,
 		ExpectedDuration: expected,
 		Surge:            surge,
+		TakenOver:        adoptable(in),
 	}, nil
 }
 

@@ -51,16 +51,13 @@ type surger struct {
 
 // surgeGroup is one group's surge as it goes.
 type surgeGroup struct {
-	plan     SurgePlan
-	before   map[string]bool // members before the desired capacity was raised
-	launched []string        // members that appeared since, in the order seen
-	// restore is the desired capacity the undo returns the group to: the
-	// one before the surge plus its members in Standby, which left with
-	// their desired capacity decremented and get it back when they exit
-	// (members a stopped or killed rollout left out, recovered in this run).
-	restore  int
-	recorded bool // TagSurge written
-	raised   bool // SetDesiredCapacity sent (maybe lost on the way back)
+	plan      SurgePlan
+	before    map[string]bool // members before the desired capacity was raised
+	launched  []string        // members that appeared since, in the order seen
+	raiseTo   int             // the desired capacity the surge sets
+	launching bool            // launched by this rollout (not taken over)
+	recorded  bool            // TagSurge written
+	raised    bool            // SetDesiredCapacity sent (maybe lost on the way back)
 }
 
 // Run rolls the release out over the fleet and reports where every instance
@@ -77,24 +74,34 @@ func Run(ctx context.Context, s Spec, p Ports) (Result, error) {
 	if p.Capacity == nil {
 		return sg.failed(fmt.Errorf("rollout: missing ports: Capacity (a surge needs Auto Scaling)"), false)
 	}
+	if err := sg.adoptEarlier(context.WithoutCancel(ctx)); err != nil {
+		return sg.failed(err, false)
+	}
 	if err := sg.undoEarlier(context.WithoutCancel(ctx)); err != nil {
 		return sg.failed(fmt.Errorf("the surge of an earlier rollout could not be undone, so nothing else was done: %w", err), false)
 	}
 	s = sg.spec
-	_, plans, err := planningSpec(s)
-	if err != nil || len(plans) == 0 || ctx.Err() != nil {
-		// Nothing to surge, or the engine reports why it cannot start.
-		return runEngine(ctx, s, p)
-	}
-	insts, err := sg.launch(ctx, plans)
-	if err != nil {
-		cause := err
-		if rerr := sg.remove(context.WithoutCancel(ctx)); rerr != nil {
-			cause = errors.Join(err, fmt.Errorf("undoing the surge: %w; the next apply undoes it", rerr))
-		} else if sg.changed() {
-			cause = fmt.Errorf("%w; the surge was undone", err)
+	var launch []SurgePlan
+	if _, plans, err := planningSpec(s); err == nil && ctx.Err() == nil {
+		// Otherwise the engine reports why it cannot start.
+		for _, plan := range plans {
+			if !slices.ContainsFunc(sg.groups, func(g *surgeGroup) bool { return g.plan.Group == plan.Group }) {
+				launch = append(launch, plan)
+			}
 		}
-		return sg.failed(cause, ctx.Err() != nil)
+	}
+	var insts []Instance
+	if len(launch) > 0 {
+		var err error
+		if insts, err = sg.launch(ctx, launch); err != nil {
+			cause := err
+			if rerr := sg.remove(context.WithoutCancel(ctx)); rerr != nil {
+				cause = errors.Join(err, fmt.Errorf("undoing the surge: %w; the next apply undoes it", rerr))
+			} else if sg.changed() {
+				cause = fmt.Errorf("%w; the surge was undone", err)
+			}
+			return sg.failed(cause, ctx.Err() != nil)
+		}
 	}
 	res, runErr := runEngine(ctx, sg.withSurge(s, insts), p)
 	rerr := sg.remove(context.WithoutCancel(ctx))
@@ -139,23 +146,23 @@ func (sg *surger) launch(ctx context.Context, plans []SurgePlan) ([]Instance, er
 		if err != nil {
 			return nil, fmt.Errorf("surge: reading Auto Scaling group %s: %w", p.Group, sg.mask.Err(err))
 		}
-		if st.DesiredCapacity != p.Desired || st.MaxSize < p.Desired+p.Count {
+		if held := heldCapacity(st); held != p.Desired || st.MaxSize < p.Desired+p.Count {
 			return nil, fmt.Errorf("surge: Auto Scaling group %s changed since the plan: desired capacity %d and max_size %d now, "+
 				"planned +%d from desired %d within max_size %d; nothing was changed, plan again",
-				p.Group, st.DesiredCapacity, st.MaxSize, p.Count, p.Desired, p.Max)
+				p.Group, held, st.MaxSize, p.Count, p.Desired, p.Max)
 		}
-		g := &surgeGroup{plan: p, before: map[string]bool{}, restore: p.Desired}
+		g := &surgeGroup{plan: p, before: map[string]bool{}, raiseTo: st.DesiredCapacity + p.Count, launching: true}
 		for _, m := range st.Members {
 			g.before[m.ID] = true
-			if m.LifecycleState == "Standby" {
-				g.restore++
-			}
 		}
 		sg.groups = append(sg.groups, g)
 	}
 	for _, g := range sg.groups {
+		if !g.launching {
+			continue
+		}
 		p := g.plan
-		rec := SurgeRecord{RolloutID: sg.spec.RolloutID, Desired: g.restore, Count: p.Count}
+		rec := SurgeRecord{RolloutID: sg.spec.RolloutID, Desired: p.Desired, Count: p.Count}
 		if err := capy.RecordSurge(ctx, p.Group, rec); err != nil {
 			return nil, fmt.Errorf("surge: recording it on Auto Scaling group %s: %w", p.Group, sg.mask.Err(err))
 		}
@@ -163,8 +170,8 @@ func (sg *surger) launch(ctx context.Context, plans []SurgePlan) ([]Instance, er
 		// Marked raised before the call: an answer lost on the way back
 		// must still be undone.
 		g.raised = true
-		if err := capy.SetDesiredCapacity(ctx, p.Group, p.Desired+p.Count); err != nil {
-			return nil, fmt.Errorf("surge: raising the desired capacity of %s to %d: %w", p.Group, p.Desired+p.Count, sg.mask.Err(err))
+		if err := capy.SetDesiredCapacity(ctx, p.Group, g.raiseTo); err != nil {
+			return nil, fmt.Errorf("surge: raising the desired capacity of %s to %d: %w", p.Group, g.raiseTo, sg.mask.Err(err))
 		}
 		sg.emit("%s: desired capacity %d -> %d (max %d); waiting for %s to be InService and healthy",
 			p.Group, p.Desired, p.Desired+p.Count, p.Max, plural(p.Count, "new instance"))
@@ -199,6 +206,9 @@ func (sg *surger) poll(ctx context.Context) ([]Instance, []string, error) {
 	var waiting []string
 	health := map[string][]TargetHealth{}
 	for _, g := range sg.groups {
+		if !g.launching {
+			continue // taken over: its instances are in the fleet already
+		}
 		st, err := sg.ports.Capacity.Group(ctx, g.plan.Group)
 		if err != nil {
 			return nil, nil, fmt.Errorf("surge: reading Auto Scaling group %s: %w", g.plan.Group, sg.mask.Err(err))
@@ -301,7 +311,7 @@ func (sg *surger) withSurge(s Spec, insts []Instance) Spec {
 	for i, g := range out.Fleet.AutoScalingGroups {
 		for _, sgr := range sg.groups {
 			if sgr.plan.Group == g.Name {
-				out.Fleet.AutoScalingGroups[i].DesiredCapacity = sgr.plan.Desired + sgr.plan.Count
+				out.Fleet.AutoScalingGroups[i].DesiredCapacity = sgr.raiseTo
 				out.Fleet.AutoScalingGroups[i].Surge = nil
 			}
 		}
@@ -318,14 +328,13 @@ func (sg *surger) remove(ctx context.Context) error {
 		if !g.recorded {
 			continue
 		}
-		rec := SurgeRecord{RolloutID: sg.spec.RolloutID, Desired: g.restore, Count: g.plan.Count}
-		st, err := sg.undoGroup(ctx, g.plan.Group, &rec, g.launched, g.raised)
-		if err != nil {
+		rec := SurgeRecord{RolloutID: sg.spec.RolloutID, Desired: g.plan.Desired, Count: g.plan.Count}
+		if _, _, err := sg.undoGroup(ctx, g.plan.Group, &rec, g.launched, g.raised); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		sg.emit("%s: the surge's %s terminated, desired capacity back to %d", g.plan.Group,
-			plural(len(g.launched), "instance"), st.DesiredCapacity)
+			plural(len(g.launched), "instance"), g.plan.Desired)
 	}
 	return errors.Join(errs...)
 }

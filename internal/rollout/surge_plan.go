@@ -41,8 +41,10 @@ const (
 // before the desired capacity is raised and deleted once it is back.
 type SurgeRecord struct {
 	RolloutID string
-	Desired   int // desired capacity before the surge: what the undo restores
-	Count     int // instances the surge added
+	// Desired is the group's capacity before the surge, what the undo
+	// restores: its desired capacity plus its members in standby.
+	Desired int
+	Count   int // instances the surge added
 }
 
 // String is the tag value: "rollout=<id> desired=6 surge=2" (well inside the
@@ -82,9 +84,11 @@ func ParseSurgeRecord(v string) (SurgeRecord, bool) {
 
 // SurgePlan is one group's surge.
 type SurgePlan struct {
-	Group   string
-	Count   int // instances added
-	Desired int // desired capacity before the surge (after undoing an older one)
+	Group string
+	Count int // instances added
+	// Desired is the capacity before the surge (after undoing an older
+	// one): the desired capacity plus members in standby.
+	Desired int
 	Max     int
 }
 
@@ -142,7 +146,7 @@ func surgeProblems(s Spec) []string {
 // planSurge is each group's surge, or an error saying why the fleet does
 // not allow it: no Auto Scaling group, a group none of the fleet's target
 // groups is attached to, or a max_size too small.
-func planSurge(s Spec) ([]SurgePlan, error) {
+func planSurge(s Spec, owned map[string]bool) ([]SurgePlan, error) {
 	if !surgeWanted(s.Strategy) {
 		return nil, nil
 	}
@@ -153,7 +157,7 @@ func planSurge(s Spec) ([]SurgePlan, error) {
 			used[inst.AutoScalingGroup] = true
 		}
 	}
-	if len(used) == 0 {
+	if len(used) == 0 && len(owned) == 0 {
 		return nil, &ValidationError{Problems: []string{fmt.Sprintf(
 			"max_surge needs instances in an Auto Scaling group, which launches the extra capacity; none of the fleet's %d instances is in one",
 			len(live))}}
@@ -165,7 +169,7 @@ func planSurge(s Spec) ([]SurgePlan, error) {
 	var plans []SurgePlan
 	var problems []string
 	for _, g := range s.Fleet.AutoScalingGroups {
-		if !used[g.Name] {
+		if !used[g.Name] || owned[g.Name] {
 			continue
 		}
 		if !g.SizesKnown {
@@ -176,7 +180,9 @@ func planSurge(s Spec) ([]SurgePlan, error) {
 			problems = append(problems, fmt.Sprintf("max_surge: Auto Scaling group %s has none of the fleet's target groups attached, so the instances it launches would not serve", g.Name))
 			continue
 		}
-		desired := g.DesiredCapacity
+		// The group's capacity: its desired capacity leaves out members in
+		// standby (an interrupted run's), which rejoin it.
+		desired := g.DesiredCapacity + standbyMembers(s.Fleet.Instances, g.Name)
 		if g.Surge != nil {
 			desired = g.Surge.Desired // the older surge is undone first
 		}
@@ -195,57 +201,86 @@ func planSurge(s Spec) ([]SurgePlan, error) {
 	return plans, nil
 }
 
+// standbyMembers counts the fleet's members of group in standby.
+func standbyMembers(insts []Instance, group string) int {
+	n := 0
+	for _, inst := range insts {
+		if inst.AutoScalingGroup == group && inst.LifecycleState == "Standby" && !isTerminated(inst) {
+			n++
+		}
+	}
+	return n
+}
+
+// heldCapacity is a group's desired capacity plus its members in standby:
+// what it holds once they rejoin.
+func heldCapacity(st GroupState) int {
+	n := st.DesiredCapacity
+	for _, m := range st.Members {
+		if m.LifecycleState == "Standby" {
+			n++
+		}
+	}
+	return n
+}
+
 // surgePlaceholder names the i-th (from 1) instance a planned surge adds to
 // group, in the plan's batches; it is no instance id.
 func surgePlaceholder(group string, i int) string { return fmt.Sprintf("(new %d in %s)", i, group) }
 
 // planningSpec is the spec a schedule is planned over: instances an earlier
-// rollout's surge launched are dropped (the undo terminates them first),
-// and, when a surge is configured, something is out of date and this
-// rollout's surge instances are not in the fleet yet (the plan, before
-// anything launched), the surge's new instances are added: in service in
-// the target groups their group is attached to, out of date, with the
-// groups' desired capacity raised. It is idempotent.
+// rollout's surge launched are dropped (the undo terminates them first)
+// unless this rollout takes that surge over (adoptable); groups holding
+// this rollout's surge instances keep them; and, when something is out of
+// date, every other group's surge is added as new instances: in service
+// in the target groups their group is attached to, out of date, with the
+// group's desired capacity raised (the plan, before anything launched). It
+// is idempotent.
 func planningSpec(s Spec) (Spec, []SurgePlan, error) {
 	out := s
 	out.Fleet.Instances = nil
-	own := false
+	adopt := adoptable(s)
 	for _, inst := range s.Fleet.Instances {
-		switch inst.Tags[TagSurge] {
-		case "":
-		case s.RolloutID:
-			own = true
+		switch tag := inst.Tags[TagSurge]; {
+		case tag == "" || tag == s.RolloutID:
+		case adopt[inst.AutoScalingGroup] == tag:
+			inst.Tags = withSurgeTag(inst.Tags, s.RolloutID)
 		default:
 			continue
 		}
 		out.Fleet.Instances = append(out.Fleet.Instances, inst)
 	}
+	plans := ownSurge(out, adopt)
+	owned := map[string]bool{}
+	for _, p := range plans {
+		owned[p.Group] = true
+	}
+	out.Fleet.AutoScalingGroups = append([]AutoScalingGroup(nil), s.Fleet.AutoScalingGroups...)
+	for i, g := range out.Fleet.AutoScalingGroups {
+		if owned[g.Name] {
+			out.Fleet.AutoScalingGroups[i].Surge = nil
+		}
+	}
 	outOfDate := false
 	for _, inst := range liveInstances(out.Fleet.Instances) {
-		outOfDate = outOfDate || needsUpdate(inst, s.Release.Version)
+		outOfDate = outOfDate || needsUpdate(inst, s.Release.Version) && inst.Tags[TagSurge] == ""
 	}
-	if own {
-		// Launched already: the groups' desired capacity includes them.
-		return out, ownSurge(out), nil
+	if !outOfDate || !surgeWanted(s.Strategy) {
+		return out, plans, nil
 	}
-	if !outOfDate {
-		return out, nil, nil
-	}
-	plans, err := planSurge(out)
-	if err != nil || len(plans) == 0 {
+	fresh, err := planSurge(out, owned)
+	if err != nil {
 		return out, nil, err
 	}
 	byGroup := map[string]SurgePlan{}
-	for _, p := range plans {
+	for _, p := range fresh {
 		byGroup[p.Group] = p
 	}
-	out.Fleet.AutoScalingGroups = make([]AutoScalingGroup, len(s.Fleet.AutoScalingGroups))
-	for i, g := range s.Fleet.AutoScalingGroups {
+	for i, g := range out.Fleet.AutoScalingGroups {
 		if p, ok := byGroup[g.Name]; ok {
-			g.DesiredCapacity = p.Desired + p.Count
-			g.Surge = nil
+			out.Fleet.AutoScalingGroups[i].DesiredCapacity = p.Desired - standbyMembers(out.Fleet.Instances, g.Name) + p.Count
+			out.Fleet.AutoScalingGroups[i].Surge = nil
 		}
-		out.Fleet.AutoScalingGroups[i] = g
 	}
 	ports := map[string]int32{} // a port each target group registers on
 	for _, inst := range out.Fleet.Instances {
@@ -275,23 +310,29 @@ func planningSpec(s Spec) (Spec, []SurgePlan, error) {
 			out.Fleet.Instances = append(out.Fleet.Instances, inst)
 		}
 	}
-	return out, plans, nil
+	return out, append(plans, fresh...), nil
 }
 
-// ownSurge is the surge of a spec whose fleet holds the rollout's surge
-// instances already.
-func ownSurge(s Spec) []SurgePlan {
+// ownSurge is the surge of the groups holding this rollout's surge
+// instances already (launched, or taken over from an earlier rollout).
+func ownSurge(s Spec, adopted map[string]string) []SurgePlan {
 	count := map[string]int{}
 	for _, inst := range s.Fleet.Instances {
-		if inst.Tags[TagSurge] == s.RolloutID && inst.AutoScalingGroup != "" {
+		if inst.Tags[TagSurge] == s.RolloutID && inst.AutoScalingGroup != "" && !isTerminated(inst) {
 			count[inst.AutoScalingGroup]++
 		}
 	}
 	var plans []SurgePlan
 	for _, g := range s.Fleet.AutoScalingGroups {
-		if n := count[g.Name]; n > 0 {
-			plans = append(plans, SurgePlan{Group: g.Name, Count: n, Desired: g.DesiredCapacity - n, Max: g.MaxSize})
+		n := count[g.Name]
+		if n == 0 {
+			continue
 		}
+		desired := g.DesiredCapacity + standbyMembers(s.Fleet.Instances, g.Name) - n
+		if _, ok := adopted[g.Name]; ok && g.Surge != nil {
+			desired = g.Surge.Desired
+		}
+		plans = append(plans, SurgePlan{Group: g.Name, Count: n, Desired: desired, Max: g.MaxSize})
 	}
 	return plans
 }
@@ -308,36 +349,29 @@ func floorSize(live []Instance) int {
 	return n
 }
 
-// surgeFirst moves the surge's instances to the front of the queue, keeping
-// the order otherwise: they are extra capacity, so deploying them first
-// costs nothing, and they are then on the release before they are counted
-// on. Instances out of service already (left out by a stopped or killed
-// rollout, or down) stay ahead of them: taking those costs no capacity,
-// whereas a surge instance is in service, so behind a full floor
-// (min_healthy_percent = 100 after a killed surge rollout left members in
-// standby) the surge's instances first would let nothing move.
+// surgeFirst moves the surge's instances ahead of the other in-service
+// ones, keeping the order otherwise: they are extra capacity, so deploying
+// them first costs nothing, and they are then on the release before they
+// are counted on. Instances out of service (left out by an earlier run,
+// unhealthy) stay ahead of them: they cost no capacity either, and until
+// they are back the surge's capacity may be all that keeps the floor.
 func surgeFirst(queue []string, byID map[string]Instance) []string {
-	if !slices.ContainsFunc(queue, func(id string) bool { return byID[id].Tags[TagSurge] != "" }) {
-		return queue // no surge: the order is orderOutOfDate's (zone runs included)
-	}
-	out := make([]string, 0, len(queue))
-	rank := func(inst Instance) int {
+	var free, surge, rest []string
+	for _, id := range queue {
+		inst := byID[id]
 		switch {
-		case inst.Tags[TagSurge] == "" && !isInService(inst):
-			return 0
 		case inst.Tags[TagSurge] != "":
-			return 1
-		}
-		return 2
-	}
-	for r := 0; r <= 2; r++ {
-		for _, id := range queue {
-			if rank(byID[id]) == r {
-				out = append(out, id)
-			}
+			surge = append(surge, id)
+		case !isInService(inst):
+			free = append(free, id)
+		default:
+			rest = append(rest, id)
 		}
 	}
-	return out
+	if len(surge) == 0 {
+		return queue // no surge: the order is orderOutOfDate's own
+	}
+	return append(append(free, surge...), rest...)
 }
 
 // surgeDuration is what a surge adds to the expected duration: the launch

@@ -163,3 +163,23 @@ func TestPlanSchedule_anEarlierRunsSurgeIsUndoneFirstAndNotScheduled(t *testing.
 		}
 	}
 }
+
+// Instances an interrupted run left out of service go before the surge's:
+// until they are back, the surge's capacity is what keeps the floor.
+func TestPlanSchedule_instancesLeftOutGoBeforeTheSurge(t *testing.T) {
+	s := asgSpec(100, Strategy{MaxSurge: 2})
+	for _, i := range []int{2, 3} {
+		s.Fleet.Instances[i].Tags = map[string]string{TagVersion: "v1", TagPhase: PhaseDraining}
+		s.Fleet.Instances[i].Health = map[string]TargetHealth{}
+	}
+	sched, err := PlanSchedule(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sched.Batches[0], ","); got != "i-02,i-03" {
+		t.Fatalf("batches %v: the two left out first", sched.Batches)
+	}
+	if got := strings.Join(sched.Batches[1], ","); got != surgePlaceholder("asg-web", 1)+","+surgePlaceholder("asg-web", 2) {
+		t.Fatalf("batches %v: the surge's second", sched.Batches)
+	}
+}

@@ -40,8 +40,10 @@ func TestPlanSchedule_membersLeftOutByAKilledSurgeRolloutGoFirst(t *testing.T) {
 	if len(sched.Surge) != 1 || sched.Surge[0].Desired != 6 || sched.Surge[0].Count != 2 {
 		t.Fatalf("surge %+v, want +2 from the recorded desired 6", sched.Surge)
 	}
-	if len(sched.OutOfDate) != 8 {
-		t.Fatalf("out of date %v: want the 6 members and the 2 new surge instances", sched.OutOfDate)
+	// The killed rollout's surge is whole (its two instances up, on v2):
+	// this one takes it over instead of launching another.
+	if len(sched.OutOfDate) != 6 || sched.TakenOver["asg-web"] != "killed" {
+		t.Fatalf("out of date %v, taken over %v: want the 6 members, the surge taken over", sched.OutOfDate, sched.TakenOver)
 	}
 }
 

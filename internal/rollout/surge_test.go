@@ -159,10 +159,11 @@ func TestRun_cancelledMidRolloutStillRemovesTheSurge(t *testing.T) {
 	}
 }
 
-// A crash left rollout ro-0's surge: its record (desired 6) on the group,
-// desired 8, two tagged instances in service. The next run terminates them
-// before anything else, then makes its own surge.
-func TestRun_anEarlierRolloutsSurgeIsUndoneBeforeAnythingElse(t *testing.T) {
+// A crash left rollout ro-0's surge whole: its record (desired 6) on the
+// group, desired 8, its two tagged instances in service. The next run with
+// the same surge takes it over (no new launch): it rewrites the record,
+// deploys the two first, and terminates them at its end.
+func TestRun_anEarlierRolloutsWholeSurgeIsTakenOver(t *testing.T) {
 	w := surgeWorld()
 	first := surgeSpec(w, 2)
 	first.RolloutID = "ro-0"
@@ -186,13 +187,12 @@ func TestRun_anEarlierRolloutsSurgeIsUndoneBeforeAnythingElse(t *testing.T) {
 	if err != nil || res.Status != StatusSucceeded {
 		t.Fatalf("Run: %s %v", res.Status, err)
 	}
-	term, record := callIndex(w, "TerminateInstance i-s001"), callIndex(w, "RecordSurge")
-	if term < 0 || record < term || callIndex(w, "EnterStandby") < record {
-		t.Fatalf("order of calls: %v", w.calls)
+	if n := w.countCalls("SetDesiredCapacity"); n != 0 || callIndex(w, "RecordSurge asg-a rollout=ro-1 desired=6 surge=2") != 0 {
+		t.Fatalf("%d SetDesiredCapacity calls; calls %v", n, w.calls)
 	}
-	for _, id := range []string{"i-s001", "i-s002", "i-s003", "i-s004"} {
-		if !w.insts[id].terminated {
-			t.Errorf("%s still runs", id)
+	for _, id := range []string{"i-s001", "i-s002"} {
+		if inst := w.insts[id]; !inst.terminated || inst.version != "v2" || inst.tags[TagSurge] != "ro-1" {
+			t.Errorf("%s: terminated %v, on %s, tags %v", id, inst.terminated, inst.version, inst.tags)
 		}
 	}
 	if g.desired != 6 || g.record != "" {
@@ -202,5 +202,74 @@ func TestRun_anEarlierRolloutsSurgeIsUndoneBeforeAnythingElse(t *testing.T) {
 		if strings.HasPrefix(o.ID, "i-s") {
 			t.Errorf("surge instance %s reported as part of the fleet", o.ID)
 		}
+	}
+}
+
+// A crash right after the desired capacity was raised: the record is on the
+// group but the new instances were never tagged. The next run takes the
+// members the fleet does not know (or that carry no rolling:version) for
+// the surge's, never the fleet's own.
+func TestRun_anUntaggedSurgeIsUndoneWithoutTouchingTheFleet(t *testing.T) {
+	w := surgeWorld()
+	w.asgs["asg-a"].record = SurgeRecord{RolloutID: "ro-0", Desired: 6, Count: 2}.String()
+	if err := w.SetDesiredCapacity(t.Context(), "asg-a", 8); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(5 * time.Second) // launching: not registered yet
+	w.calls = nil
+	res, _, err := simulate(t, w, surgeSpec(w, 2), 0)
+	if err != nil || res.Status != StatusSucceeded {
+		t.Fatalf("Run: %s %v", res.Status, err)
+	}
+	for _, id := range w.ids[:6] {
+		if inst := w.insts[id]; inst.terminated || inst.version != "v2" {
+			t.Errorf("fleet instance %s: terminated %v, on %s", id, inst.terminated, inst.version)
+		}
+	}
+	if !w.insts["i-s001"].terminated || !w.insts["i-s002"].terminated {
+		t.Fatalf("the untagged surge instances survive: %v", w.calls)
+	}
+	if g := w.asgs["asg-a"]; g.desired != 6 || g.record != "" {
+		t.Fatalf("group: desired %d, record %q", g.desired, g.record)
+	}
+	if callIndex(w, "TerminateInstance i-s00") > callIndex(w, "RecordSurge") {
+		t.Fatalf("the earlier surge must go first: %v", w.calls)
+	}
+}
+
+// A crash mid-rollout: two of the fleet's instances in standby (out of the
+// desired capacity), the surge's two on v2. The next run undoes that surge
+// without taking the standby ones for extra capacity, surges again from the
+// group's real capacity (6), and ends with all six on v2 and desired 6.
+func TestRun_anEarlierSurgeWithInstancesInStandbyIsUndoneFromTheRealCapacity(t *testing.T) {
+	w := surgeWorld()
+	ctx := t.Context()
+	w.asgs["asg-a"].record = SurgeRecord{RolloutID: "ro-0", Desired: 6, Count: 2}.String()
+	if err := w.SetDesiredCapacity(ctx, "asg-a", 8); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(2 * time.Minute)
+	for _, id := range []string{"i-s001", "i-s002"} {
+		w.insts[id].tags[TagSurge], w.insts[id].tags[TagVersion] = "ro-0", "v2"
+	}
+	if err := w.EnterStandby(ctx, "asg-a", w.ids[:2]); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range w.ids[:2] {
+		w.insts[id].tags[TagPhase] = PhaseDraining
+	}
+	w.clock.Advance(time.Minute)
+	w.calls, w.violations = nil, nil
+	res, _, err := simulate(t, w, surgeSpec(w, 2), 0)
+	if err != nil || res.Status != StatusSucceeded {
+		t.Fatalf("Run: %s %v", res.Status, err)
+	}
+	for _, id := range w.ids[:6] {
+		if inst := w.insts[id]; inst.terminated || inst.version != "v2" || w.lifecycle(inst) != "InService" {
+			t.Errorf("fleet instance %s: terminated %v, on %s, %s", id, inst.terminated, inst.version, w.lifecycle(inst))
+		}
+	}
+	if g := w.asgs["asg-a"]; g.desired != 6 || g.record != "" {
+		t.Fatalf("group: desired %d, record %q; calls %v", g.desired, g.record, w.calls)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -54,26 +55,30 @@ func (sg *surger) undoEarlier(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	fresh := map[string]GroupState{}
+	gone := map[string]bool{}
 	var errs []error
 	for _, name := range names {
 		rec := records[name]
-		st, err := sg.undoGroup(ctx, name, rec, known[name], true)
+		st, victims, err := sg.undoGroup(ctx, name, rec, known[name], true)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		fresh[name] = st
+		for _, id := range victims {
+			gone[id] = true
+		}
 		who := "an earlier rollout"
 		if rec != nil {
 			who = "rollout " + rec.RolloutID
 		}
 		sg.emit("%s: the surge of %s undone (%s terminated), desired capacity %d", name, who,
-			plural(len(known[name]), "instance"), st.DesiredCapacity)
+			plural(len(victims), "instance"), st.DesiredCapacity)
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	s.Fleet.Instances = keep
+	s.Fleet.Instances = slices.DeleteFunc(keep, func(inst Instance) bool { return gone[inst.ID] })
 	s.Fleet.AutoScalingGroups = append([]AutoScalingGroup(nil), s.Fleet.AutoScalingGroups...)
 	for i, g := range s.Fleet.AutoScalingGroups {
 		if st, ok := fresh[g.Name]; ok {
@@ -86,45 +91,82 @@ func (sg *surger) undoEarlier(ctx context.Context) error {
 }
 
 // undoGroup undoes one group's surge (rec nil: no record, only tagged
-// instances) and returns the group as it is afterwards.
-func (sg *surger) undoGroup(ctx context.Context, group string, rec *SurgeRecord, launched []string, raised bool) (GroupState, error) {
+// instances) and returns the group as it is afterwards and the instances it
+// terminated. launched are the instances known to be the surge's. When the
+// group still holds more instances than the record's desired capacity
+// beyond them (in service, pending or in standby), members that cannot be
+// the fleet's own are the surge's too: not in the fleet read, or without
+// rolling:version. A crash can come after the desired capacity was raised
+// and before the new instances were tagged.
+func (sg *surger) undoGroup(ctx context.Context, group string, rec *SurgeRecord, launched []string, raised bool) (GroupState, []string, error) {
 	capy := sg.ports.Capacity
 	st, err := capy.Group(ctx, group)
 	if errors.Is(err, ErrNotFound) {
-		return GroupState{}, nil // the group is gone, and its surge with it
+		return GroupState{}, nil, nil // the group is gone, and its surge with it
 	}
 	if err != nil {
-		return st, fmt.Errorf("reading Auto Scaling group %s: %w", group, sg.mask.Err(err))
+		return st, nil, fmt.Errorf("reading Auto Scaling group %s: %w", group, sg.mask.Err(err))
 	}
+	var victims []string
 	if raised {
-		lifecycle := map[string]string{}
-		for _, m := range st.Members {
-			lifecycle[m.ID] = m.LifecycleState
-		}
-		for _, id := range launched {
-			lc, member := lifecycle[id]
-			if !member || strings.HasPrefix(lc, "Terminat") {
-				continue
-			}
+		victims = sg.surgeVictims(st, rec, launched)
+		for _, id := range victims {
 			if err := capy.TerminateInstance(ctx, id); err != nil {
-				return st, fmt.Errorf("terminating %s in %s: %w", id, group, sg.mask.Err(err))
+				return st, victims, fmt.Errorf("terminating %s in %s: %w", id, group, sg.mask.Err(err))
 			}
 		}
-		if st, err = sg.waitLetGo(ctx, group, launched); err != nil {
-			return st, err
+		if st, err = sg.waitLetGo(ctx, group, append(append([]string(nil), launched...), victims...)); err != nil {
+			return st, victims, err
 		}
-		if rec != nil && st.DesiredCapacity > rec.Desired {
-			if err := capy.SetDesiredCapacity(ctx, group, rec.Desired); err != nil {
-				return st, fmt.Errorf("setting the desired capacity of %s back to %d: %w", group, rec.Desired, sg.mask.Err(err))
+		if held := heldCapacity(st); rec != nil && held > rec.Desired {
+			back := st.DesiredCapacity - (held - rec.Desired)
+			if err := capy.SetDesiredCapacity(ctx, group, back); err != nil {
+				return st, victims, fmt.Errorf("setting the desired capacity of %s back to %d: %w", group, back, sg.mask.Err(err))
 			}
-			st.DesiredCapacity = rec.Desired
+			st.DesiredCapacity = back
 		}
 	}
 	if err := capy.ClearSurge(ctx, group); err != nil {
-		return st, fmt.Errorf("deleting the surge record of %s: %w", group, sg.mask.Err(err))
+		return st, victims, fmt.Errorf("deleting the surge record of %s: %w", group, sg.mask.Err(err))
 	}
 	st.Surge = nil
-	return st, nil
+	return st, victims, nil
+}
+
+// surgeVictims are the members of the group to terminate: the known surge
+// instances still there, then, while the group holds more than the
+// record's desired capacity, members that look new (see undoGroup).
+func (sg *surger) surgeVictims(st GroupState, rec *SurgeRecord, launched []string) []string {
+	known := map[string]bool{}
+	for _, id := range launched {
+		known[id] = true
+	}
+	fleet := instancesByID(sg.spec.Fleet.Instances)
+	var victims []string
+	held := 0
+	for _, m := range st.Members {
+		if strings.HasPrefix(m.LifecycleState, "Terminat") {
+			continue
+		}
+		held++
+		if known[m.ID] {
+			victims = append(victims, m.ID)
+		}
+	}
+	if rec == nil {
+		return victims
+	}
+	extra := held - len(victims) - rec.Desired
+	for i := len(st.Members) - 1; i >= 0 && extra > 0; i-- {
+		m := st.Members[i]
+		inst, inFleet := fleet[m.ID]
+		if known[m.ID] || strings.HasPrefix(m.LifecycleState, "Terminat") || (inFleet && inst.Version() != "") {
+			continue
+		}
+		victims = append(victims, m.ID)
+		extra--
+	}
+	return victims
 }
 
 // waitLetGo waits until none of ids is a member of the group any more (or
