@@ -12,24 +12,31 @@ import (
 )
 
 // roundTrip is the simulated latency of every call in these tests: a
-// second, at a twentieth of real time 50 ms of wall time, so that what the
-// simulator spends serving a call (a few wall milliseconds) stays small
-// beside it.
-const roundTrip = time.Second
+// second, at half of real time (latentScale) 500 ms of wall time. The
+// simulated clock runs with the wall clock, so the wall time spent serving
+// and decoding the calls (some 100-200 ms for the 1,000 instances of the
+// discovery below on a loaded 2-core machine) becomes simulated time too:
+// at half speed that is a fifth to two fifths of a round trip, at a
+// twentieth (the benchmarks' scale) it was up to four round trips and
+// failed the check below under load.
+const (
+	roundTrip   = time.Second
+	latentScale = 0.5
+)
 
-// newLatentSim is newSim with a running clock (a twentieth of real time)
+// newLatentSim is newSim with a running clock (latentScale of real time)
 // and every call taking roundTrip of simulated time.
 func newLatentSim(t *testing.T) (*fleetsim.Sim, *Client) {
 	t.Helper()
 	cleanAWSEnv(t)
 	sim := fleetsim.New(fleetsim.Options{
-		TimeScale: 0.05, Credentials: map[string]string{simAccessKey: simSecretKey},
+		TimeScale: latentScale, Credentials: map[string]string{simAccessKey: simSecretKey},
 		Latency: fleetsim.Latency{Default: fleetsim.LatencyDist{Median: roundTrip}},
 	})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() { srv.Close(); sim.Close() })
 	c, err := New(testContext(t), Config{Region: sim.Region(), AccessKey: simAccessKey, SecretKey: simSecretKey,
-		Endpoints: allEndpoints(srv.URL), BackoffScale: 0.05, SkipCredentialsValidation: true})
+		Endpoints: allEndpoints(srv.URL), BackoffScale: latentScale, SkipCredentialsValidation: true})
 	if err != nil {
 		t.Fatal(err)
 	}
