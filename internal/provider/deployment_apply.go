@@ -175,7 +175,7 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 		plan.Versions = versionsValue(after)
 		plan.UnreadyInstances = unreadyValue(after)
 		plan.LastRollout = lastRolloutValue(number, result, runErr, diags)
-		diags.AddError(rolloutErrorSummary(result, version), rolloutErrorDetail(result, runErr))
+		diags.AddError(rolloutErrorSummary(result, version), rolloutErrorDetail(result, runErr, spec.Failure.Rollback && spec.Previous == nil))
 	}
 	keepRollbackRelease(ctx, prior, req.private, runErr == nil, diags)
 	diags.Append(writeFleetSnapshot(ctx, req.private, after)...)

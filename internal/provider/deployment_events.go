@@ -345,8 +345,7 @@ func (f *rolloutFeed) outcome(res rollout.Result, runErr error) (rolloutEvent, t
 	}
 	sort.Strings(ev.OutOfService)
 	// The error's first line has the stop reason and the counts in words
-	// ("rollout cancelled (cancelled): 0 updated, 0 rolled back, 6 not
-	// reached").
+	// ("rollout cancelled: 0 updated, 0 rolled back, 6 not reached").
 	ev.Message = res.StopReason
 	if runErr != nil {
 		ev.Message, _, _ = strings.Cut(runErr.Error(), "\n")

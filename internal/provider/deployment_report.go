@@ -105,8 +105,14 @@ func countOf(n int, noun string) string {
 
 // rolloutErrorDetail says what failed, what was done about it (the
 // engine's error lists both, instance by instance) and what happens next.
-func rolloutErrorDetail(res rollout.Result, err error) string {
+// noPrevious: rollback was asked for but there is no release to go back to
+// (a create), which the counts alone ("0 rolled back") do not explain.
+func rolloutErrorDetail(res rollout.Result, err error, noPrevious bool) string {
 	next := "The state records which instance runs which version: the next plan shows what is left and the next apply resumes."
+	if noPrevious && res.Status == rollout.StatusFailed && res.Count(rollout.InstanceUpdated)+res.Count(rollout.InstanceFailed) > 0 {
+		next = "Nothing was rolled back: rollback runs the steps of the last release whose rollout completed, " +
+			"which a create (the resource's first rollout, or a replacement) does not know. " + next
+	}
 	for _, o := range res.Instances {
 		if o.OutOfService {
 			next += " Instances left out of service are recovered first."

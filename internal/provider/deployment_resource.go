@@ -14,6 +14,7 @@ import (
 
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/awsclient"
 	"github.com/rollingdeploy/terraform-provider-rolling/internal/rollout"
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/validate"
 )
 
 var (
@@ -199,6 +200,17 @@ func (r *deploymentResource) ImportState(ctx context.Context, req resource.Impor
 	if len(arns) == 0 {
 		resp.Diagnostics.AddError("Invalid import id", "Give the target group ARNs, separated by commas.")
 		return
+	}
+	for _, a := range arns {
+		if !validate.IsTargetGroupARN(a) {
+			// A name ("web") would otherwise end in Terraform's "Cannot
+			// import non-existent remote object", which does not say why.
+			resp.Diagnostics.AddError("Invalid import id", fmt.Sprintf(
+				"%q is not an ELBv2 target group ARN. Give the target group ARNs of the deployment, separated by commas, "+
+					"such as arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef "+
+					"(aws elbv2 describe-target-groups --names web --query 'TargetGroups[].TargetGroupArn').", a))
+			return
+		}
 	}
 	sort.Strings(arns)
 	set, diags := types.SetValueFrom(ctx, types.StringType, arns)

@@ -86,8 +86,10 @@ type RunError struct {
 
 func (e *RunError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "rollout %s", e.Status)
-	if e.StopReason != "" {
+	// "rollout rolled back (...)", and a stop reason that only repeats the
+	// status ("cancelled") said once.
+	fmt.Fprintf(&b, "rollout %s", strings.ReplaceAll(string(e.Status), "_", " "))
+	if e.StopReason != "" && e.StopReason != string(e.Status) {
 		fmt.Fprintf(&b, " (%s)", e.StopReason)
 	}
 	fmt.Fprintf(&b, ": %d updated, %d rolled back, %d not reached", e.Updated, e.RolledBack, e.Pending)

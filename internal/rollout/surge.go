@@ -356,6 +356,14 @@ func (sg *surger) report(res Result, runErr, removeErr error) (Result, error) {
 		}
 	}
 	res.Instances = kept
+	var counted *RunError
+	if errors.As(runErr, &counted) {
+		// The counts and the instances left out are the fleet's, as the
+		// result: "3 updated" must not count instances since terminated.
+		counted.Updated, counted.RolledBack, counted.Pending =
+			res.Count(InstanceUpdated), res.Count(InstanceRolledBack), res.Count(InstancePending)
+		counted.OutOfService = slices.DeleteFunc(counted.OutOfService, func(id string) bool { return surge[id] })
+	}
 	if removeErr == nil {
 		return res, runErr
 	}

@@ -1,9 +1,12 @@
 package rollout
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A terraform killed mid-surge (kill -9 of its process group while its
@@ -72,5 +75,32 @@ func TestRun_surgeWithMembersLeftInStandbyRestoresTheirCapacity(t *testing.T) {
 		if strings.HasPrefix(c, "SetDesiredCapacity asg-a 4") || strings.HasPrefix(c, "RecordSurge asg-a rollout=ro-1 desired=4") {
 			t.Fatalf("%q: the members in standby are part of the group's capacity", c)
 		}
+	}
+}
+
+// A surge rollout stopped midway: the error's counts are the fleet's, like
+// the result (the surge's instances, terminated by then, were counted as
+// updated: "Rollout ... was cancelled: no instance changed" above "2
+// updated"), and the status is said once, in words.
+func TestRun_aStoppedSurgeRolloutCountsTheFleetNotTheTerminatedSurge(t *testing.T) {
+	w := surgeWorld()
+	res, _, err := simulate(t, w, surgeSpec(w, 2), 4*time.Minute)
+	var re *RunError
+	if !errors.As(err, &re) || res.Status != StatusCancelled {
+		t.Fatalf("status %s, error %v", res.Status, err)
+	}
+	if re.Updated != res.Count(InstanceUpdated) || re.Pending != res.Count(InstancePending) {
+		t.Fatalf("error counts %d updated, %d not reached; the fleet's result %d and %d", re.Updated, re.Pending,
+			res.Count(InstanceUpdated), res.Count(InstancePending))
+	}
+	if first, _, _ := strings.Cut(err.Error(), "\n"); !strings.HasPrefix(first, fmt.Sprintf("rollout cancelled: %d updated", re.Updated)) {
+		t.Fatalf("first line %q", first)
+	}
+}
+
+func TestRunError_saysTheStatusInWords(t *testing.T) {
+	err := &RunError{Status: StatusRolledBack, StopReason: "1 instance failed", RolledBack: 2}
+	if got := err.Error(); !strings.HasPrefix(got, "rollout rolled back (1 instance failed): 0 updated, 2 rolled back") {
+		t.Fatalf("%q", got)
 	}
 }

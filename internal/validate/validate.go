@@ -38,6 +38,12 @@ func TargetGroupARN() validator.String {
 	}
 }
 
+// IsTargetGroupARN reports whether s is an ELBv2 target group ARN, as
+// TargetGroupARN accepts it.
+func IsTargetGroupARN(s string) bool {
+	return arnPattern.MatchString(s) && targetGroupARNPattern.MatchString(s)
+}
+
 func (v arnValidator) Description(context.Context) string {
 	return fmt.Sprintf("must be %s, such as %s", v.what, v.example)
 }
