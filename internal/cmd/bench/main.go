@@ -32,12 +32,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	lockstep := fs.Bool("lockstep", true, "scenarios 1-2: also batch mode in lockstep (strategy.lockstep) at 100 instances")
 	cli := fs.Bool("cli", true, "scenario 5: a bash script of the AWS CLI against the provider (real time, minutes)")
 	only := fs.String("only", "", "run only these scenarios, e.g. 4,5")
+	surgeSize := fs.Int("surge-instances", 40, "instances of scenario 6 (surge at a 100 % floor against in place at 75 %)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	want := func(n int) bool {
 		if *only == "" {
-			return n <= 3 || (n == 4 && *plan) || (n == 5 && *cli)
+			return n <= 3 || (n == 4 && *plan) || (n == 5 && *cli) || n == 6
 		}
 		return strings.Contains(*only, strconv.Itoa(n))
 	}
@@ -84,6 +85,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			failed.Store(true)
 		}
 		rep.Print(stdout)
+	}
+	if want(6) {
+		fmt.Fprintln(stderr, "scenario 6: surge at a 100 % floor against in place at 75 %")
+		r, err := bench.RunSurge(ctx, bench.SurgeOptions{Instances: *surgeSize, Seeds: *seeds, TimeScale: *scale})
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: surge: %v\n", err)
+			failed.Store(true)
+		}
+		r.Print(stdout)
 	}
 	wg.Wait()
 	if want(4) {
