@@ -210,6 +210,9 @@ func zonesOwingABake(s Spec, queue []string) []string {
 	}
 	done := map[string]bool{}
 	for _, inst := range liveInstances(s.Fleet.Instances) {
+		if inst.AZ == first && inst.Tags[TagPhase] != "" {
+			return nil // begun, an instance left out of service in it: the rollout goes on in it
+		}
 		if needsUpdate(inst, s.Release.Version) || inst.Tags[TagSurge] != "" {
 			continue
 		}

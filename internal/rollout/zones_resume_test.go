@@ -72,3 +72,16 @@ func TestPlanSchedule_zoneByZoneOwesNoBakeInABegunZoneOrAFreshRollout(t *testing
 		t.Fatalf("begun zone: BakeFirst %v, zones %v, err %v", sched.BakeFirst, sched.Zones, err)
 	}
 }
+
+// A zone begun by a rollout that failed in it, its failed instance left out
+// of service on the old version: that rollout had baked the zone before, so
+// the next apply goes on in the zone at once.
+func TestPlanSchedule_zoneByZoneOwesNoBakeWhereAnInstanceWasLeftOut(t *testing.T) {
+	w, s := resumedZoneWorld(10 * time.Minute) // az-a, az-b done; az-c next
+	w.leaveOut("i-0002", PhaseStep, "v1", true)
+	s.Fleet = w.fleet()
+	sched, err := PlanSchedule(s)
+	if err != nil || sched.BakeFirst != nil {
+		t.Fatalf("BakeFirst %v, err %v: az-c was begun", sched.BakeFirst, err)
+	}
+}
