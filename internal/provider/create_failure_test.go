@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,5 +41,42 @@ func TestAccImport_aNameInsteadOfAnARNIsAClearError(t *testing.T) {
 	out = strings.Join(strings.Fields(out), " ")
 	if code == 0 || !strings.Contains(out, `Invalid import id "web" is not an ELBv2 target group ARN`) {
 		t.Fatalf("import exited %d:\n%s", code, out)
+	}
+}
+
+// instance_ids naming an instance the target groups do not register (a
+// typo, an instance since terminated) is a warning naming it; the plan said
+// only "all 1 instances are on it, nothing to roll out".
+func TestAccScope_anInstanceIDOutsideTheTargetGroupsIsNamedInAWarning(t *testing.T) {
+	f := newTestFleet(t)
+	tg, ids := f.web(2, "v1")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "main.tf"), requiredProviders+f.providerConfig()+fmt.Sprintf(`
+resource "rolling_deployment" "web" {
+  target_group_arns = [%q]
+  instance_ids      = [%q, "i-0123456789abcdef0"]
+  version           = "v2"
+  step {
+    name     = "deploy"
+    commands = ["app deploy v2"]
+  }
+  strategy {
+    min_healthy_percent = 0
+  }
+}
+`, tg, ids[0]))
+	cli := newTerraformCLI(t, dir, fmt.Sprintf("%s=%g", EnvTimeScale, testTimeScale))
+	out := strings.Join(strings.Fields(cli.must("plan", "-no-color", "-input=false")), " ")
+	for _, want := range []string{
+		"Warning: Instances not in the target groups",
+		"i-0123456789abcdef0 is registered in none of target_group_arns, so this deployment leaves it alone",
+		"1 of 1 instances out of date",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, ids[0]+" is registered in none") {
+		t.Errorf("the warning names an instance that is in the target group:\n%s", out)
 	}
 }

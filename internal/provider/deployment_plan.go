@@ -67,6 +67,9 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 		addAWSError(&resp.Diagnostics, "Cannot read the fleet", err)
 		return
 	}
+	if !plan.InstanceIDs.IsUnknown() {
+		warnOutOfScope(plan.instanceIDs(ctx, &resp.Diagnostics), fleet, &resp.Diagnostics)
+	}
 	releaseID := plan.releaseID(ctx, &resp.Diagnostics)
 	engine := engineFleet(fleet, plan.Version.ValueString(), releaseID)
 	if replace {

@@ -152,3 +152,28 @@ func (r *deploymentResource) checkDocuments(ctx context.Context, m *deploymentMo
 
 // errNotConfigured is returned by reads made before the provider has a client.
 var errNotConfigured = errors.New("the provider is not configured")
+
+// warnOutOfScope names the instance_ids that none of the deployment's target
+// groups registers (a typo, or an instance since terminated or
+// deregistered): they are not deployed, and without a word the plan read
+// "all 0 instances are on it, nothing to roll out".
+func warnOutOfScope(ids []string, f rollout.Fleet, diags *diag.Diagnostics) {
+	in := map[string]bool{}
+	for _, inst := range f.Instances {
+		in[inst.ID] = true
+	}
+	var missing []string
+	for _, id := range ids {
+		if id != "" && !in[id] { // "": an element not known yet
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	sort.Strings(missing)
+	diags.AddAttributeWarning(path.Root("instance_ids"), "Instances not in the target groups", fmt.Sprintf(
+		"%s %s registered in none of target_group_arns, so this deployment leaves %s alone: check the ids "+
+			"(a typo, or an instance since terminated or deregistered).",
+		strings.Join(missing, ", "), isAre(len(missing)), map[bool]string{true: "it", false: "them"}[len(missing) == 1]))
+}
