@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -9,8 +10,10 @@ import (
 // resumedZoneWorld is zoneWorld after a rollout of v2 that finished az-a and
 // az-b and was stopped (Ctrl-C, a kill, a timeout) in the zone bake before
 // az-c: az-c's instances are still on v1.
-func resumedZoneWorld(bake time.Duration) (*world, Spec) {
-	w, s := zoneWorld(ModeBatch, bake)
+func resumedZoneWorld(bake time.Duration) (*world, Spec) { return resumedZoneWorldIn(ModeBatch, bake) }
+
+func resumedZoneWorldIn(mode Mode, bake time.Duration) (*world, Spec) {
+	w, s := zoneWorld(mode, bake)
 	for _, id := range []string{"i-0000", "i-0003", "i-0001", "i-0004"} {
 		w.insts[id].version, w.insts[id].tags[TagVersion] = "v2", "v2"
 	}
@@ -22,16 +25,20 @@ func resumedZoneWorld(bake time.Duration) (*world, Spec) {
 // owed, alarms watched, is not skipped because the zones before were
 // finished by another apply.
 func TestRun_zoneByZoneResumedAfterFinishedZonesBakesBeforeTheNextZone(t *testing.T) {
-	bake := 10 * time.Minute
-	w, s := resumedZoneWorld(bake)
-	res, rec, err := simulate(t, w, s, 0)
-	mustSucceed(t, w, s, res, err)
-	first := firstCommand(w, "i-0002", "i-0005")
-	if got := first.Sub(w.start); got < bake {
-		t.Fatalf("az-c's first command %s after the start: the owed %s zone bake was skipped", got, bake)
-	}
-	if len(rec.kinds(EventZoneBaking)) != 1 {
-		t.Fatalf("zone baking events %+v, want the one owed before az-c", rec.kinds(EventZoneBaking))
+	for _, mode := range []Mode{ModeBatch, ModeWindow} {
+		t.Run(string(mode), func(t *testing.T) {
+			bake := 10 * time.Minute
+			w, s := resumedZoneWorldIn(mode, bake)
+			res, rec, err := simulate(t, w, s, 0)
+			mustSucceed(t, w, s, res, err)
+			first := firstCommand(w, "i-0002", "i-0005")
+			if got := first.Sub(w.start); got < bake {
+				t.Fatalf("az-c's first command %s after the start: the owed %s zone bake was skipped", got, bake)
+			}
+			if len(rec.kinds(EventZoneBaking)) != 1 {
+				t.Fatalf("zone baking events %+v, want the one owed before az-c", rec.kinds(EventZoneBaking))
+			}
+		})
 	}
 }
 
@@ -83,5 +90,21 @@ func TestPlanSchedule_zoneByZoneOwesNoBakeWhereAnInstanceWasLeftOut(t *testing.T
 	sched, err := PlanSchedule(s)
 	if err != nil || sched.BakeFirst != nil {
 		t.Fatalf("BakeFirst %v, err %v: az-c was begun", sched.BakeFirst, err)
+	}
+}
+
+// The owed bake watches the alarms as any zone bake does: one in ALARM stops
+// the rollout before az-c is touched.
+func TestRun_zoneByZoneOwedBakeStopsOnAnAlarmBeforeTheNextZone(t *testing.T) {
+	w, s := resumedZoneWorld(10 * time.Minute)
+	w.alarmAt = w.start.Add(3 * time.Minute)
+	res, _, err := simulate(t, w, s, 0)
+	if err == nil || !strings.Contains(res.StopReason, "alarm in ALARM: web-5xx") {
+		t.Fatalf("status %s (%s), err %v; want stopped by the alarm in the owed bake", res.Status, res.StopReason, err)
+	}
+	for _, id := range []string{"i-0002", "i-0005"} {
+		if what := touched(w, id); len(what) > 0 {
+			t.Errorf("%s (az-c) touched: %v", id, what)
+		}
 	}
 }
