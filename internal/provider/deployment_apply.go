@@ -82,6 +82,7 @@ func (r *deploymentResource) apply(ctx context.Context, req applyRequest, diags 
 		Sensitive: masked,
 	}
 	spec.Release.ID = releaseID
+	spec.Converged = converged(prior, spec.Release.Version)
 	// Rollback returns to the last release that completed
 	// (deployment_rollback.go).
 	spec.Previous = rollbackRelease(ctx, prior, req.private, staged.lines, diags)
@@ -367,6 +368,13 @@ func fleetAsReported(before rollout.Fleet, res rollout.Result) rollout.Fleet {
 
 func newRolloutID(now time.Time) string {
 	return "r-" + now.UTC().Format("20060102T150405") + fmt.Sprintf("-%03d", now.Nanosecond()/1e6)
+}
+
+// converged reports whether the last rollout in state (prior, nil on a
+// create) was of version and succeeded: the fleet's zones were baked then
+// (rollout.Spec.Converged).
+func converged(prior *deploymentModel, version string) bool {
+	return prior != nil && !prior.LastRollout.IsNull() && prior.Version.ValueString() == version && lastRolloutSucceeded(*prior)
 }
 
 func lastRolloutSucceeded(m deploymentModel) bool {

@@ -81,6 +81,7 @@ func (r *deploymentResource) ModifyPlan(ctx context.Context, req resource.Modify
 		Release:   plan.release(ctx, nil, &resp.Diagnostics),
 		Strategy:  plan.strategyFor(fleet),
 		Failure:   plan.failurePolicy(ctx, &resp.Diagnostics),
+		Converged: converged(state, plan.Version.ValueString()),
 	}
 	if err := spec.Validate(); err != nil {
 		resp.Diagnostics.AddError("Invalid rollout", err.Error())

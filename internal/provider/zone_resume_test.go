@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollingdeploy/terraform-provider-rolling/internal/fleetsim"
 )
 
 // Ctrl-C during the zone bake after the first zone, then the next apply: it
@@ -69,4 +71,28 @@ func TestAccZoneByZone_anApplyInterruptedInTheZoneBakeBakesBeforeTheNextZone(t *
 		}
 	}
 	assertConvergedOn(t, f, tg, ids, "v2")
+}
+
+// A drift fix after a rollout that succeeded owes no zone bake: the single
+// instance of us-east-1c replaced by one on v1 is deployed at once.
+func TestAccZoneByZone_aDriftFixAfterASucceededRolloutOwesNoBake(t *testing.T) {
+	f := newTestFleet(t)
+	tg, ids := f.web(5, "v1") // us-east-1c holds one
+	zone := f.zoneOf(ids)
+	c := realFleetRun(t, f, tg, "batch_size = 2\n    min_healthy_percent = 60\n    order = \"zone_by_zone\"\n    zone_bake_time = \"10m\"", "rollback = true")
+	c.applyThenEmpty("adopting the fleet", "-var", "app_version=v1")
+	c.applyThenEmpty("the rollout of v2", "-var", "app_version=v2")
+	for _, id := range ids {
+		if zone[id] == "us-east-1c" {
+			if err := f.sim.Faults().TerminateInstance(id, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	f.sim.AddInstances(fleetsim.InstanceConfig{Count: 1, AZs: []string{"us-east-1c"}, AppVersion: "v1",
+		Tags: map[string]string{"rolling:version": "v1"}, TargetGroupARNs: []string{tg}})
+	plan := c.expectUpdate("the drift plan", "-var", "app_version=v2")
+	if !strings.Contains(plan, "zone by zone: us-east-1c (one zone, no zone bake)") || strings.Contains(plan, "bake first") {
+		t.Fatalf("the drift fix of one zone must start at once:\n%s", plan)
+	}
 }

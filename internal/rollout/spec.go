@@ -204,6 +204,11 @@ type Spec struct {
 	Failure  FailurePolicy
 	// Sensitive holds values to mask in events and errors.
 	Sensitive []string
+	// Converged: the last rollout of this version succeeded, so every zone
+	// it finished was baked and a zone_by_zone rollout now (a drift fix: a
+	// replaced instance alone in its zone) owes no zone bake
+	// (zonesOwingABake).
+	Converged bool
 }
 
 // Defaults used when a duration is zero.

@@ -197,9 +197,10 @@ func canaryWave(canary bool, waves [][]int) []int {
 // (Ctrl-C, a kill, a timeout) before the next one began, during or before
 // the zone bake. Resuming goes through that bake again rather than
 // skipping it. Nil when nothing is owed: no bake, a zone begun goes first,
-// or no zone holds the version yet. Sorted.
+// no zone holds the version yet, or the last rollout of the version
+// succeeded (Spec.Converged). Sorted.
 func zonesOwingABake(s Spec, queue []string) []string {
-	if s.Strategy.Order != OrderZoneByZone || s.Strategy.ZoneBakeTime <= 0 || len(queue) == 0 {
+	if s.Strategy.Order != OrderZoneByZone || s.Strategy.ZoneBakeTime <= 0 || len(queue) == 0 || s.Converged {
 		return nil
 	}
 	byID := instancesByID(s.Fleet.Instances)

@@ -108,3 +108,14 @@ func TestRun_zoneByZoneOwedBakeStopsOnAnAlarmBeforeTheNextZone(t *testing.T) {
 		}
 	}
 }
+
+// After a rollout of the version succeeded (Spec.Converged), a zone whose
+// only instance was replaced is a drift fix: its zone was baked, nothing is
+// owed.
+func TestPlanSchedule_zoneByZoneOwesNoBakeAfterTheVersionConverged(t *testing.T) {
+	_, s := resumedZoneWorld(10 * time.Minute)
+	s.Converged = true
+	if sched, err := PlanSchedule(s); err != nil || sched.BakeFirst != nil {
+		t.Fatalf("BakeFirst %v, err %v: the last rollout of v2 succeeded", sched.BakeFirst, err)
+	}
+}
