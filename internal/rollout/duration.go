@@ -59,6 +59,20 @@ func paceRuns(n int) int {
 // paceSeed seeds the simulation of the schedule.
 const paceSeed = 0x5ced
 
+// paceDraws is how many runs of the model to average for n instances (one
+// when no step time varies) and the seeded source of their draws, so a plan
+// made twice gives the same estimate.
+func paceDraws(steps []stepPace, n int) (int, *rand.Rand) {
+	runs := 1
+	for _, st := range steps {
+		if st.sd > 0 {
+			runs = paceRuns(n)
+			break
+		}
+	}
+	return runs, rand.New(rand.NewPCG(paceSeed, uint64(n)))
+}
+
 // ownPaceDuration is the model's expected rollout time. fixed[i] is
 // instance i's time out of service without its steps, in queue order. The
 // waves run one after the other, each as long as its slowest member and
@@ -66,15 +80,7 @@ const paceSeed = 0x5ced
 // time, each slot refilled at once (window mode; batch mode has every
 // instance in a wave).
 func ownPaceDuration(fixed []time.Duration, steps []stepPace, waves [][]int, pauses []time.Duration, windowFrom, k int) time.Duration {
-	spread := false
-	for _, st := range steps {
-		spread = spread || st.sd > 0
-	}
-	runs := 1
-	if spread {
-		runs = paceRuns(len(fixed))
-	}
-	rng := rand.New(rand.NewPCG(paceSeed, uint64(len(fixed))))
+	runs, rng := paceDraws(steps, len(fixed))
 	draw := stepSampler(steps, rng)
 	var total float64
 	times := make([]float64, len(fixed))
@@ -94,15 +100,7 @@ func ownPaceDuration(fixed []time.Duration, steps []stepPace, waves [][]int, pau
 // slowest of 10 draws is about 7.6 s a step, so a wave is 90 s + 30.6 s and
 // 10 waves 20m7s, against 19m21s (21m21s against 19m52s at 1,000, 100 at a time) at their own pace.
 func lockstepDuration(fixed []time.Duration, steps []stepPace, waves [][]int, pauses []time.Duration) time.Duration {
-	spread := false
-	for _, st := range steps {
-		spread = spread || st.sd > 0
-	}
-	runs := 1
-	if spread {
-		runs = paceRuns(len(fixed))
-	}
-	rng := rand.New(rand.NewPCG(paceSeed, uint64(len(fixed))))
+	runs, rng := paceDraws(steps, len(fixed))
 	draws := make([]func() float64, len(steps))
 	for j, st := range steps {
 		draws[j] = stepSampler([]stepPace{st}, rng)
