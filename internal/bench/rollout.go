@@ -121,6 +121,15 @@ type Result struct {
 	spec     rollout.Spec
 }
 
+// Kind is the fleet as the tables name it: "step-heavy" for the fleet of
+// long steps, else "realistic".
+func (f Fleet) Kind() string {
+	if f.StepMean != RealisticFleet(0).StepMean {
+		return "step-heavy"
+	}
+	return "realistic"
+}
+
 // ModeLabel is the fleet's mode as the tables show it: batch, batch
 // lockstep or window.
 func (f Fleet) ModeLabel() string {

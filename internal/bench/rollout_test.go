@@ -101,6 +101,25 @@ func (h *floatHeap) Pop() any {
 	return v
 }
 
+// boundSpec is the batch-mode rollout of f's fleet, as read from its
+// simulator, that the bound and model tests compute on.
+func boundSpec(t *testing.T, f Fleet) rollout.Spec {
+	t.Helper()
+	env := NewEnv(f)
+	client, err := env.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleet, err := client.DiscoverFleet(context.Background(), env.TGARNs, nil)
+	env.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, floor := f.Waves()
+	return rollout.Spec{RolloutID: "bound", Fleet: fleet, Release: rollout.Release{Version: "v2", Steps: steps("v2")},
+		Strategy: rollout.Strategy{BatchSize: f.Instances - floor, MinHealthyPercent: 90, Mode: rollout.ModeBatch, BakeTime: f.BakeTime}}
+}
+
 // The bound is rollout's own-pace model fed the simulator's true step
 // times: per instance 112 s on average, 10 waves at 100 instances.
 func TestBounds_areTheOwnPaceModelOfTheSimulatorsStepTimes(t *testing.T) {
@@ -111,19 +130,7 @@ func TestBounds_areTheOwnPaceModelOfTheSimulatorsStepTimes(t *testing.T) {
 		{RealisticFleet(100), 19*time.Minute + 21*time.Second, 18*time.Minute + 53*time.Second},
 		{RealisticFleet(1000), 19*time.Minute + 52*time.Second, 19*time.Minute + 1*time.Second},
 	} {
-		env := NewEnv(c.fleet)
-		client, err := env.Client(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fleet, err := client.DiscoverFleet(context.Background(), env.TGARNs, nil)
-		env.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, floor := c.fleet.Waves()
-		spec := rollout.Spec{RolloutID: "bound", Fleet: fleet, Release: rollout.Release{Version: "v2", Steps: steps("v2")},
-			Strategy: rollout.Strategy{BatchSize: c.fleet.Instances - floor, MinHealthyPercent: 90, Mode: rollout.ModeBatch, BakeTime: c.fleet.BakeTime}}
+		spec := boundSpec(t, c.fleet)
 		own, best, err := c.fleet.bounds(spec)
 		if err != nil {
 			t.Fatal(err)
@@ -229,19 +236,7 @@ func TestLockstepModel_waitsForEachStepsSlowest(t *testing.T) {
 		fleet Fleet
 		want  time.Duration
 	}{{RealisticFleet(100), 20*time.Minute + 8*time.Second}, {RealisticFleet(1000), 21*time.Minute + 24*time.Second}} {
-		env := NewEnv(c.fleet)
-		client, err := env.Client(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fleet, err := client.DiscoverFleet(context.Background(), env.TGARNs, nil)
-		env.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, floor := c.fleet.Waves()
-		spec := rollout.Spec{RolloutID: "bound", Fleet: fleet, Release: rollout.Release{Version: "v2", Steps: steps("v2")},
-			Strategy: rollout.Strategy{BatchSize: c.fleet.Instances - floor, MinHealthyPercent: 90, Mode: rollout.ModeBatch, BakeTime: c.fleet.BakeTime}}
+		spec := boundSpec(t, c.fleet)
 		got, err := c.fleet.lockstepModel(spec)
 		if err != nil {
 			t.Fatal(err)

@@ -126,7 +126,7 @@ func RunRollouts(ctx context.Context, o Options) (Report, error) {
 	lockstepFleets := o.lockstepFleets()
 	for _, f := range lockstepFleets {
 		name := fmt.Sprintf("%d instances, batch lockstep", f.Instances)
-		if f.StepMean != RealisticFleet(0).StepMean {
+		if f.Kind() == "step-heavy" {
 			name += ", step-heavy"
 		}
 		add(&rep.Lockstep, name)

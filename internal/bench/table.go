@@ -137,10 +137,7 @@ func (rep Report) Print(w io.Writer) {
 	fmt.Fprintln(tw, "fleet\tinstances\tmode\tat once\tbound\tsimulated\tratio\tgoal\t\tvs window bound\tvs lockstep model\texpected_duration error\tgoal\t\truns\t")
 	for _, s := range all {
 		fl := s.Fleet()
-		name := "realistic"
-		if fl.StepMean != RealisticFleet(0).StepMean {
-			name = "step-heavy"
-		}
+		name := fl.Kind()
 		own := s.of(Result.Ratio)
 		goal, v := "-", ""
 		if g, ok := ratioGoal(fl.Instances); ok && name == "realistic" && !fl.Lockstep {
@@ -176,7 +173,7 @@ func (rep Report) Print(w io.Writer) {
 	if len(rep.StepHeavy) == 2 || len(rep.Realistic) >= 2 {
 		var stepHeavyLockstep *Series
 		for i := range rep.Lockstep {
-			if rep.Lockstep[i].Fleet().StepMean != RealisticFleet(0).StepMean {
+			if rep.Lockstep[i].Fleet().Kind() == "step-heavy" {
 				stepHeavyLockstep = &rep.Lockstep[i]
 			}
 		}
@@ -233,10 +230,7 @@ func (rep Report) Print(w io.Writer) {
 	}
 	for _, s := range rows {
 		fl := s.Fleet()
-		name := "realistic"
-		if fl.StepMean != RealisticFleet(0).StepMean {
-			name = "step-heavy"
-		}
+		name := fl.Kind()
 		per := s.of(Result.CallsPerInstance)
 		goal, v := "-", ""
 		if g, ok := callsGoal(fl); ok && !fl.Throttling && name == "realistic" {

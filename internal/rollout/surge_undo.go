@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -49,11 +48,7 @@ func (sg *surger) undoEarlier(ctx context.Context) error {
 	if len(known) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(known))
-	for name := range known {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := sortedKeys(known)
 	fresh := map[string]GroupState{}
 	gone := map[string]bool{}
 	var errs []error

@@ -227,10 +227,5 @@ func zonesOwingABake(s Spec, queue []string) []string {
 	if len(done) == 0 {
 		return nil
 	}
-	zones := make([]string, 0, len(done))
-	for z := range done {
-		zones = append(zones, z)
-	}
-	sort.Strings(zones)
-	return zones
+	return sortedKeys(done)
 }
